@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0
+# bkey-bpf.  Quiet by default; V=1 shows the commands.  Outputs go to .output/.
+OUTPUT ?= .output
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/riscv64/riscv/')
+
+CFLAGS ?= -g -O2
+CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
+INCLUDES := -Ibkey -Igen -Iuser -I$(OUTPUT)
+LDLIBS := -lbpf -lelf -lz
+
+ifeq ($(V),1)
+	Q =
+	msg =
+else
+	Q = @
+	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+	MAKEFLAGS += --no-print-directory
+endif
+
+BKEY_SRCS := bkey/bkey.c
+GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/load.c
+USER_SRCS := user/loader.c user/caps.c
+TEST_SRCS := $(wildcard tests/*.c)
+
+obj = $(patsubst %.c,$(OUTPUT)/%.o,$(1))
+BKEY_OBJS := $(call obj,$(BKEY_SRCS))
+GEN_OBJS := $(call obj,$(GEN_SRCS))
+USER_OBJS := $(call obj,$(USER_SRCS))
+TEST_OBJS := $(call obj,$(TEST_SRCS))
+
+.PHONY: all
+all: loader $(OUTPUT)/test_progs
+
+# the product: model, generator library, loader
+loader: $(USER_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/test_progs: $(TEST_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+
+# vmlinux.h from the running kernel's BTF, for BPF C in bpf/
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+# BPF C: bpf/X.bpf.c -> .output/X.bpf.o -> .output/X.skel.h
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h gen/abi.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT):
+	$(Q)mkdir -p $@
+
+.PHONY: test
+# Runs every selftest (needs root for the kernel parts; they SKIP otherwise).
+test: all
+	$(Q)$(OUTPUT)/test_progs $(TEST_ARGS)
+
+.PHONY: clean
+clean:
+	$(call msg,CLEAN)
+	$(Q)rm -rf $(OUTPUT) loader
+
+.DELETE_ON_ERROR:
+.SECONDARY:

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The contract between generated unpack programs and their callers.
+ *
+ * A program reads a bset-style run of keys from the "in" map value (keys
+ * walked by u64s, 8-byte aligned) and writes one 40-byte struct bkey per
+ * key into the "out" map value.  The "ctl" map value carries the
+ * arguments in and the result out.  One program run unpacks the whole run.
+ * Plain C types only, so BPF C code can include it too.
+ */
+#ifndef GEN_ABI_H
+#define GEN_ABI_H
+
+#define BK_IN_CAP_WORDS		32768u			/* 256 KiB of keys per run */
+#define BK_IN_SLACK		64u			/* verifier headroom past the end */
+#define BK_IN_VALUE_SIZE	(BK_IN_CAP_WORDS * 8u + BK_IN_SLACK)
+#define BK_OUT_CAP_KEYS		BK_IN_CAP_WORDS		/* a key takes at least a word */
+#define BK_OUT_VALUE_SIZE	(BK_OUT_CAP_KEYS * 40u)
+
+struct bk_ctl {
+	unsigned int	in_start;	/* in: word index of the first key */
+	unsigned int	in_end;		/* in: word index just past the last key */
+	unsigned int	out_start;	/* in: index of the first output bkey */
+	unsigned int	status;		/* out: BK_OK or BK_ERR_* */
+	unsigned int	in_pos;		/* out: word index where the walk stopped */
+	unsigned int	out_pos;	/* out: index just past the last bkey written */
+	/* scratch for the bpf_loop shape: the walk state, in bytes */
+	unsigned int	cur_in;
+	unsigned int	cur_out;
+	unsigned int	end_in;
+	unsigned int	pad;
+};
+
+#define BK_CTL_OFF_IN_START	0
+#define BK_CTL_OFF_IN_END	4
+#define BK_CTL_OFF_OUT_START	8
+#define BK_CTL_OFF_STATUS	12
+#define BK_CTL_OFF_IN_POS	16
+#define BK_CTL_OFF_OUT_POS	20
+#define BK_CTL_OFF_CUR_IN	24
+#define BK_CTL_OFF_CUR_OUT	28
+#define BK_CTL_OFF_END_IN	32
+
+/*
+ * Status codes.  1..5 equal enum bkey_stream_err, so the kernel and the
+ * reference name the same reason for the same key; in_pos is that key.
+ */
+enum bk_status {
+	BK_OK			= 0,
+	BK_ERR_U64S_ZERO	= 1,
+	BK_ERR_PAST_END		= 2,
+	BK_ERR_SHORT_KEY	= 3,
+	BK_ERR_BAD_FORMAT	= 4,
+	BK_ERR_VAL_TOO_BIG	= 5,
+	BK_ERR_ARGS		= 16,	/* in_start/in_end/out_start out of range */
+	BK_ERR_OUT_FULL		= 17,	/* output area exhausted */
+	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */
+};
+
+#endif /* GEN_ABI_H */

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "emit.h"
+
+void bk_emit_init(struct bk_emit *e, bool annotate)
+{
+	e->cnt = 0;
+	e->nr_labels = 0;
+	e->nr_fix = 0;
+	e->nr_lines = 0;
+	e->nr_subprogs = 0;
+	e->annotate = annotate;
+	e->pending_comment = -1;
+	e->text_len = 0;
+	e->err = 0;
+}
+
+int bk_label(struct bk_emit *e)
+{
+	if (e->nr_labels >= BK_MAX_LABELS) {
+		e->err = -E2BIG;
+		return 0;
+	}
+	e->label_pos[e->nr_labels] = -1;
+	return e->nr_labels++;
+}
+
+void bk_bind(struct bk_emit *e, int label)
+{
+	if (label < e->nr_labels)
+		e->label_pos[label] = e->cnt;
+}
+
+void bk_insn(struct bk_emit *e, struct bpf_insn insn)
+{
+	if (e->cnt >= BK_MAX_INSNS) {
+		e->err = -E2BIG;
+		return;
+	}
+	e->comment[e->cnt] = e->pending_comment;
+	e->pending_comment = -1;
+	e->insn[e->cnt++] = insn;
+}
+
+void bk_jmp(struct bk_emit *e, struct bpf_insn insn, int label)
+{
+	if (e->nr_fix >= BK_MAX_INSNS) {
+		e->err = -E2BIG;
+		return;
+	}
+	e->fix[e->nr_fix].insn = e->cnt;
+	e->fix[e->nr_fix++].label = label;
+	bk_insn(e, insn);
+}
+
+void bk_ld_imm64(struct bk_emit *e, int dst, int pseudo, unsigned long long imm)
+{
+	bk_insn(e, BPF_LD_IMM64_RAW_1(dst, pseudo, imm));
+	bk_insn(e, BPF_LD_IMM64_RAW_2(imm));
+}
+
+static int text_vadd(struct bk_emit *e, const char *fmt, va_list ap)
+{
+	int room = BK_TEXT_BYTES - e->text_len, n;
+
+	n = vsnprintf(e->text + e->text_len, room, fmt, ap);
+	if (n < 0 || n >= room) {
+		e->err = -E2BIG;
+		return -1;
+	}
+	n = e->text_len;
+	e->text_len += strlen(e->text + n) + 1;
+	return n;
+}
+
+void bk_comment(struct bk_emit *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e->annotate)
+		return;
+	va_start(ap, fmt);
+	e->pending_comment = text_vadd(e, fmt, ap);
+	va_end(ap);
+}
+
+void bk_line(struct bk_emit *e, const char *fmt, ...)
+{
+	va_list ap;
+	int off;
+
+	if (e->nr_lines >= BK_MAX_LINES) {
+		e->err = -E2BIG;
+		return;
+	}
+	va_start(ap, fmt);
+	off = text_vadd(e, fmt, ap);
+	va_end(ap);
+	if (off < 0)
+		return;
+	/* two lines before one instruction: the later one wins */
+	if (e->nr_lines && e->line[e->nr_lines - 1].insn == e->cnt)
+		e->nr_lines--;
+	e->line[e->nr_lines].insn = e->cnt;
+	e->line[e->nr_lines++].text = off;
+}
+
+void bk_subprog(struct bk_emit *e)
+{
+	if (e->nr_subprogs >= 4) {
+		e->err = -E2BIG;
+		return;
+	}
+	e->subprog_start[e->nr_subprogs++] = e->cnt;
+}
+
+int bk_emit_finish(struct bk_emit *e)
+{
+	int i;
+
+	if (e->err)
+		return e->err;
+	for (i = 0; i < e->nr_fix; i++) {
+		int at = e->fix[i].insn, to = e->label_pos[e->fix[i].label];
+		int off = to - (at + 1);
+
+		if (to < 0 || off < -32768 || off > 32767)
+			return -EINVAL;
+		e->insn[at].off = off;
+	}
+	return 0;
+}
+
+/* ---- Disassembly, in the syntax bpftool and the verifier log use ---- */
+
+static const char *alu_op(int op)
+{
+	switch (op) {
+	case BPF_ADD:	return "+=";
+	case BPF_SUB:	return "-=";
+	case BPF_MUL:	return "*=";
+	case BPF_DIV:	return "/=";
+	case BPF_OR:	return "|=";
+	case BPF_AND:	return "&=";
+	case BPF_LSH:	return "<<=";
+	case BPF_RSH:	return ">>=";
+	case BPF_MOD:	return "%=";
+	case BPF_XOR:	return "^=";
+	case BPF_MOV:	return "=";
+	case BPF_ARSH:	return "s>>=";
+	}
+	return "?=";
+}
+
+static const char *jmp_op(int op)
+{
+	switch (op) {
+	case BPF_JEQ:	return "==";
+	case BPF_JGT:	return ">";
+	case BPF_JGE:	return ">=";
+	case BPF_JSET:	return "&";
+	case BPF_JNE:	return "!=";
+	case BPF_JSGT:	return "s>";
+	case BPF_JSGE:	return "s>=";
+	case BPF_JLT:	return "<";
+	case BPF_JLE:	return "<=";
+	case BPF_JSLT:	return "s<";
+	case BPF_JSLE:	return "s<=";
+	}
+	return "?";
+}
+
+static const char *size_str(int size)
+{
+	switch (size) {
+	case BPF_B:	return "u8";
+	case BPF_H:	return "u16";
+	case BPF_W:	return "u32";
+	case BPF_DW:	return "u64";
+	}
+	return "?";
+}
+
+int bk_insn_str(const struct bpf_insn *in, int idx, char *buf, size_t len)
+{
+	return bk_insn_str_named(in, idx, buf, len, NULL, 0);
+}
+
+int bk_insn_str_named(const struct bpf_insn *in, int idx, char *buf, size_t len,
+		      const struct bk_map_name *names, int nr_names)
+{
+	int cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+	const char *r = cls == BPF_ALU || cls == BPF_JMP32 ? "w" : "r";
+
+	switch (cls) {
+	case BPF_ALU:
+	case BPF_ALU64:
+		if (op == BPF_NEG)
+			snprintf(buf, len, "%s%d = -%s%d", r, in->dst_reg, r, in->dst_reg);
+		else if (BPF_SRC(in->code) == BPF_X)
+			snprintf(buf, len, "%s%d %s %s%d", r, in->dst_reg, alu_op(op), r, in->src_reg);
+		else
+			snprintf(buf, len, "%s%d %s %d", r, in->dst_reg, alu_op(op), in->imm);
+		return 1;
+	case BPF_LDX:
+		snprintf(buf, len, "r%d = *(%s *)(r%d %+d)", in->dst_reg,
+			 size_str(BPF_SIZE(in->code)), in->src_reg, in->off);
+		return 1;
+	case BPF_STX:
+		snprintf(buf, len, "*(%s *)(r%d %+d) = r%d", size_str(BPF_SIZE(in->code)),
+			 in->dst_reg, in->off, in->src_reg);
+		return 1;
+	case BPF_ST:
+		snprintf(buf, len, "*(%s *)(r%d %+d) = %d", size_str(BPF_SIZE(in->code)),
+			 in->dst_reg, in->off, in->imm);
+		return 1;
+	case BPF_LD:
+		if (in->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+			unsigned long long v = (unsigned)in[0].imm |
+					       (unsigned long long)(unsigned)in[1].imm << 32;
+
+			int i;
+
+			for (i = 0; in->src_reg == BPF_PSEUDO_MAP_VALUE && i < nr_names; i++)
+				if (names[i].fd == in[0].imm) {
+					snprintf(buf, len, "r%d = map[%s][0]+%u ll", in->dst_reg,
+						 names[i].name, (unsigned)in[1].imm);
+					return 2;
+				}
+			if (in->src_reg == BPF_PSEUDO_MAP_VALUE)
+				snprintf(buf, len, "r%d = map[fd:%d][0]+%u ll", in->dst_reg,
+					 in[0].imm, (unsigned)in[1].imm);
+			else if (in->src_reg == BPF_PSEUDO_FUNC)
+				snprintf(buf, len, "r%d = subprog[%+d] ll", in->dst_reg, in->imm);
+			else
+				snprintf(buf, len, "r%d = 0x%llx ll", in->dst_reg, v);
+			return 2;
+		}
+		break;
+	case BPF_JMP:
+	case BPF_JMP32:
+		if (op == BPF_EXIT) {
+			snprintf(buf, len, "exit");
+			return 1;
+		}
+		if (op == BPF_CALL) {
+			if (in->src_reg == BPF_PSEUDO_CALL)
+				snprintf(buf, len, "call pc%+d", in->imm);
+			else
+				snprintf(buf, len, "call helper#%d", in->imm);
+			return 1;
+		}
+		if (op == BPF_JA) {
+			snprintf(buf, len, "goto pc%+d (-> %d)", in->off, idx + 1 + in->off);
+			return 1;
+		}
+		if (op == BPF_JCOND) {
+			snprintf(buf, len, "may_goto pc%+d (-> %d)", in->off, idx + 1 + in->off);
+			return 1;
+		}
+		if (BPF_SRC(in->code) == BPF_X)
+			snprintf(buf, len, "if %s%d %s %s%d goto pc%+d (-> %d)", r, in->dst_reg,
+				 jmp_op(op), r, in->src_reg, in->off, idx + 1 + in->off);
+		else
+			snprintf(buf, len, "if %s%d %s %#x goto pc%+d (-> %d)", r, in->dst_reg,
+				 jmp_op(op), in->imm, in->off, idx + 1 + in->off);
+		return 1;
+	}
+	snprintf(buf, len, "(code %#04x)", in->code);
+	return 1;
+}
+
+void bk_listing(const struct bk_emit *e, FILE *out, const struct bk_map_name *names,
+		int nr_names)
+{
+	int i, l = 0, s = 0;
+
+	for (i = 0; i < e->cnt;) {
+		char buf[128];
+		int slots;
+
+		if (s < e->nr_subprogs && e->subprog_start[s] == i)
+			fprintf(out, "%s<func#%d>:\n", s ? "\n" : "", s), s++;
+		for (; l < e->nr_lines && e->line[l].insn == i; l++)
+			fprintf(out, "; %s\n", bk_text(e, e->line[l].text));
+		slots = bk_insn_str_named(&e->insn[i], i, buf, sizeof(buf), names, nr_names);
+		if (e->comment[i] >= 0)
+			fprintf(out, "%4d: %-44s # %s\n", i, buf, bk_text(e, e->comment[i]));
+		else
+			fprintf(out, "%4d: %s\n", i, buf);
+		i += slots;
+	}
+}

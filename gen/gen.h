@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gen: turns a struct bkey_format into a BPF unpack program, attaches BTF
+ * func_info and line_info, loads it and runs it.  A library: it knows
+ * nothing of the loader.
+ */
+#ifndef GEN_GEN_H
+#define GEN_GEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bkey.h"
+#include "abi.h"
+#include "emit.h"
+
+/* ---- The per-field plan (spec 5.3), shared by every back end ---- */
+
+enum bk_field_kind {
+	BK_FIELD_CONST,		/* 0 bits: the offset is the value */
+	BK_FIELD_WORD,		/* inside one word */
+	BK_FIELD_STRADDLE,	/* low part in word w, high part in word w + 1 */
+};
+
+struct bk_field_plan {
+	uint8_t		field;
+	uint8_t		kind;
+	uint8_t		bits;
+	uint8_t		word;		/* word holding the field's low bit */
+	uint8_t		sh;		/* the low bit's position in that word */
+	uint8_t		slot_off;	/* where it goes in struct bkey */
+	uint8_t		slot_size;	/* 4 or 8 */
+	uint16_t	kbit;		/* the low bit's position in K */
+	uint64_t	offset;
+};
+
+struct bk_plan {
+	struct bkey_format	f;
+	unsigned		key_u64s;
+	/* header: w = (w & 0xffffff) + header_add as one 32-bit operation */
+	uint32_t		header_add;
+	struct bk_field_plan	fp[BKEY_NR_FIELDS];
+};
+
+/* Validates @f (spec 9.1) and plans it.  -EINVAL with *err on a bad format. */
+int bk_plan_format(const struct bkey_format *f, struct bk_plan *plan,
+		   struct bkey_format_err *err);
+/* The readable source line for a field, as BTF line_info shows it. */
+void bk_field_line(const struct bk_field_plan *fp, char *buf, size_t len);
+
+/* ---- Program shapes ---- */
+
+enum bk_shape {
+	BK_SHAPE_AUTO,		/* pick the best the kernel supports */
+	BK_SHAPE_MAY_GOTO,	/* one loop bounded by may_goto (6.9+) */
+	BK_SHAPE_BPF_LOOP,	/* bpf_loop() callback per chunk of keys (5.17+) */
+};
+
+const char *bk_shape_name(enum bk_shape s);
+
+struct bk_gen_opts {
+	enum bk_shape	shape;		/* must not be AUTO here */
+	bool		strict_align;	/* split 8-byte stores at bkey+4 */
+	bool		annotate;	/* per-instruction comments in listings */
+	unsigned	chunk;		/* keys per bpf_loop callback (>= 1) */
+	/* map fds referenced by the program (any value for listings) */
+	int		ctl_fd, in_fd, out_fd;
+};
+
+struct bk_prog {
+	struct bk_plan	plan;
+	enum bk_shape	shape;
+	char		name[16];	/* bpf prog name, <= 15 chars */
+	char		func_name[64];	/* BTF name of the main function */
+	char		file_name[80];	/* BTF line_info file name */
+	struct bk_emit	e;
+};
+
+/* Program name from the format: stable, at most 15 characters. */
+void bk_prog_names(const struct bkey_format *f, char name[16], char func_name[64]);
+
+/* Generates the unpack program for @f.  -EINVAL with *err on a bad format. */
+int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
+		  struct bk_prog *p, struct bkey_format_err *err);
+
+/* ---- Kernel side ---- */
+
+struct bk_features {
+	bool	may_goto;
+	bool	bpf_loop;
+	bool	jit;			/* programs get jited code */
+	enum bk_shape best;
+	char	why[160];		/* why best was picked */
+};
+
+/* Probes the running kernel (needs bpf() permission). */
+int bk_probe_features(struct bk_features *ft);
+
+/* Maps shared by all unpack programs of a process, mmap'd. */
+struct bk_runtime {
+	int		ctl_fd, in_fd, out_fd;
+	struct bk_ctl	*ctl;
+	uint64_t	*in;		/* BK_IN_CAP_WORDS words */
+	struct bkey	*out;		/* BK_OUT_CAP_KEYS keys */
+};
+
+int bk_runtime_open(struct bk_runtime *rt);
+void bk_runtime_close(struct bk_runtime *rt);
+
+struct bk_loaded {
+	int		fd;
+	unsigned	xlated_insns;
+	unsigned	jited_bytes;
+	unsigned	verified_insns;
+	uint32_t	id;
+};
+
+/*
+ * Loads @p with BTF func_info/line_info.  On failure returns a negative
+ * errno and, if @log is given, the verifier log (retried with logging).
+ */
+int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len);
+void bk_prog_unload(struct bk_loaded *l);
+
+/*
+ * Runs a loaded program over in[in_start, in_end) into out[out_start...].
+ * Returns 0 and the status, in_pos and out_pos from ctl; or -errno if the
+ * run itself failed.  @repeat > 1 runs it that many times; *duration_ns
+ * (may be NULL) gets the kernel's mean duration per run.
+ */
+int bk_run(int prog_fd, struct bk_runtime *rt, uint32_t in_start, uint32_t in_end,
+	   uint32_t out_start, uint32_t repeat, uint32_t *duration_ns);
+
+/*
+ * Copies @nr_words words of keys to the in map and unpacks them in one run
+ * into rt->out[0..].  Returns the status (BK_OK or BK_ERR_*, >= 0) with
+ * *nr_keys and *stop_word from ctl, or -errno if the run failed.
+ */
+int bk_unpack_words(int prog_fd, struct bk_runtime *rt, const uint64_t *words,
+		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word);
+
+#endif /* GEN_GEN_H */

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Loading and running generated programs: BTF func_info/line_info, the
+ * shared maps, BPF_PROG_TEST_RUN, and the kernel feature probe.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "gen.h"
+
+/*
+ * One BTF object per program: the function names and the line strings
+ * are per format.  The program holds its own reference once loaded.
+ */
+static int build_btf(const struct bk_prog *p, struct bpf_func_info *fi,
+		     struct bpf_line_info *li, int *btf_fd)
+{
+	const struct bk_emit *e = &p->e;
+	struct btf *btf;
+	int int_id, u64_id, ptr_id, proto_main, proto_cb, file_off, i, ret;
+	const void *raw;
+	__u32 raw_size;
+
+	btf = btf__new_empty();
+	if (!btf)
+		return -errno;
+	int_id = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
+	u64_id = btf__add_int(btf, "unsigned long long", 8, 0);
+	ptr_id = btf__add_ptr(btf, 0);
+	proto_main = btf__add_func_proto(btf, int_id);
+	proto_cb = btf__add_func_proto(btf, u64_id);
+	btf__add_func_param(btf, "index", u64_id);
+	btf__add_func_param(btf, "ctx", ptr_id);
+	fi[0].insn_off = 0;
+	fi[0].type_id = btf__add_func(btf, p->func_name, BTF_FUNC_GLOBAL, proto_main);
+	for (i = 1; i < e->nr_subprogs; i++) {
+		char name[80];
+
+		snprintf(name, sizeof(name), "%s_cb", p->func_name);
+		fi[i].insn_off = e->subprog_start[i];
+		fi[i].type_id = btf__add_func(btf, name, BTF_FUNC_STATIC, proto_cb);
+	}
+	file_off = btf__add_str(btf, p->file_name);
+	for (i = 0; i < e->nr_lines; i++) {
+		li[i].insn_off = e->line[i].insn;
+		li[i].file_name_off = file_off;
+		li[i].line_off = btf__add_str(btf, bk_text(e, e->line[i].text));
+		li[i].line_col = (i + 1) << 10;		/* line i+1, column 0 */
+	}
+	for (i = 0; i < e->nr_subprogs; i++)
+		if ((int)fi[i].type_id < 0) {
+			ret = (int)fi[i].type_id;
+			goto out;
+		}
+
+	raw = btf__raw_data(btf, &raw_size);
+	if (!raw) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = bpf_btf_load(raw, raw_size, NULL);
+	if (ret < 0) {
+		ret = -errno;
+		goto out;
+	}
+	*btf_fd = ret;
+	ret = 0;
+out:
+	btf__free(btf);
+	return ret;
+}
+
+int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len)
+{
+	struct bpf_func_info fi[4];
+	struct bpf_line_info li[BK_MAX_LINES];
+	struct bpf_prog_info info = {};
+	__u32 info_len = sizeof(info);
+	int btf_fd = -1, fd, ret;
+	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	ret = build_btf(p, fi, li, &btf_fd);
+	if (ret) {
+		if (log && log_len)
+			snprintf(log, log_len, "BTF load failed: %s\n", strerror(-ret));
+		return ret;
+	}
+	opts.prog_btf_fd = btf_fd;
+	opts.func_info = fi;
+	opts.func_info_cnt = p->e.nr_subprogs;
+	opts.func_info_rec_size = sizeof(fi[0]);
+	opts.line_info = li;
+	opts.line_info_cnt = p->e.nr_lines;
+	opts.line_info_rec_size = sizeof(li[0]);
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
+	if (fd < 0 && log && log_len) {
+		/* load again, this time with the verifier's log */
+		log[0] = 0;
+		opts.log_buf = log;
+		opts.log_size = log_len;
+		opts.log_level = 1;
+		fd = bpf_prog_load(BPF_PROG_TYPE_XDP, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
+	}
+	ret = fd < 0 ? -errno : 0;
+	close(btf_fd);
+	if (ret)
+		return ret;
+
+	out->fd = fd;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
+		out->xlated_insns = info.xlated_prog_len / sizeof(struct bpf_insn);
+		out->jited_bytes = info.jited_prog_len;
+		out->verified_insns = info.verified_insns;
+		out->id = info.id;
+	}
+	return 0;
+}
+
+void bk_prog_unload(struct bk_loaded *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+}
+
+static int mmap_array(const char *name, size_t value_size, int *fd, void **mem)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	size_t len = (value_size + 4095) & ~4095UL;
+
+	*fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, value_size, 1, &opts);
+	if (*fd < 0)
+		return -errno;
+	*mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (*mem == MAP_FAILED) {
+		int ret = -errno;
+
+		close(*fd);
+		*fd = -1;
+		*mem = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+static void munmap_array(size_t value_size, int *fd, void **mem)
+{
+	if (*mem)
+		munmap(*mem, (value_size + 4095) & ~4095UL);
+	if (*fd >= 0)
+		close(*fd);
+	*mem = NULL;
+	*fd = -1;
+}
+
+int bk_runtime_open(struct bk_runtime *rt)
+{
+	int ret;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->ctl_fd = rt->in_fd = rt->out_fd = -1;
+	ret = mmap_array("bk_ctl", sizeof(struct bk_ctl), &rt->ctl_fd, (void **)&rt->ctl);
+	if (!ret)
+		ret = mmap_array("bk_in", BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
+	if (!ret)
+		ret = mmap_array("bk_out", BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
+	if (ret)
+		bk_runtime_close(rt);
+	return ret;
+}
+
+void bk_runtime_close(struct bk_runtime *rt)
+{
+	munmap_array(sizeof(struct bk_ctl), &rt->ctl_fd, (void **)&rt->ctl);
+	munmap_array(BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
+	munmap_array(BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
+}
+
+int bk_run(int prog_fd, struct bk_runtime *rt, uint32_t in_start, uint32_t in_end,
+	   uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
+{
+	/* XDP test runs want at least an Ethernet header of data */
+	unsigned char pkt[64] = {};
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = pkt,
+		.data_size_in = sizeof(pkt),
+		.repeat = repeat,
+	);
+
+	rt->ctl->in_start = in_start;
+	rt->ctl->in_end = in_end;
+	rt->ctl->out_start = out_start;
+	rt->ctl->status = ~0u;
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		return -errno;
+	if (duration_ns)
+		*duration_ns = opts.duration;
+	return 0;
+}
+
+int bk_unpack_words(int prog_fd, struct bk_runtime *rt, const uint64_t *words,
+		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word)
+{
+	int ret;
+
+	if (nr_words > BK_IN_CAP_WORDS)
+		return -E2BIG;
+	memcpy(rt->in, words, 8 * (size_t)nr_words);
+	ret = bk_run(prog_fd, rt, 0, nr_words, 0, 1, NULL);
+	if (ret)
+		return ret;
+	if (nr_keys)
+		*nr_keys = rt->ctl->out_pos;
+	if (stop_word)
+		*stop_word = rt->ctl->in_pos;
+	return rt->ctl->status;
+}
+
+/* ---- Feature probe ---- */
+
+static int probe_load(const struct bpf_insn *insns, int cnt)
+{
+	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bk_probe", "GPL", insns, cnt, NULL);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+int bk_probe_features(struct bk_features *ft)
+{
+	/* r0 = 0; loop: may_goto +1; goto loop-ish: a may_goto bounded loop */
+	const struct bpf_insn may_goto_prog[] = {
+		BPF_MOV64_IMM(BPF_REG_0, 0),
+		BPF_MAY_GOTO_INSN(2),
+		BPF_ALU64_IMM(BPF_ADD, BPF_REG_0, 1),
+		BPF_JMP_A(-3),
+		BPF_MOV64_IMM(BPF_REG_0, 0),
+		BPF_EXIT_INSN(),
+	};
+	const struct bpf_insn ret0[] = {
+		BPF_MOV64_IMM(BPF_REG_0, 0),
+		BPF_EXIT_INSN(),
+	};
+	struct bpf_prog_info info = {};
+	__u32 info_len = sizeof(info);
+	int fd, ret;
+
+	memset(ft, 0, sizeof(*ft));
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bk_probe", "GPL", ret0, 2, NULL);
+	if (fd < 0)
+		return -errno;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len))
+		ft->jit = info.jited_prog_len > 0;
+	close(fd);
+
+	ft->may_goto = probe_load(may_goto_prog, sizeof(may_goto_prog) / sizeof(may_goto_prog[0])) == 0;
+	ret = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_loop, NULL);
+	ft->bpf_loop = ret > 0;
+
+	if (ft->may_goto) {
+		ft->best = BK_SHAPE_MAY_GOTO;
+		snprintf(ft->why, sizeof(ft->why),
+			 "may_goto: one loop, no call per key; verified in a few passes");
+	} else if (ft->bpf_loop) {
+		ft->best = BK_SHAPE_BPF_LOOP;
+		snprintf(ft->why, sizeof(ft->why),
+			 "no may_goto (kernel < 6.9): bpf_loop callback per chunk of keys");
+	} else {
+		ft->best = BK_SHAPE_AUTO;
+		snprintf(ft->why, sizeof(ft->why),
+			 "kernel has neither may_goto nor bpf_loop: no supported shape");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}

@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The per-format unpack generator.
+ *
+ * Register use inside the walk (both shapes):
+ *   r6 in base (map value)    r7 out base (map value)
+ *   r8 byte offset of the key r9 byte offset of the output bkey
+ *   r5 byte offset where the run ends
+ *   r1 key pointer, r4 output pointer, r2 the key's first 4 bytes,
+ *   r0, r2, r3 scratch once the header is stored.
+ * The walk state comes from the ctl map, so the verifier sees unknown
+ * scalars with a known range: a may_goto loop converges after about two
+ * passes instead of being walked key by key.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "gen.h"
+
+#define R_KEY	BPF_REG_1
+#define R_HDR	BPF_REG_2
+#define R_NEXT	BPF_REG_3
+#define R_OUT	BPF_REG_4
+#define R_END	BPF_REG_5
+#define R_IN	BPF_REG_6
+#define R_OBASE	BPF_REG_7
+#define R_IOFF	BPF_REG_8
+#define R_OOFF	BPF_REG_9
+#define T0	BPF_REG_0
+#define T1	BPF_REG_2
+
+#define IN_LIMIT	(BK_IN_CAP_WORDS * 8 - 8)	/* last byte offset a key may start at */
+#define OUT_LIMIT	(BK_OUT_VALUE_SIZE - 40)
+
+const char *bk_shape_name(enum bk_shape s)
+{
+	switch (s) {
+	case BK_SHAPE_AUTO:	return "auto";
+	case BK_SHAPE_MAY_GOTO:	return "may_goto";
+	case BK_SHAPE_BPF_LOOP:	return "bpf_loop";
+	}
+	return "?";
+}
+
+/* Labels shared by every copy of the walk step. */
+struct walk_labels {
+	int	bad_u64s_packed;	/* r2 = header */
+	int	bad_u64s_unpacked;
+	int	bad_format;
+	int	past_end;
+	int	bounds;
+	int	full;
+	int	fail;			/* r0 = status */
+};
+
+static bool fits_s32(uint64_t v)
+{
+	return (int64_t)v == (int32_t)v;
+}
+
+static void store64(struct bk_emit *e, const struct bk_gen_opts *o, int reg, unsigned off)
+{
+	if (o->strict_align && off % 8) {
+		/* version_lo sits at bkey+4: two aligned 32-bit stores */
+		bk_insn(e, BPF_STX_MEM(BPF_W, R_OUT, reg, off));
+		bk_insn(e, BPF_ALU64_IMM(BPF_RSH, reg, 32));
+		bk_insn(e, BPF_STX_MEM(BPF_W, R_OUT, reg, off + 4));
+	} else {
+		bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, reg, off));
+	}
+}
+
+static void emit_const_field(struct bk_emit *e, const struct bk_gen_opts *o,
+			     const struct bk_field_plan *fp)
+{
+	uint64_t v = fp->offset;
+
+	if (fp->slot_size == 4) {
+		bk_insn(e, BPF_ST_MEM(BPF_W, R_OUT, fp->slot_off, (int32_t)(uint32_t)v));
+	} else if (o->strict_align && fp->slot_off % 8) {
+		bk_insn(e, BPF_ST_MEM(BPF_W, R_OUT, fp->slot_off, (int32_t)(uint32_t)v));
+		bk_insn(e, BPF_ST_MEM(BPF_W, R_OUT, fp->slot_off + 4, (int32_t)(uint32_t)(v >> 32)));
+	} else if (fits_s32(v)) {
+		bk_insn(e, BPF_ST_MEM(BPF_DW, R_OUT, fp->slot_off, (int32_t)v));
+	} else {
+		bk_comment(e, "64-bit constant: does not fit a sign-extended imm32");
+		bk_ld_imm64(e, T0, 0, v);
+		store64(e, o, T0, fp->slot_off);
+	}
+}
+
+/* Leaves the field's raw bits in T0 (for 32-bit slots only the low 32 count). */
+static void emit_extract(struct bk_emit *e, const struct bk_field_plan *fp)
+{
+	unsigned b = fp->bits, sh = fp->sh;
+	bool slot32 = fp->slot_size == 4;
+
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, T0, R_KEY, 8 * fp->word));
+
+	if (fp->kind == BK_FIELD_WORD) {
+		if (sh + b == 64 || slot32 || b < 32) {
+			if (sh)
+				bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, sh));
+			if (sh + b == 64 || b == 32)
+				return;		/* nothing above the field, or the store truncates */
+			if (slot32)
+				bk_insn(e, BPF_ALU32_IMM(BPF_AND, T0, (int32_t)bkey_mask(b)));
+			else
+				bk_insn(e, BPF_ALU64_IMM(BPF_AND, T0, (int32_t)bkey_mask(b)));
+		} else {
+			/* 32..63 bits below the top: a shift pair needs no mask constant */
+			bk_comment(e, "drop the bits above the field");
+			bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 64 - sh - b));
+			bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, 64 - b));
+		}
+		return;
+	}
+
+	/* straddles: low part from word w, high part from word w + 1 */
+	bk_comment(e, "low %u bits from w%u", 64 - sh, fp->word);
+	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, sh));
+	bk_comment(e, "high %u bits from w%u", sh + b - 64, fp->word + 1);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, T1, R_KEY, 8 * (fp->word + 1)));
+	if (slot32 || b < 32) {
+		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 64 - sh));
+		bk_insn(e, BPF_ALU64_REG(BPF_OR, T0, T1));
+		if (b == 32)
+			return;
+		if (slot32)
+			bk_insn(e, BPF_ALU32_IMM(BPF_AND, T0, (int32_t)bkey_mask(b)));
+		else
+			bk_insn(e, BPF_ALU64_IMM(BPF_AND, T0, (int32_t)bkey_mask(b)));
+		return;
+	}
+	/* 32..64 bits: clear the bits above the field in the high word itself */
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 128 - sh - b));
+	if (b < 64)
+		bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T1, 64 - b));
+	bk_insn(e, BPF_ALU64_REG(BPF_OR, T0, T1));
+}
+
+static void emit_field(struct bk_emit *e, const struct bk_gen_opts *o,
+		       const struct bk_field_plan *fp)
+{
+	char line[160];
+
+	bk_field_line(fp, line, sizeof(line));
+	bk_line(e, "%s", line);
+	if (fp->kind == BK_FIELD_CONST) {
+		emit_const_field(e, o, fp);
+		return;
+	}
+	emit_extract(e, fp);
+	if (fp->slot_size == 4) {
+		if ((uint32_t)fp->offset)
+			bk_insn(e, BPF_ALU32_IMM(BPF_ADD, T0, (int32_t)(uint32_t)fp->offset));
+		bk_insn(e, BPF_STX_MEM(BPF_W, R_OUT, T0, fp->slot_off));
+		return;
+	}
+	if (fp->offset && fits_s32(fp->offset)) {
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, T0, (int32_t)fp->offset));
+	} else if (fp->offset) {
+		bk_comment(e, "offset needs a 64-bit immediate");
+		bk_ld_imm64(e, T1, 0, fp->offset);
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
+	}
+	store64(e, o, T0, fp->slot_off);
+}
+
+/*
+ * One key: check it, unpack it (or copy it if it is stored unpacked), and
+ * advance r8/r9, then go to @cont.  Jumps to @L on errors.
+ */
+static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
+			   const struct bk_gen_opts *o, const struct walk_labels *L,
+			   int cont)
+{
+	const struct bk_plan *P = &p->plan;
+	int unpacked = bk_label(e);
+	unsigned ku = P->key_u64s, i;
+
+	bk_line(e, "key at in+r8: bounds, format byte, u64s; next key at r8 + 8*u64s");
+	bk_comment(e, "for the verifier: the key lies inside the in map");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, IN_LIMIT, 0), L->bounds);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, OUT_LIMIT, 0), L->full);
+	bk_insn(e, BPF_MOV64_REG(R_KEY, R_IN));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
+	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HDR, R_KEY, 0));
+	bk_insn(e, BPF_MOV64_REG(R_NEXT, R_HDR));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_NEXT, 0x7f00));
+	bk_comment(e, "format byte != 0: stored unpacked (or bad)");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_NEXT, 0, 0), unpacked);
+	bk_insn(e, BPF_MOV64_REG(R_NEXT, R_HDR));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_NEXT, 0xff));
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, R_NEXT, ku));
+	bk_comment(e, "value words = u64s - %u must be 0..250", ku);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, BKEY_VAL_U64s_MAX, 0), L->bad_u64s_packed);
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_NEXT, 8 * ku));
+	bk_comment(e, "the key and its value end inside the run");
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->past_end);
+	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
+	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
+
+	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, pad = 0",
+		(int)(BKEY_U64s - ku));
+	bk_insn(e, BPF_ALU32_IMM(BPF_AND, R_HDR, 0xffffff));
+	bk_insn(e, BPF_ALU32_IMM(BPF_ADD, R_HDR, P->header_add));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_OUT, R_HDR, 0));
+
+	for (i = 0; i < BKEY_NR_FIELDS; i++)
+		emit_field(e, o, &P->fp[i]);
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
+	bk_jmp(e, BPF_JMP_A(0), cont);
+
+	bk_bind(e, unpacked);
+	bk_line(e, "stored unpacked (format byte 1): copy the 40-byte key unchanged");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_NEXT, KEY_FORMAT_CURRENT << 8, 0), L->bad_format);
+	bk_insn(e, BPF_MOV64_REG(R_NEXT, R_HDR));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_NEXT, 0xff));
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, R_NEXT, BKEY_U64s));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, BKEY_VAL_U64s_MAX, 0), L->bad_u64s_unpacked);
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_NEXT, 8 * BKEY_U64s));
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->past_end);
+	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
+	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
+	for (i = 0; i < BKEY_U64s; i++) {
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, T0, R_KEY, 8 * i));
+		bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8 * i));
+	}
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
+	bk_jmp(e, BPF_JMP_A(0), cont);
+}
+
+/* Error blocks: set r0 to the status and go to L->fail. */
+static void emit_error_blocks(struct bk_emit *e, const struct bk_plan *P,
+			      const struct walk_labels *L)
+{
+	int zero = bk_label(e), shrt = bk_label(e), big = bk_label(e);
+
+	bk_line(e, "errors: r8 still points at the bad key; classify u64s from the header in r2");
+	bk_bind(e, L->bad_u64s_packed);
+	bk_insn(e, BPF_MOV64_REG(T0, R_HDR));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, T0, 0xff));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, T0, 0, 0), zero);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, T0, P->key_u64s, 0), shrt);
+	bk_jmp(e, BPF_JMP_A(0), big);
+	bk_bind(e, L->bad_u64s_unpacked);
+	bk_insn(e, BPF_MOV64_REG(T0, R_HDR));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, T0, 0xff));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, T0, 0, 0), zero);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, T0, BKEY_U64s, 0), shrt);
+	bk_bind(e, big);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_VAL_TOO_BIG));
+	bk_jmp(e, BPF_JMP_A(0), L->fail);
+	bk_bind(e, zero);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_U64S_ZERO));
+	bk_jmp(e, BPF_JMP_A(0), L->fail);
+	bk_bind(e, shrt);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_SHORT_KEY));
+	bk_jmp(e, BPF_JMP_A(0), L->fail);
+	bk_bind(e, L->bad_format);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_BAD_FORMAT));
+	bk_jmp(e, BPF_JMP_A(0), L->fail);
+	bk_bind(e, L->past_end);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_PAST_END));
+	bk_jmp(e, BPF_JMP_A(0), L->fail);
+	bk_bind(e, L->bounds);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
+	bk_jmp(e, BPF_JMP_A(0), L->fail);
+	bk_bind(e, L->full);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_OUT_FULL));
+	bk_jmp(e, BPF_JMP_A(0), L->fail);
+}
+
+static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
+{
+	L->bad_u64s_packed = bk_label(e);
+	L->bad_u64s_unpacked = bk_label(e);
+	L->bad_format = bk_label(e);
+	L->past_end = bk_label(e);
+	L->bounds = bk_label(e);
+	L->full = bk_label(e);
+	L->fail = bk_label(e);
+}
+
+static void emit_map_value(struct bk_emit *e, int reg, int fd)
+{
+	bk_ld_imm64(e, reg, BPF_PSEUDO_MAP_VALUE, (unsigned)fd);
+}
+
+/*
+ * Reads and checks the arguments; leaves r8/r5/r9 as byte offsets.  Bad
+ * arguments store BK_ERR_ARGS and exit.
+ */
+static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
+{
+	int args = bk_label(e), ok = bk_label(e);
+
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_IN_START));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_IN_END));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_OUT_START));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_END, BK_IN_CAP_WORDS, 0), args);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_IOFF, R_END, 0), args);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, BK_OUT_CAP_KEYS, 0), args);
+	bk_comment(e, "words -> bytes; 8-byte alignment is now known to the verifier");
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_IOFF, 3));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_END, 3));
+	bk_comment(e, "r9 = out_start * 40");
+	bk_insn(e, BPF_MOV64_REG(T0, R_OOFF));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 5));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_OOFF, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OOFF, T0));
+	bk_jmp(e, BPF_JMP_A(0), ok);
+	bk_bind(e, args);
+	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_ARGS));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_ARGS));
+	bk_insn(e, BPF_EXIT_INSN());
+	bk_bind(e, ok);
+	(void)o;
+}
+
+/* r0 = status, r8/r9 = byte offsets: report them in ctl and return r0. */
+static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
+{
+	bk_line(e, "finish: status, in_pos (words) and out_pos (keys) into ctl");
+	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, R_IOFF, 3));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_IN_POS));
+	bk_insn(e, BPF_ALU64_IMM(BPF_DIV, R_OOFF, 40));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_OUT_POS));
+	bk_insn(e, BPF_EXIT_INSN());
+}
+
+static void emit_title(struct bk_emit *e, const struct bk_prog *p)
+{
+	char fmt[200];
+
+	bkey_format_to_str(&p->plan.f, fmt, sizeof(fmt));
+	bk_line(e, "%s: unpack a run of keys, format %s (%s shape)", p->name, fmt,
+		bk_shape_name(p->shape));
+}
+
+static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
+{
+	struct bk_emit *e = &p->e;
+	struct walk_labels L;
+	int loop = bk_label(e), done = bk_label(e), limit = bk_label(e);
+
+	walk_labels_init(e, &L);
+	bk_subprog(e);
+	emit_title(e, p);
+	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	emit_prologue(e, o);
+	emit_map_value(e, R_IN, o->in_fd);
+	emit_map_value(e, R_OBASE, o->out_fd);
+
+	bk_bind(e, loop);
+	bk_line(e, "loop: one key per pass; may_goto bounds it for the verifier");
+	bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
+	emit_walk_step(e, p, o, &L, loop);
+
+	emit_error_blocks(e, &p->plan, &L);
+	bk_bind(e, limit);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_LOOP_LIMIT));
+	bk_jmp(e, BPF_JMP_A(0), L.fail);
+	bk_bind(e, done);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
+	bk_bind(e, L.fail);
+	emit_finish(e, o);
+}
+
+/*
+ * bpf_loop shape: the main function stores the walk state in ctl and calls
+ * bpf_loop(); each callback unpacks up to @chunk keys.  Keeping the state
+ * in the map (not the stack) lets the verifier check the callback once.
+ */
+static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
+{
+	struct bk_emit *e = &p->e;
+	struct walk_labels L;
+	int cb_done = bk_label(e), cb_insn, ld_func, i;
+	unsigned chunk = o->chunk ? o->chunk : 1;
+
+	walk_labels_init(e, &L);
+	bk_subprog(e);
+	emit_title(e, p);
+	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	emit_prologue(e, o);
+	bk_line(e, "walk state into ctl (bytes); bpf_loop(nr, callback, NULL, 0)");
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_END, BK_CTL_OFF_END_IN));
+	bk_comment(e, "stays unless a callback finishes the run");
+	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
+	bk_comment(e, "nr_loops = words / (8 * chunk) + 1: a key takes a word at least");
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_END));
+	bk_insn(e, BPF_ALU64_REG(BPF_SUB, BPF_REG_1, R_IOFF));
+	bk_insn(e, BPF_ALU64_IMM(BPF_DIV, BPF_REG_1, 8 * chunk));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
+	ld_func = e->cnt;
+	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);	/* fixed up below */
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_3, 0));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
+	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, T0, BPF_REG_1, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
+	emit_finish(e, o);
+
+	/* the callback: long cb(u64 index, void *ctx) */
+	cb_insn = e->cnt;
+	e->insn[ld_func].imm = cb_insn - (ld_func + 1);
+	bk_subprog(e);
+	bk_line(e, "callback: up to %u keys per call; walk state from ctl", chunk);
+	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_END_IN));
+	if (o->strict_align) {
+		bk_comment(e, "offsets stored by us are 8-byte aligned; tell the verifier");
+		bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, -8));
+		bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, -8));
+	}
+	emit_map_value(e, R_IN, o->in_fd);
+	emit_map_value(e, R_OBASE, o->out_fd);
+	for (i = 0; i < (int)chunk; i++) {
+		int next = bk_label(e);
+
+		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), cb_done);
+		emit_walk_step(e, p, o, &L, next);
+		bk_bind(e, next);
+	}
+	bk_line(e, "callback: save the walk state, continue the loop");
+	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
+	bk_insn(e, BPF_EXIT_INSN());
+
+	emit_error_blocks(e, &p->plan, &L);
+	bk_bind(e, cb_done);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
+	bk_bind(e, L.fail);
+	bk_line(e, "callback: run finished (r0 = status): save it and stop the loop");
+	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 1));
+	bk_insn(e, BPF_EXIT_INSN());
+}
+
+int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
+		  struct bk_prog *p, struct bkey_format_err *err)
+{
+	int ret;
+
+	ret = bk_plan_format(f, &p->plan, err);
+	if (ret)
+		return ret;
+	if (o->shape != BK_SHAPE_MAY_GOTO && o->shape != BK_SHAPE_BPF_LOOP)
+		return -EINVAL;
+	if (o->chunk > 4)
+		return -EINVAL;
+	p->shape = o->shape;
+	bk_prog_names(f, p->name, p->func_name);
+	snprintf(p->file_name, sizeof(p->file_name), "%s.bkgen", p->func_name);
+	bk_emit_init(&p->e, o->annotate);
+	if (o->shape == BK_SHAPE_MAY_GOTO)
+		gen_may_goto(p, o);
+	else
+		gen_bpf_loop(p, o);
+	return bk_emit_finish(&p->e);
+}

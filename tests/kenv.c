@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "test_progs.h"
+#include "kenv.h"
+
+static struct kenv kenv;
+static bool kenv_tried;
+
+static void kenv_release(void)
+{
+	if (kenv.ok)
+		bk_runtime_close(&kenv.rt);
+}
+
+struct kenv *kenv_get(void)
+{
+	if (!kenv_tried) {
+		int ret;
+
+		kenv_tried = true;
+		libbpf_set_print(NULL);
+		ret = bk_probe_features(&kenv.ft);
+		if (ret == -EPERM || ret == -EACCES) {
+			snprintf(kenv.why, sizeof(kenv.why),
+				 "bpf() not permitted (%s): run as root for kernel tests",
+				 strerror(-ret));
+		} else if (ret) {
+			snprintf(kenv.why, sizeof(kenv.why), "kernel probe failed: %s",
+				 ret == -EOPNOTSUPP ? kenv.ft.why : strerror(-ret));
+		} else if ((ret = bk_runtime_open(&kenv.rt))) {
+			snprintf(kenv.why, sizeof(kenv.why), "cannot create maps: %s",
+				 strerror(-ret));
+		} else {
+			kenv.ok = true;
+			atexit(kenv_release);
+			printf("kernel: may_goto=%d bpf_loop=%d jit=%d, best shape %s: %s\n",
+			       kenv.ft.may_goto, kenv.ft.bpf_loop, kenv.ft.jit,
+			       bk_shape_name(kenv.ft.best), kenv.ft.why);
+		}
+	}
+	if (!kenv.ok) {
+		test__skip("%s", kenv.why);
+		return NULL;
+	}
+	return &kenv;
+}
+
+bool kenv_has_shape(const struct kenv *k, enum bk_shape s)
+{
+	return s == BK_SHAPE_MAY_GOTO ? k->ft.may_goto :
+	       s == BK_SHAPE_BPF_LOOP ? k->ft.bpf_loop : false;
+}
+
+/* ---- bit-by-bit reference ---- */
+
+static unsigned kbit(const uint8_t *k, unsigned bit)
+{
+	return (k[bit / 8] >> (bit % 8)) & 1;
+}
+
+void bitref_unpack(const struct bkey_format *f, const void *in, struct bkey *out)
+{
+	const uint8_t *k = in;
+	uint64_t v[BKEY_NR_FIELDS];
+	unsigned i, j, top = 64 * f->key_u64s;
+
+	if ((k[1] & 0x7f) != 0) {
+		memcpy(out, in, sizeof(*out));
+		return;
+	}
+	for (i = 0; i < BKEY_NR_FIELDS; i++) {
+		unsigned b = f->bits_per_field[i];
+
+		top -= b;	/* fields run downward from the top of K */
+		v[i] = 0;
+		for (j = 0; j < b; j++)
+			v[i] |= (uint64_t)kbit(k, top + j) << j;
+		v[i] += f->field_offset[i];
+	}
+	memset(out, 0, sizeof(*out));
+	out->u64s = k[0] + 5 - f->key_u64s;
+	out->format_nw = 1 | (k[1] & 0x80);
+	out->type = k[2];
+	out->inode = v[0];
+	out->offset = v[1];
+	out->snapshot = v[2];
+	out->size = v[3];
+	out->version_hi = v[4];
+	out->version_lo = v[5];
+}
+
+/* ---- randomness ---- */
+
+uint64_t rnd_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+uint64_t rnd_below(uint64_t *s, uint64_t n)
+{
+	return rnd_next(s) % n;
+}
+
+uint64_t rnd_range(uint64_t *s, uint64_t lo, uint64_t hi)
+{
+	uint64_t span = hi - lo;
+
+	switch (rnd_below(s, 8)) {
+	case 0:	return lo;
+	case 1:	return hi;
+	case 2:	return lo + (span ? rnd_below(s, span < 16 ? span + 1 : 16) : 0);
+	case 3:	return hi - (span ? rnd_below(s, span < 16 ? span + 1 : 16) : 0);
+	}
+	return span == UINT64_MAX ? rnd_next(s) : lo + rnd_below(s, span + 1);
+}
+
+void rnd_offsets(uint64_t *s, struct bkey_format *f)
+{
+	unsigned i;
+
+	for (i = 0; i < BKEY_NR_FIELDS; i++) {
+		unsigned b = f->bits_per_field[i], U = bkey_field_width[i];
+
+		f->field_offset[i] = b == U ? 0 :
+			rnd_range(s, 0, bkey_mask(U) - bkey_mask(b));
+	}
+	f->nr_fields = BKEY_NR_FIELDS;
+	f->key_u64s = (KEY_PACKED_BITS_START + bkey_format_total_bits(f) + 63) / 64;
+}
+
+unsigned rnd_width_any(uint64_t *s, unsigned U)
+{
+	switch (rnd_below(s, 6)) {
+	case 0:	return 0;
+	case 1:	return U;
+	case 2:	return 8 * rnd_below(s, U / 8 + 1);	/* byte multiples */
+	}
+	return rnd_below(s, U + 1);
+}
+
+struct bkey_format rnd_format(uint64_t *s, int fixed_field, unsigned fixed_bits)
+{
+	struct bkey_format f = {};
+	unsigned i;
+
+	for (i = 0; i < BKEY_NR_FIELDS; i++)
+		f.bits_per_field[i] = (int)i == fixed_field ? fixed_bits :
+				      rnd_width_any(s, bkey_field_width[i]);
+	rnd_offsets(s, &f);
+	return f;
+}
+
+/* A field value: inside the format's range unless @outside. */
+static uint64_t rnd_field(uint64_t *s, const struct bkey_format *f, unsigned i, bool outside)
+{
+	unsigned b = f->bits_per_field[i], U = bkey_field_width[i];
+	uint64_t lo = f->field_offset[i], hi = lo + bkey_mask(b);
+
+	if (outside) {
+		if (lo > 0 && rnd_below(s, 2))
+			return rnd_range(s, 0, lo - 1);
+		if (hi < bkey_mask(U))
+			return rnd_range(s, hi + 1, bkey_mask(U));
+	}
+	return rnd_range(s, lo, hi);
+}
+
+uint32_t rnd_stream(uint64_t *s, const struct bkey_format *f, unsigned nr,
+		    uint64_t *words, uint32_t cap, unsigned *nr_keys)
+{
+	uint32_t pos = 0;
+	unsigned n;
+
+	for (n = 0; n < nr; n++) {
+		unsigned val = rnd_below(s, 4) ? rnd_below(s, 4) : rnd_below(s, 251);
+		bool outside = rnd_below(s, 8) == 0;
+		uint64_t v[BKEY_NR_FIELDS];
+		struct bkey k = {
+			.u64s = BKEY_U64s + val,
+			.format_nw = KEY_FORMAT_CURRENT | (rnd_below(s, 4) ? 0 : 0x80),
+			.type = rnd_below(s, 256),
+		};
+		unsigned i, kw;
+
+		for (i = 0; i < BKEY_NR_FIELDS; i++)
+			v[i] = rnd_field(s, f, i, outside && rnd_below(s, 2));
+		k.inode = v[0];
+		k.offset = v[1];
+		k.snapshot = v[2];
+		k.size = v[3];
+		k.version_hi = v[4];
+		k.version_lo = v[5];
+
+		if (pos + BKEY_U64s + val > cap)
+			break;
+		if (!bkey_pack_key(f, &k, words + pos, NULL)) {
+			kw = f->key_u64s;
+		} else {
+			/* does not pack: stored unpacked, as bcachefs does */
+			memcpy(words + pos, &k, sizeof(k));
+			kw = BKEY_U64s;
+		}
+		for (i = 0; i < val; i++)
+			words[pos + kw + i] = rnd_next(s);
+		pos += kw + val;
+	}
+	*nr_keys = n;
+	return pos;
+}
+
+/* ---- generate, load, run, compare ---- */
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
+		   unsigned chunk, const uint64_t *words, uint32_t nr_words,
+		   struct kcheck_stats *st)
+{
+	static struct bk_prog prog;
+	static char log[1 << 20];
+	struct bk_gen_opts o = {
+		.shape = shape, .chunk = chunk,
+		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
+#if !defined(__x86_64__) && !defined(__aarch64__)
+		.strict_align = true,
+#endif
+	};
+	struct bk_loaded l;
+	uint32_t nr_keys = 0, stop = 0, pos = 0, n;
+	double t0;
+	bool ok = true;
+	int ret, status;
+
+	st->formats++;
+	t0 = now_us();
+	ret = bk_gen_unpack(f, &o, &prog, NULL);
+	if (!ASSERT_OK(ret, "generate"))
+		return false;
+	ret = bk_prog_load(&prog, &l, log, sizeof(log));
+	st->prepare_us = now_us() - t0;
+	if (ret) {
+		char fs[200];
+
+		bkey_format_to_str(f, fs, sizeof(fs));
+		fprintf(stderr, "verifier rejected %s (%s, %s):\n%s\n", prog.name, fs,
+			bk_shape_name(shape), log);
+		bk_listing(&prog.e, stderr, NULL, 0);
+		ASSERT_OK(ret, "verifier accepts");
+		return false;
+	}
+	st->accepted++;
+	st->xlated = l.xlated_insns;
+	st->jited = l.jited_bytes;
+
+	memset(k->rt.out, 0xa5, 40 * 64);	/* stale output must not look right */
+	status = bk_unpack_words(l.fd, &k->rt, words, nr_words, &nr_keys, &stop);
+	bk_prog_unload(&l);
+	if (!ASSERT_EQ(status, BK_OK, "run status") || !ASSERT_EQ(stop, nr_words, "in_pos"))
+		return false;
+
+	for (n = 0; n < nr_keys && pos < nr_words; n++) {
+		struct bkey ref, bits;
+
+		bkey_unpack_key(f, words + pos, &ref);
+		bitref_unpack(f, words + pos, &bits);
+		ok &= ASSERT_MEMEQ(&ref, &bits, 40, "model == bit-by-bit");
+		ok &= ASSERT_MEMEQ(&k->rt.out[n], &ref, 40, "kernel == model");
+		if (!ok) {
+			char fs[200];
+
+			bkey_format_to_str(f, fs, sizeof(fs));
+			fprintf(stderr, "  format %s, key %u at word %u, shape %s\n", fs, n, pos,
+				bk_shape_name(shape));
+			return false;
+		}
+		pos += ((const uint8_t *)(words + pos))[0];
+		st->keys++;
+	}
+	ok &= ASSERT_EQ(pos, nr_words, "keys walked");
+	return ok;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Kernel-side helpers for tests: probe, maps, generate-load-run-compare. */
+#ifndef TESTS_KENV_H
+#define TESTS_KENV_H
+
+#include "bkey.h"
+#include "gen.h"
+
+struct kenv {
+	bool			ok;
+	char			why[256];	/* why kernel tests skip */
+	struct bk_features	ft;
+	struct bk_runtime	rt;
+};
+
+/* Lazily probes the kernel; returns NULL (and SKIPs the test) if bpf() is
+ * not usable, printing why. */
+struct kenv *kenv_get(void);
+bool kenv_has_shape(const struct kenv *k, enum bk_shape s);
+
+/* ---- test-only helpers ---- */
+
+/* Unpacks bit by bit from K: an implementation independent of the model. */
+void bitref_unpack(const struct bkey_format *f, const void *in, struct bkey *out);
+
+/* Small deterministic PRNG (xorshift64*). */
+uint64_t rnd_next(uint64_t *s);
+uint64_t rnd_below(uint64_t *s, uint64_t n);	/* 0..n-1, n > 0 */
+/* A random value in [lo, hi], biased toward the ends. */
+uint64_t rnd_range(uint64_t *s, uint64_t lo, uint64_t hi);
+
+/* A random width 0..U, biased toward 0, U and byte multiples. */
+unsigned rnd_width_any(uint64_t *s, unsigned U);
+/* A random valid format; @fixed_field >= 0 forces its width to @fixed_bits. */
+struct bkey_format rnd_format(uint64_t *s, int fixed_field, unsigned fixed_bits);
+/* Sets random valid offsets for the widths already in @f, and key_u64s. */
+void rnd_offsets(uint64_t *s, struct bkey_format *f);
+
+/*
+ * Builds a stream of @nr keys for @f into @words (cap words): most packed
+ * with random field values in range, some stored unpacked (values out of
+ * range), random value words.  Returns the number of words used.
+ */
+uint32_t rnd_stream(uint64_t *s, const struct bkey_format *f, unsigned nr,
+		    uint64_t *words, uint32_t cap, unsigned *nr_keys);
+
+struct kcheck_stats {
+	unsigned long	formats;
+	unsigned long	accepted;	/* verifier accepted */
+	unsigned long	keys;		/* keys compared three ways */
+	unsigned long	xlated, jited;	/* of the last program */
+	double		prepare_us;	/* of the last program */
+};
+
+/*
+ * Generates and loads the program for @f in @shape, runs it over @words,
+ * and compares each output key with the model and the bit-by-bit
+ * reference.  Records failures with ASSERTs; returns true if all matched.
+ */
+bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
+		   unsigned chunk, const uint64_t *words, uint32_t nr_words,
+		   struct kcheck_stats *st);
+
+#endif /* TESTS_KENV_H */

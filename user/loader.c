@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * loader: bcachefs key unpacking through generated BPF programs.
+ *
+ *   loader unpack --format FMT [--in FILE] [--out FILE] [--engine bpf|ref]
+ *   loader gen --format FMT [--shape S] [-j]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "bkey.h"
+#include "gen.h"
+#include "caps.h"
+
+#define EXIT_USAGE	2	/* bad input: nothing was loaded */
+#define EXIT_KERNEL	1	/* the kernel refused or a run failed */
+
+static const char *prog_name = "loader";
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"Usage: %s COMMAND [OPTIONS]\n"
+"\n"
+"Unpack bcachefs btree keys with BPF programs generated per key format.\n"
+"\n"
+"Commands:\n"
+"  unpack   unpack a bset-style stream of keys in the kernel\n"
+"  gen      print the generated program for a format (no root needed)\n"
+"  help     this text; 'COMMAND --help' describes a command\n"
+"\n"
+"A format is written 'key_u64s=K bits=b0,b1,b2,b3,b4,b5 offsets=o0,o1,o2,o3,o4,o5'\n"
+"with fields in the order inode, offset, snapshot, size, version_hi,\n"
+"version_lo. Numbers are decimal or 0x-hex.\n"
+"\n"
+"Exit status: 0 success, 1 kernel or I/O failure, 2 bad input (nothing loaded).\n",
+		prog_name);
+}
+
+static void usage_unpack(FILE *out)
+{
+	fprintf(out,
+"Usage: %s unpack --format FMT [--in FILE] [--out FILE] [--engine bpf|ref]\n"
+"                  [--shape auto|may_goto|bpf_loop] [-j]\n"
+"\n"
+"Reads a bset-style stream of keys: each key starts with its u64s byte (key\n"
+"plus value, in 8-byte words), then the format byte (0 packed in FMT, 1\n"
+"stored unpacked; bit 7 is needs_whiteout) and the type byte; its value\n"
+"words follow its key words. Writes each key unpacked (a 40-byte struct\n"
+"bkey) followed by its value words.\n"
+"\n"
+"  --format FMT   the node's key format (required)\n"
+"  --in FILE      input stream (default: standard input)\n"
+"  --out FILE     output (default: standard output)\n"
+"  --engine E     bpf: the generated program in the kernel (default, needs\n"
+"                 CAP_BPF and CAP_NET_ADMIN); ref: the C reference unpack\n"
+"  --shape S      program shape (default auto: the best the kernel has)\n"
+"  -j, --json     print a JSON summary on standard error\n"
+"\n"
+"A bad format or a malformed stream exits with status 2 and one message\n"
+"naming the problem; nothing is loaded.\n", prog_name);
+}
+
+static void usage_gen(FILE *out)
+{
+	fprintf(out,
+"Usage: %s gen --format FMT [--shape may_goto|bpf_loop] [--chunk N]\n"
+"               [--strict-align] [-j]\n"
+"\n"
+"Prints the program generated for FMT as an annotated listing: the source\n"
+"lines that become BTF line_info, each instruction, and comments. Needs no\n"
+"privileges and loads nothing.\n"
+"\n"
+"  --format FMT      the key format (required)\n"
+"  --shape S         may_goto (default) or bpf_loop\n"
+"  --chunk N         keys per bpf_loop callback, 1..4 (default 1)\n"
+"  --strict-align    split unaligned 8-byte stores (strict-alignment arches)\n"
+"  -j, --json        JSON: names, shape, instruction count, lines\n", prog_name);
+}
+
+/* ---- shared helpers ---- */
+
+static int parse_format_arg(const char *s, struct bkey_format *f)
+{
+	struct bkey_format_err ferr;
+	char msg[256];
+
+	if (!s) {
+		fprintf(stderr, "%s: --format is required\n", prog_name);
+		return -EINVAL;
+	}
+	if (bkey_format_parse(s, f, msg, sizeof(msg))) {
+		fprintf(stderr, "%s: bad --format: %s\n", prog_name, msg);
+		return -EINVAL;
+	}
+	if (bkey_format_validate(f, &ferr)) {
+		bkey_format_err_str(&ferr, msg, sizeof(msg));
+		fprintf(stderr, "%s: %s\n", prog_name, msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_shape(const char *s, enum bk_shape *shape)
+{
+	if (!strcmp(s, "auto"))
+		*shape = BK_SHAPE_AUTO;
+	else if (!strcmp(s, "may_goto"))
+		*shape = BK_SHAPE_MAY_GOTO;
+	else if (!strcmp(s, "bpf_loop"))
+		*shape = BK_SHAPE_BPF_LOOP;
+	else {
+		fprintf(stderr, "%s: --shape: unknown shape \"%s\" (auto, may_goto, bpf_loop)\n",
+			prog_name, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool strict_align_default(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+	return false;
+#else
+	return true;
+#endif
+}
+
+/* Reads a whole file (or stdin for NULL/"-"). */
+static int read_all(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f = !path || !strcmp(path, "-") ? stdin : fopen(path, "rb");
+	size_t cap = 1 << 16, n = 0;
+	uint8_t *p;
+
+	if (!f) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog_name, path, strerror(errno));
+		return -errno;
+	}
+	p = malloc(cap);
+	while (p) {
+		size_t got = fread(p + n, 1, cap - n, f);
+
+		n += got;
+		if (n < cap)
+			break;
+		cap *= 2;
+		p = realloc(p, cap);
+	}
+	if (f != stdin)
+		fclose(f);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+/* ---- unpack ---- */
+
+struct stream {
+	const uint64_t	*words;
+	size_t		nr_words;
+	size_t		nr_keys;
+};
+
+/* Checks every key up front: a malformed stream loads nothing. */
+static int check_stream(const struct bkey_format *f, struct stream *st)
+{
+	size_t pos = 0, key = 0;
+
+	while (pos < st->nr_words) {
+		unsigned kw;
+		enum bkey_stream_err err = bkey_stream_check(f, st->words, st->nr_words, pos, &kw);
+
+		if (err) {
+			const uint8_t *h = (const uint8_t *)&st->words[pos];
+
+			fprintf(stderr, "%s: malformed stream: key %zu at byte %zu (u64s=%u format=%u): %s\n",
+				prog_name, key, pos * 8, h[0], h[1] & 0x7f, bkey_stream_err_str(err));
+			return -EINVAL;
+		}
+		pos += ((const uint8_t *)&st->words[pos])[0];
+		key++;
+	}
+	st->nr_keys = key;
+	return 0;
+}
+
+static int write_key(FILE *out, const struct bkey *k, const uint64_t *key_words,
+		     unsigned key_len)
+{
+	unsigned val = ((const uint8_t *)key_words)[0] - key_len;
+
+	if (fwrite(k, sizeof(*k), 1, out) != 1)
+		return -EIO;
+	if (val && fwrite(key_words + key_len, 8, val, out) != val)
+		return -EIO;
+	return 0;
+}
+
+static unsigned key_len(const struct bkey_format *f, const uint64_t *k)
+{
+	return bkey_format_byte(k) == KEY_FORMAT_LOCAL_BTREE ? f->key_u64s : BKEY_U64s;
+}
+
+static int unpack_ref(const struct bkey_format *f, const struct stream *st, FILE *out)
+{
+	size_t pos = 0;
+
+	while (pos < st->nr_words) {
+		const uint64_t *k = &st->words[pos];
+		struct bkey u;
+
+		bkey_unpack_key(f, k, &u);
+		if (write_key(out, &u, k, key_len(f, k)))
+			return -EIO;
+		pos += ((const uint8_t *)k)[0];
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/* Splits the stream into runs that fit the in map, at key boundaries. */
+static int unpack_bpf(const struct bkey_format *f, enum bk_shape shape,
+		      const struct stream *st, FILE *out, bool json)
+{
+	struct bk_gen_opts o = { .shape = shape, .strict_align = strict_align_default(), .chunk = 1 };
+	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
+	struct bk_loaded l = { .fd = -1 };
+	struct bk_features ft;
+	struct bk_prog *p = NULL;
+	size_t pos = 0, runs = 0;
+	char why[160], *log = NULL;
+	int ret;
+
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog_name, why);
+		return -EPERM;
+	}
+	ret = bk_probe_features(&ft);
+	if (ret) {
+		fprintf(stderr, "%s: kernel feature probe failed: %s\n", prog_name,
+			ret == -EOPNOTSUPP ? ft.why : strerror(-ret));
+		return ret;
+	}
+	if (o.shape == BK_SHAPE_AUTO)
+		o.shape = ft.best;
+	ret = bk_runtime_open(&rt);
+	if (ret) {
+		fprintf(stderr, "%s: cannot create maps: %s\n", prog_name, strerror(-ret));
+		goto cleanup;
+	}
+	o.ctl_fd = rt.ctl_fd;
+	o.in_fd = rt.in_fd;
+	o.out_fd = rt.out_fd;
+	p = calloc(1, sizeof(*p));
+	log = malloc(1 << 20);
+	if (!p || !log) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	o.annotate = true;
+	ret = bk_gen_unpack(f, &o, p, NULL);
+	if (ret) {
+		fprintf(stderr, "%s: generating the program failed: %s\n", prog_name, strerror(-ret));
+		goto cleanup;
+	}
+	ret = bk_prog_load(p, &l, log, 1 << 20);
+	if (ret) {
+		struct bk_map_name names[] = {
+			{ rt.ctl_fd, "ctl" }, { rt.in_fd, "in" }, { rt.out_fd, "out" },
+		};
+
+		fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
+			prog_name, p->name, strerror(-ret), log);
+		bk_listing(&p->e, stderr, names, 3);
+		goto cleanup;
+	}
+
+	while (pos < st->nr_words && !interrupted) {
+		size_t end = pos, k;
+		uint32_t nr_keys, stop;
+		int status;
+
+		while (end < st->nr_words) {
+			unsigned u64s = ((const uint8_t *)&st->words[end])[0];
+
+			if (end + u64s - pos > BK_IN_CAP_WORDS)
+				break;
+			end += u64s;
+		}
+		status = bk_unpack_words(l.fd, &rt, st->words + pos, end - pos, &nr_keys, &stop);
+		if (status) {
+			fprintf(stderr, "%s: run %zu failed: %s at word %zu\n", prog_name, runs,
+				status < 0 ? strerror(-status) : "program reported an error",
+				pos + stop);
+			ret = status < 0 ? status : -EIO;
+			goto cleanup;
+		}
+		for (k = 0; k < nr_keys; k++) {
+			const uint64_t *kw = &st->words[pos];
+
+			if (write_key(out, &rt.out[k], kw, key_len(f, kw))) {
+				ret = -EIO;
+				goto cleanup;
+			}
+			pos += ((const uint8_t *)kw)[0];
+		}
+		runs++;
+	}
+	ret = interrupted ? -EINTR : 0;
+	if (json)
+		fprintf(stderr, "{\"prog\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"keys\":%zu,"
+			"\"runs\":%zu,\"xlated_insns\":%u,\"jited_bytes\":%u}\n",
+			p->name, p->func_name, bk_shape_name(o.shape), st->nr_keys, runs,
+			l.xlated_insns, l.jited_bytes);
+cleanup:
+	bk_prog_unload(&l);
+	bk_runtime_close(&rt);
+	free(p);
+	free(log);
+	return ret;
+}
+
+static int cmd_unpack(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "in", required_argument, NULL, 'i' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ "shape", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *fmt = NULL, *in = NULL, *outp = NULL, *engine = "bpf";
+	enum bk_shape shape = BK_SHAPE_AUTO;
+	struct bkey_format f;
+	struct stream st;
+	bool json = false;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	FILE *out = stdout;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "f:i:o:e:s:jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': fmt = optarg; break;
+		case 'i': in = optarg; break;
+		case 'o': outp = optarg; break;
+		case 'e': engine = optarg; break;
+		case 's':
+			if (parse_shape(optarg, &shape))
+				return EXIT_USAGE;
+			break;
+		case 'j': json = true; break;
+		case 'h': usage_unpack(stdout); return 0;
+		default: usage_unpack(stderr); return EXIT_USAGE;
+		}
+	}
+	if (strcmp(engine, "bpf") && strcmp(engine, "ref")) {
+		fprintf(stderr, "%s: --engine: unknown engine \"%s\" (bpf, ref)\n", prog_name, engine);
+		return EXIT_USAGE;
+	}
+	if (parse_format_arg(fmt, &f))
+		return EXIT_USAGE;
+	if (read_all(in, &buf, &len))
+		return EXIT_KERNEL;
+	if (len % 8) {
+		fprintf(stderr, "%s: malformed stream: %zu bytes is not a whole number of 8-byte words\n",
+			prog_name, len);
+		free(buf);
+		return EXIT_USAGE;
+	}
+	st.words = (const uint64_t *)buf;
+	st.nr_words = len / 8;
+	if (check_stream(&f, &st)) {
+		free(buf);
+		return EXIT_USAGE;
+	}
+	if (outp && strcmp(outp, "-")) {
+		out = fopen(outp, "wb");
+		if (!out) {
+			fprintf(stderr, "%s: cannot create %s: %s\n", prog_name, outp, strerror(errno));
+			free(buf);
+			return EXIT_KERNEL;
+		}
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (!strcmp(engine, "ref"))
+		ret = unpack_ref(&f, &st, out);
+	else
+		ret = unpack_bpf(&f, shape, &st, out, json);
+	if (out != stdout && fclose(out))
+		ret = ret ? ret : -EIO;
+	else if (out == stdout && fflush(out))
+		ret = ret ? ret : -EIO;
+	free(buf);
+	return ret ? EXIT_KERNEL : 0;
+}
+
+/* ---- gen ---- */
+
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\u%04x", *s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static int cmd_gen(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "shape", required_argument, NULL, 's' },
+		{ "chunk", required_argument, NULL, 'c' },
+		{ "strict-align", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	/* placeholders: a listing names the maps instead of their fds */
+	static const struct bk_map_name names[] = { { 1, "ctl" }, { 2, "in" }, { 3, "out" } };
+	struct bk_gen_opts o = {
+		.shape = BK_SHAPE_MAY_GOTO, .annotate = true, .chunk = 1,
+		.strict_align = strict_align_default(),
+		.ctl_fd = 1, .in_fd = 2, .out_fd = 3,
+	};
+	const char *fmt = NULL;
+	struct bkey_format f;
+	struct bk_prog *p;
+	bool json = false;
+	int opt, ret, i;
+
+	while ((opt = getopt_long(argc, argv, "f:s:c:ajh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': fmt = optarg; break;
+		case 's':
+			if (parse_shape(optarg, &o.shape))
+				return EXIT_USAGE;
+			if (o.shape == BK_SHAPE_AUTO)
+				o.shape = BK_SHAPE_MAY_GOTO;
+			break;
+		case 'c':
+			o.chunk = atoi(optarg);
+			if (o.chunk < 1 || o.chunk > 4) {
+				fprintf(stderr, "%s: --chunk: \"%s\" is not in 1..4\n", prog_name, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'a': o.strict_align = true; break;
+		case 'j': json = true; break;
+		case 'h': usage_gen(stdout); return 0;
+		default: usage_gen(stderr); return EXIT_USAGE;
+		}
+	}
+	if (parse_format_arg(fmt, &f))
+		return EXIT_USAGE;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return EXIT_KERNEL;
+	ret = bk_gen_unpack(&f, &o, p, NULL);
+	if (ret) {
+		fprintf(stderr, "%s: generating the program failed: %s\n", prog_name, strerror(-ret));
+		free(p);
+		return EXIT_KERNEL;
+	}
+	if (!json) {
+		printf("# prog %s (BTF func %s), %s shape, %d instructions\n",
+		       p->name, p->func_name, bk_shape_name(p->shape), p->e.cnt);
+		bk_listing(&p->e, stdout, names, 3);
+	} else {
+		printf("{\"name\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"insns\":%d,\"lines\":[",
+		       p->name, p->func_name, bk_shape_name(p->shape), p->e.cnt);
+		for (i = 0; i < p->e.nr_lines; i++) {
+			printf("%s{\"insn\":%d,\"text\":", i ? "," : "", p->e.line[i].insn);
+			json_str(stdout, bk_text(&p->e, p->e.line[i].text));
+			printf("}");
+		}
+		printf("],\"listing\":[");
+		for (i = 0; i < p->e.cnt;) {
+			char buf[128];
+			int n = bk_insn_str_named(&p->e.insn[i], i, buf, sizeof(buf), names, 3);
+
+			printf("%s", i ? "," : "");
+			json_str(stdout, buf);
+			i += n;
+		}
+		printf("]}\n");
+	}
+	free(p);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	libbpf_set_print(NULL);
+	if (!strcmp(cmd, "unpack"))
+		return cmd_unpack(argc - 1, argv + 1);
+	if (!strcmp(cmd, "gen"))
+		return cmd_gen(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "%s: unknown command \"%s\"\n", prog_name, cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

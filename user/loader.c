@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -71,18 +72,117 @@ static void usage_unpack(FILE *out)
 static void usage_gen(FILE *out)
 {
 	fprintf(out,
-"Usage: %s gen --format FMT [--shape may_goto|bpf_loop] [--chunk N]\n"
-"               [--strict-align] [-j]\n"
+"Usage: %s gen --format FMT [--shape auto|may_goto|bpf_loop] [--chunk N]\n"
+"               [--strict-align] [--load [--repeat N]] [-j]\n"
 "\n"
 "Prints the program generated for FMT as an annotated listing: the source\n"
-"lines that become BTF line_info, each instruction, and comments. Needs no\n"
-"privileges and loads nothing.\n"
+"lines that become BTF line_info, each instruction, and comments. Without\n"
+"--load it needs no privileges and loads nothing.\n"
 "\n"
 "  --format FMT      the key format (required)\n"
-"  --shape S         may_goto (default) or bpf_loop\n"
+"  --shape S         program shape; auto (default) is may_goto without\n"
+"                    --load, the kernel's best with it\n"
 "  --chunk N         keys per bpf_loop callback, 1..4 (default 1)\n"
 "  --strict-align    split unaligned 8-byte stores (strict-alignment arches)\n"
-"  -j, --json        JSON: names, shape, instruction count, lines\n", prog_name);
+"  --load            also load it (root): report the prog id, xlated\n"
+"                    instructions, JIT bytes, instructions the verifier\n"
+"                    processed and prepare time (generate + verify + JIT);\n"
+"                    everything is released before exit\n"
+"  --repeat N        with --load: prepare N times, report the median\n"
+"  -j, --json        JSON: names, shape, instruction count, lines, listing\n"
+"                    (and the load figures with --load)\n", prog_name);
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct load_report {
+	struct bk_loaded	l;
+	double			prepare_us;	/* median */
+	double			prepare_p90_us;
+	unsigned		repeat;
+};
+
+/*
+ * Generates and loads @f @repeat times with real map fds; keeps the
+ * figures of the last load, unloads everything.
+ */
+static int gen_and_load(const struct bkey_format *f, struct bk_gen_opts *o,
+			struct bk_prog *p, unsigned repeat, struct load_report *r)
+{
+	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
+	struct bk_features ft;
+	double *t = calloc(repeat, sizeof(*t));
+	char why[160], *log = malloc(1 << 20);
+	unsigned i;
+	int ret;
+
+	if (!t || !log) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: --load: %s\n", prog_name, why);
+		ret = -EPERM;
+		goto cleanup;
+	}
+	ret = bk_probe_features(&ft);
+	if (ret) {
+		fprintf(stderr, "%s: kernel feature probe failed: %s\n", prog_name,
+			ret == -EOPNOTSUPP ? ft.why : strerror(-ret));
+		goto cleanup;
+	}
+	if (o->shape == BK_SHAPE_AUTO)
+		o->shape = ft.best;
+	ret = bk_runtime_open(&rt);
+	if (ret) {
+		fprintf(stderr, "%s: cannot create maps: %s\n", prog_name, strerror(-ret));
+		goto cleanup;
+	}
+	o->ctl_fd = rt.ctl_fd;
+	o->in_fd = rt.in_fd;
+	o->out_fd = rt.out_fd;
+	for (i = 0; i < repeat; i++) {
+		double t0 = now_us();
+
+		bk_prog_unload(&r->l);
+		ret = bk_gen_unpack(f, o, p, NULL);
+		if (!ret)
+			ret = bk_prog_load(p, &r->l, log, 1 << 20);
+		t[i] = now_us() - t0;
+		if (ret) {
+			struct bk_map_name names[] = {
+				{ rt.ctl_fd, "ctl" }, { rt.in_fd, "in" }, { rt.out_fd, "out" },
+			};
+
+			fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
+				prog_name, p->name, strerror(-ret), log);
+			bk_listing(&p->e, stderr, names, 3);
+			goto cleanup;
+		}
+	}
+	qsort(t, repeat, sizeof(*t), cmp_double);
+	r->prepare_us = t[repeat / 2];
+	r->prepare_p90_us = t[repeat * 9 / 10];
+	r->repeat = repeat;
+cleanup:
+	bk_prog_unload(&r->l);
+	bk_runtime_close(&rt);
+	free(t);
+	free(log);
+	return ret;
 }
 
 /* ---- shared helpers ---- */
@@ -438,6 +538,8 @@ static int cmd_gen(int argc, char **argv)
 		{ "shape", required_argument, NULL, 's' },
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "strict-align", no_argument, NULL, 'a' },
+		{ "load", no_argument, NULL, 'L' },
+		{ "repeat", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -445,24 +547,33 @@ static int cmd_gen(int argc, char **argv)
 	/* placeholders: a listing names the maps instead of their fds */
 	static const struct bk_map_name names[] = { { 1, "ctl" }, { 2, "in" }, { 3, "out" } };
 	struct bk_gen_opts o = {
-		.shape = BK_SHAPE_MAY_GOTO, .annotate = true, .chunk = 1,
+		.shape = BK_SHAPE_AUTO, .annotate = true, .chunk = 1,
 		.strict_align = strict_align_default(),
 		.ctl_fd = 1, .in_fd = 2, .out_fd = 3,
 	};
+	struct load_report r = { .l.fd = -1 };
 	const char *fmt = NULL;
 	struct bkey_format f;
 	struct bk_prog *p;
-	bool json = false;
+	bool json = false, load = false;
+	unsigned repeat = 1;
 	int opt, ret, i;
 
-	while ((opt = getopt_long(argc, argv, "f:s:c:ajh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "f:s:c:aLr:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': fmt = optarg; break;
 		case 's':
 			if (parse_shape(optarg, &o.shape))
 				return EXIT_USAGE;
-			if (o.shape == BK_SHAPE_AUTO)
-				o.shape = BK_SHAPE_MAY_GOTO;
+			break;
+		case 'L': load = true; break;
+		case 'r':
+			repeat = atoi(optarg);
+			if (repeat < 1 || repeat > 1000000) {
+				fprintf(stderr, "%s: --repeat: \"%s\" is not in 1..1000000\n",
+					prog_name, optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'c':
 			o.chunk = atoi(optarg);
@@ -482,6 +593,17 @@ static int cmd_gen(int argc, char **argv)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return EXIT_KERNEL;
+	if (load) {
+		ret = gen_and_load(&f, &o, p, repeat, &r);
+		if (ret) {
+			free(p);
+			return EXIT_KERNEL;
+		}
+		/* listing with the placeholder fds again */
+		o.ctl_fd = 1, o.in_fd = 2, o.out_fd = 3;
+	} else if (o.shape == BK_SHAPE_AUTO) {
+		o.shape = BK_SHAPE_MAY_GOTO;
+	}
 	ret = bk_gen_unpack(&f, &o, p, NULL);
 	if (ret) {
 		fprintf(stderr, "%s: generating the program failed: %s\n", prog_name, strerror(-ret));
@@ -491,6 +613,11 @@ static int cmd_gen(int argc, char **argv)
 	if (!json) {
 		printf("# prog %s (BTF func %s), %s shape, %d instructions\n",
 		       p->name, p->func_name, bk_shape_name(p->shape), p->e.cnt);
+		if (load)
+			printf("# loaded as id %u: %u xlated insns, %u JIT bytes, %u insns processed "
+			       "by the verifier; prepare (generate + verify + JIT) %.1f us median "
+			       "of %u (p90 %.1f us)\n", r.l.id, r.l.xlated_insns, r.l.jited_bytes,
+			       r.l.verified_insns, r.prepare_us, r.repeat, r.prepare_p90_us);
 		bk_listing(&p->e, stdout, names, 3);
 	} else {
 		printf("{\"name\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"insns\":%d,\"lines\":[",
@@ -509,7 +636,13 @@ static int cmd_gen(int argc, char **argv)
 			json_str(stdout, buf);
 			i += n;
 		}
-		printf("]}\n");
+		printf("]");
+		if (load)
+			printf(",\"load\":{\"xlated_insns\":%u,\"jited_bytes\":%u,\"verified_insns\":%u,"
+			       "\"prepare_us_median\":%.2f,\"prepare_us_p90\":%.2f,\"repeat\":%u}",
+			       r.l.xlated_insns, r.l.jited_bytes, r.l.verified_insns, r.prepare_us,
+			       r.prepare_p90_us, r.repeat);
+		printf("}\n");
 	}
 	free(p);
 	return 0;

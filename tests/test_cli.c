@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The loader's command line, run as a user would: exit statuses, messages,
+ * and that the kernel engine writes exactly what the reference writes.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_progs.h"
+#include "examples.h"
+#include "kenv.h"
+
+#define LOADER	"./loader"
+#define EX3	"key_u64s=2 bits=40,40,0,12,0,0 offsets=0x100000000,0,0xffffffff,0,0,0"
+
+static char tmpdir[64];
+
+static bool have_loader(void)
+{
+	if (access(LOADER, X_OK)) {
+		test__skip("%s not built (run from the repository root after make)", LOADER);
+		return false;
+	}
+	if (!tmpdir[0]) {
+		strcpy(tmpdir, "/tmp/bkey-cli.XXXXXX");
+		if (!mkdtemp(tmpdir)) {
+			tmpdir[0] = 0;
+			test__skip("no temporary directory");
+			return false;
+		}
+	}
+	return true;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc(n + 1);
+	if (buf && fread(buf, 1, n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* Runs "LOADER args" with stderr captured; returns the exit status. */
+static int run_loader(const char *args, char **err)
+{
+	char cmd[1024], path[128];
+	int st;
+
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>%s", LOADER, args, path);
+	st = system(cmd);
+	if (err)
+		*err = slurp(path, NULL);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool write_file(const char *path, const void *p, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	bool ok = f && fwrite(p, 1, len, f) == len;
+
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+static void bad_inputs(void)
+{
+	char args[512], in[128], *err = NULL;
+	uint64_t w[4] = {};
+
+	ASSERT_EQ(run_loader("gen --format 'key_u64s=1 bits=0,0,33,0,0,0 offsets=0,0,0,0,0,0'", &err),
+		  2, "invalid format: status 2");
+	ASSERT_HAS_SUBSTR(err, "field snapshot: bits=33", "names field and value");
+	free(err);
+	ASSERT_EQ(run_loader("unpack --format 'key_u64s=3 bits=8,8,0,0,0,0 offsets=0,0,0,0,0,0' "
+			     "--in /dev/null", &err), 2, "key_u64s mismatch: status 2");
+	ASSERT_HAS_SUBSTR(err, "rule key_u64s", "names the rule");
+	free(err);
+	ASSERT_EQ(run_loader("unpack --format 'key_u64s=1 bits=1,2' --in /dev/null", &err), 2,
+		  "unparsable format");
+	ASSERT_HAS_SUBSTR(err, "bits", "names the token");
+	free(err);
+
+	/* a key running past the end: nothing is loaded, status 2 */
+	snprintf(in, sizeof(in), "%s/past_end.bin", tmpdir);
+	((uint8_t *)&w[0])[0] = 3;	/* packed key of 2 words + 1 value word */
+	((uint8_t *)&w[3])[0] = 4;	/* 4 words, but only 1 left */
+	write_file(in, w, sizeof(w));
+	snprintf(args, sizeof(args), "unpack --format '" EX3 "' --in %s", in);
+	ASSERT_EQ(run_loader(args, &err), 2, "past end: status 2");
+	ASSERT_HAS_SUBSTR(err, "key 1 at byte 24", "names the key");
+	ASSERT_HAS_SUBSTR(err, "runs past the end", "names the problem");
+	free(err);
+
+	/* u64s smaller than the key */
+	((uint8_t *)&w[3])[0] = 1;
+	write_file(in, w, sizeof(w));
+	ASSERT_EQ(run_loader(args, &err), 2, "short key: status 2");
+	ASSERT_HAS_SUBSTR(err, "u64s smaller than the key", "names the problem");
+	free(err);
+
+	/* not a whole number of words */
+	write_file(in, w, 13);
+	ASSERT_EQ(run_loader(args, &err), 2, "13 bytes: status 2");
+	ASSERT_HAS_SUBSTR(err, "13 bytes", "names the length");
+	free(err);
+}
+
+/* No capabilities: one clear line naming them, status 1. */
+static void no_caps(void)
+{
+	char cmd[512], path[128], *err;
+	int st;
+
+	if (access("/usr/bin/setpriv", X_OK)) {
+		test__skip("setpriv (util-linux) not installed");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	snprintf(cmd, sizeof(cmd), "setpriv --bounding-set=-all --inh-caps=-all -- %s "
+		 "unpack --format '" EX3 "' --in /dev/null 2>%s", LOADER, path);
+	st = system(cmd);
+	err = slurp(path, NULL);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "status 1");
+	ASSERT_HAS_SUBSTR(err, "missing capability CAP_BPF", "names CAP_BPF");
+	ASSERT_HAS_SUBSTR(err, "CAP_NET_ADMIN", "names CAP_NET_ADMIN");
+	ASSERT_EQ(strchr(err ? err : "", '\n') - (err ? err : ""), strlen(err ? err : "") - 1,
+		  "one line");
+	free(err);
+}
+
+/*
+ * A random stream larger than one run (the loader splits it): the bpf
+ * engine's output equals the reference's, and the reference equals the
+ * model key by key.
+ */
+static void bpf_equals_ref(struct kenv *k)
+{
+	static uint64_t words[3 * BK_IN_CAP_WORDS / 2];
+	struct bkey_format f = ex3_format();
+	char args[512], in[128], out_ref[128], out_bpf[128], *err = NULL;
+	uint64_t seed = 0x5eed0201;
+	char *a, *b;
+	size_t la, lb, pos = 0, off = 0;
+	unsigned nr_keys;
+	uint32_t n = rnd_stream(&seed, &f, 20000, words,
+				sizeof(words) / sizeof(words[0]), &nr_keys);
+
+	ASSERT_GT(n, BK_IN_CAP_WORDS, "stream needs more than one run");
+	snprintf(in, sizeof(in), "%s/stream.bin", tmpdir);
+	snprintf(out_ref, sizeof(out_ref), "%s/out_ref.bin", tmpdir);
+	snprintf(out_bpf, sizeof(out_bpf), "%s/out_bpf.bin", tmpdir);
+	write_file(in, words, 8 * (size_t)n);
+
+	snprintf(args, sizeof(args), "unpack --format '" EX3 "' --engine ref --in %s --out %s",
+		 in, out_ref);
+	ASSERT_EQ(run_loader(args, NULL), 0, "ref engine");
+	snprintf(args, sizeof(args), "unpack --format '" EX3 "' --in %s --out %s -j", in, out_bpf);
+	ASSERT_EQ(run_loader(args, &err), 0, "bpf engine");
+	ASSERT_HAS_SUBSTR(err, "\"runs\":2", "two runs");
+	free(err);
+
+	a = slurp(out_ref, &la);
+	b = slurp(out_bpf, &lb);
+	if (ASSERT_TRUE(a && b, "outputs") && ASSERT_EQ(la, lb, "same length"))
+		ASSERT_TRUE(!memcmp(a, b, la), "bpf output == ref output");
+	/* the reference output is 40-byte keys, each followed by its value */
+	while (a && pos < n && off + 40 <= la) {
+		struct bkey want;
+		unsigned kw = bkey_format_byte(&words[pos]) ? 5 : f.key_u64s;
+		unsigned val = ((uint8_t *)&words[pos])[0] - kw;
+
+		bkey_unpack_key(&f, &words[pos], &want);
+		if (!ASSERT_MEMEQ(a + off, &want, 40, "key") ||
+		    !ASSERT_MEMEQ(a + off + 40, &words[pos + kw], 8 * val, "value"))
+			break;
+		off += 40 + 8 * val;
+		pos += kw + val;
+	}
+	ASSERT_EQ(pos, n, "every key written");
+	free(a);
+	free(b);
+	(void)k;
+}
+
+static void gen_json(void)
+{
+	char args[256], path[128], *out;
+
+	snprintf(path, sizeof(path), "%s/gen.json", tmpdir);
+	snprintf(args, sizeof(args), "gen --format '" EX3 "' -j >%s", path);
+	ASSERT_EQ(run_loader(args, NULL), 0, "gen -j");
+	out = slurp(path, NULL);
+	ASSERT_HAS_SUBSTR(out, "\"name\":\"bk2_b703712439a\"", "name");
+	ASSERT_HAS_SUBSTR(out, "inode: K[88..127] = w1[24..63]", "lines");
+	free(out);
+}
+
+DEFINE_TEST(cli)
+{
+	struct kenv *k;
+
+	if (test__start_subtest("bad_inputs") && have_loader())
+		bad_inputs();
+	if (test__start_subtest("no_caps") && have_loader())
+		no_caps();
+	if (test__start_subtest("gen_json") && have_loader())
+		gen_json();
+	if (test__start_subtest("bpf_equals_ref") && have_loader() && (k = kenv_get()))
+		bpf_equals_ref(k);
+	if (tmpdir[0]) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+		if (system(cmd))
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+	}
+}

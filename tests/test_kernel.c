@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel-facing behaviour beyond exactness: BTF line_info as bpftool shows
+ * it, program names, error statuses for malformed runs, and sizes.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_progs.h"
+#include "examples.h"
+#include "kenv.h"
+
+static int load_format(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
+		       struct bk_prog *p, struct bk_loaded *l)
+{
+	struct bk_gen_opts o = {
+		.shape = shape, .chunk = 1,
+		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
+#if !defined(__x86_64__) && !defined(__aarch64__)
+		.strict_align = true,
+#endif
+	};
+	static char log[1 << 16];
+	int ret = bk_gen_unpack(f, &o, p, NULL);
+
+	if (!ret)
+		ret = bk_prog_load(p, l, log, sizeof(log));
+	if (ret)
+		fprintf(stderr, "%s\n", log);
+	return ret;
+}
+
+/* Reads a command's whole output; NULL if it could not run. */
+static char *run_cmd(const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0;
+	char *buf;
+
+	if (!f)
+		return NULL;
+	buf = malloc(cap);
+	while (buf && (n += fread(buf + n, 1, cap - 1 - n, f)) == cap - 1) {
+		cap *= 2;
+		buf = realloc(buf, cap);
+	}
+	if (pclose(f) != 0 || !buf) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+static void linum_lines(struct kenv *k)
+{
+	static struct bk_prog p;
+	struct bkey_format f = ex3_format();
+	struct bk_loaded l;
+	char cmd[128], line[160], *out;
+
+	if (!ASSERT_OK(load_format(k, &f, k->ft.best, &p, &l), "load"))
+		return;
+	snprintf(cmd, sizeof(cmd), "bpftool prog dump xlated id %u linum 2>/dev/null", l.id);
+	out = run_cmd(cmd);
+	if (!out) {
+		test__skip("bpftool not available");
+		bk_prog_unload(&l);
+		return;
+	}
+	if (env_verbose)
+		printf("%s", out);
+	/* each field's line, with its word bits and offset, and the file name */
+	bk_field_line(&p.plan.fp[BKEY_FIELD_INODE], line, sizeof(line));
+	ASSERT_HAS_SUBSTR(out, line, "inode line");
+	ASSERT_HAS_SUBSTR(out, "inode: K[88..127] = w1[24..63] (40 bits) + offset 0x100000000", "inode text");
+	ASSERT_HAS_SUBSTR(out, "offset: K[48..87] = w0[48..63] | w1[0..23] (40 bits)", "straddle text");
+	ASSERT_HAS_SUBSTR(out, "snapshot: 0 bits, constant offset 0xffffffff", "constant text");
+	ASSERT_HAS_SUBSTR(out, p.file_name, "file name");
+	free(out);
+
+	/* bpftool shows the BTF name, which carries the widths */
+	snprintf(cmd, sizeof(cmd), "bpftool prog show id %u 2>/dev/null", l.id);
+	out = run_cmd(cmd);
+	if (ASSERT_TRUE(out, "bpftool prog show"))
+		ASSERT_HAS_SUBSTR(out, p.func_name, "func name shown");
+	free(out);
+	bk_prog_unload(&l);
+}
+
+static void names(void)
+{
+	struct bkey_format a = ex3_format(), b = ex3_format();
+	char n1[16], n2[16], f1[64], f2[64];
+
+	bk_prog_names(&a, n1, f1);
+	bk_prog_names(&b, n2, f2);
+	ASSERT_STREQ(n1, n2, "stable");
+	ASSERT_EQ(strlen(n1), 15, "15 characters");
+	ASSERT_STREQ(n1, "bk2_b703712439a", "name of example 3's format");
+	ASSERT_STREQ(f1, "bk2_b40_40_0_12_0_0_b703712439a", "BTF name");
+	b.field_offset[0]++;
+	bk_prog_names(&b, n2, f2);
+	ASSERT_NEQ(strcmp(n1, n2), 0, "another offset, another name");
+}
+
+/* A run with one bad key: the status names the reason and the key. */
+static void bad_runs(struct kenv *k)
+{
+	static struct bk_prog p;
+	struct bkey_format f = ex2_format();	/* key_u64s 2 */
+	struct bkey key = ex_key(0x1000, 0x20, 0xffffffff, 8, 0, 0, 6, 6);
+	struct {
+		const char	*name;
+		int		u64s, format;
+		uint32_t	len;		/* words in the run */
+		int		status;
+	} cases[] = {
+		{ "u64s_zero", 0, 0, 8, BK_ERR_U64S_ZERO },
+		{ "past_end", 7, 0, 8, BK_ERR_PAST_END },
+		{ "past_end_unpacked", 5, 1, 8, BK_ERR_PAST_END },
+		{ "short_packed", 1, 0, 8, BK_ERR_SHORT_KEY },
+		{ "short_unpacked", 4, 1, 8, BK_ERR_SHORT_KEY },
+		{ "bad_format", 3, 2, 8, BK_ERR_BAD_FORMAT },
+		{ "bad_format_nw", 3, 0x82, 8, BK_ERR_BAD_FORMAT },
+		{ "val_too_big_packed", 253, 0, 255, BK_ERR_VAL_TOO_BIG },
+	};
+	uint64_t words[300];
+	struct bk_loaded l;
+	unsigned i, s;
+	enum bk_shape sh[2] = { BK_SHAPE_MAY_GOTO, BK_SHAPE_BPF_LOOP };
+
+	for (s = 0; s < 2; s++) {
+		if (!kenv_has_shape(k, sh[s]))
+			continue;
+		if (!ASSERT_OK(load_format(k, &f, sh[s], &p, &l), "load"))
+			return;
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			uint32_t nr_keys, stop;
+			unsigned kw;
+			int status, ref;
+
+			memset(words, 0, sizeof(words));
+			/* two good keys (2 + 1 words each), then the bad one at word 6 */
+			bkey_pack_key(&f, &key, words, NULL);
+			words[2] = 0x77;
+			memcpy(&words[3], &words[0], 24);
+			((uint8_t *)&words[6])[0] = cases[i].u64s;
+			((uint8_t *)&words[6])[1] = cases[i].format;
+			status = bk_unpack_words(l.fd, &k->rt, words, cases[i].len, &nr_keys, &stop);
+			ASSERT_EQ(status, cases[i].status, cases[i].name);
+			ASSERT_EQ(stop, 6, "in_pos names the bad key");
+			ASSERT_EQ(nr_keys, 2, "keys before it were unpacked");
+			ref = bkey_stream_check(&f, words, cases[i].len, 6, &kw);
+			ASSERT_EQ(ref, cases[i].status, "the reference gives the same reason");
+		}
+		/* an empty run and bad arguments */
+		ASSERT_EQ(bk_unpack_words(l.fd, &k->rt, words, 0, NULL, NULL), BK_OK, "empty run");
+		ASSERT_OK(bk_run(l.fd, &k->rt, 5, 4, 0, 1, NULL), "run");
+		ASSERT_EQ(k->rt.ctl->status, BK_ERR_ARGS, "in_start > in_end");
+		ASSERT_OK(bk_run(l.fd, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), "run");
+		ASSERT_EQ(k->rt.ctl->status, BK_ERR_ARGS, "in_end past the map");
+		bk_prog_unload(&l);
+	}
+}
+
+/* Sizes of the example formats' programs, for the record. */
+static void sizes(struct kenv *k)
+{
+	struct { const char *name; struct bkey_format f; } ex[] = {
+		{ "ex2", ex2_format() }, { "ex3", ex3_format() }, { "ex4", ex4_format() },
+		{ "ex7", ex7_format(BKEY_FORMAT_ERA_CURRENT) }, { "ex11", ex11_format() },
+		{ "current", bkey_format_current },
+	};
+	static struct bk_prog p;
+	unsigned i;
+
+	for (i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
+		struct bk_loaded l;
+
+		if (!ASSERT_OK(load_format(k, &ex[i].f, k->ft.best, &p, &l), ex[i].name))
+			continue;
+		printf("  %-8s %s: %u xlated insns, %u JIT bytes, %u insns verified\n",
+		       ex[i].name, p.name, l.xlated_insns, l.jited_bytes, l.verified_insns);
+		ASSERT_GT(l.xlated_insns, 0, "xlated");
+		if (k->ft.jit)
+			ASSERT_GT(l.jited_bytes, 0, "jited");
+		bk_prog_unload(&l);
+	}
+}
+
+DEFINE_TEST(kernel)
+{
+	struct kenv *k;
+
+	if (test__start_subtest("prog_names"))
+		names();
+	if (test__start_subtest("btf_linum") && (k = kenv_get()))
+		linum_lines(k);
+	if (test__start_subtest("bad_runs") && (k = kenv_get()))
+		bad_runs(k);
+	if (test__start_subtest("example_sizes") && (k = kenv_get()))
+		sizes(k);
+}

@@ -22,7 +22,7 @@ endif
 
 BKEY_SRCS := bkey/bkey.c
 GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/load.c
-USER_SRCS := user/loader.c user/caps.c
+USER_SRCS := user/loader.c user/caps.c user/demo.c
 TEST_SRCS := $(wildcard tests/*.c)
 
 obj = $(patsubst %.c,$(OUTPUT)/%.o,$(1))

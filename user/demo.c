@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The default run: filesystem-like nodes of 1024 keys, each node's format
+ * computed from its keys and its min/max positions (spec 8), unpacked in
+ * the kernel by the format's generated program, checked key by key against
+ * the C reference, and timed beside it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "demo.h"
+#include "gen.h"
+
+#define NODE_KEYS	1024
+
+struct node {
+	const char		*name;
+	struct bkey_format	f;
+	uint64_t		*words;
+	uint32_t		nr_words;
+	unsigned		nr_keys, nr_unpacked;
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static struct bkey mk(uint64_t inode, uint64_t offset, uint32_t snap, uint32_t size,
+		      unsigned val, uint8_t type)
+{
+	struct bkey k = {
+		.u64s = BKEY_U64s + val, .format_nw = KEY_FORMAT_CURRENT, .type = type,
+		.size = size, .snapshot = snap, .offset = offset, .inode = inode,
+	};
+	return k;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	const struct bkey *x = a, *y = b;
+
+	return bpos_cmp((struct bpos){ x->inode, x->offset, x->snapshot },
+			(struct bpos){ y->inode, y->offset, y->snapshot });
+}
+
+/* Keys of one node, sorted; the node's format from keys + min/max. */
+static void make_keys(const char *kind, uint64_t *seed, struct bkey *k)
+{
+	unsigned i;
+	uint64_t end = 4096 + rnd(seed) % 100000;
+
+	for (i = 0; i < NODE_KEYS; i++) {
+		if (!strcmp(kind, "extents")) {
+			uint32_t size = 1 + rnd(seed) % 128;
+
+			end += size + (rnd(seed) % 4 ? 0 : rnd(seed) % 4096);
+			k[i] = mk(4096, end, UINT32_MAX, size, 3, 6 /* extent */);
+		} else if (!strcmp(kind, "extents_inodes")) {
+			uint32_t size = 1 + rnd(seed) % 128;
+
+			k[i] = mk(4096 + rnd(seed) % 200, rnd(seed) % (1 << 26) + size,
+				  UINT32_MAX, size, 3, 6);
+		} else if (!strcmp(kind, "dirents")) {
+			k[i] = mk(10006 + rnd(seed) % 3000, rnd(seed), UINT32_MAX, 0,
+				  2 + rnd(seed) % 4, 8 /* dirent */);
+		} else if (!strcmp(kind, "inodes")) {
+			k[i] = mk(0, 4096 + i * (1 + rnd(seed) % 8), UINT32_MAX, 0,
+				  8 + rnd(seed) % 8, 23 /* inode_v3 */);
+		} else {	/* anything, in the widest format */
+			k[i] = mk(rnd(seed), rnd(seed), rnd(seed), rnd(seed), rnd(seed) % 5, 1);
+			k[i].version_hi = rnd(seed);
+			k[i].version_lo = rnd(seed);
+		}
+	}
+	qsort(k, NODE_KEYS, sizeof(*k), cmp_keys);
+}
+
+static int build_node(struct node *n, const char *kind, uint64_t seed)
+{
+	struct bkey *k = calloc(NODE_KEYS, sizeof(*k));
+	struct bkey_format_state s;
+	uint32_t pos = 0, cap = NODE_KEYS * (BKEY_U64s + 16);
+	unsigned i, j;
+
+	n->words = calloc(cap, 8);
+	if (!k || !n->words) {
+		free(k);
+		return -ENOMEM;
+	}
+	n->name = kind;
+	make_keys(kind, &seed, k);
+	bkey_format_init(&s);
+	/* node min: the start of the first inode; max: the last key */
+	bkey_format_add_pos(&s, (struct bpos){ k[0].inode, 0, 0 });
+	bkey_format_add_pos(&s, (struct bpos){ k[NODE_KEYS - 1].inode, k[NODE_KEYS - 1].offset,
+					       k[NODE_KEYS - 1].snapshot });
+	for (i = 0; i < NODE_KEYS; i++)
+		bkey_format_add_key(&s, &k[i]);
+	n->f = !strcmp(kind, "current") ? bkey_format_current :
+	       bkey_format_done(&s, BKEY_FORMAT_ERA_CURRENT);
+
+	for (i = 0; i < NODE_KEYS; i++) {
+		unsigned val = k[i].u64s - BKEY_U64s, kw = n->f.key_u64s;
+
+		if (bkey_pack_key(&n->f, &k[i], n->words + pos, NULL)) {
+			memcpy(n->words + pos, &k[i], sizeof(k[i]));	/* stored unpacked */
+			kw = BKEY_U64s;
+			n->nr_unpacked++;
+		}
+		for (j = 0; j < val; j++)
+			n->words[pos + kw + j] = rnd(&seed);
+		pos += kw + val;
+	}
+	n->nr_words = pos;
+	n->nr_keys = NODE_KEYS;
+	free(k);
+	return 0;
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The C reference over the node, ns per key (median of rounds). */
+static double ref_ns_per_key(const struct node *n, struct bkey *out)
+{
+	double t[15];
+	unsigned r, rep;
+
+	for (r = 0; r < 15; r++) {
+		double t0 = now_ns();
+
+		for (rep = 0; rep < 20; rep++) {
+			uint32_t pos = 0;
+			unsigned i = 0;
+
+			while (pos < n->nr_words) {
+				bkey_unpack_key(&n->f, n->words + pos, &out[i++]);
+				pos += ((const uint8_t *)(n->words + pos))[0];
+			}
+		}
+		t[r] = (now_ns() - t0) / 20 / n->nr_keys;
+	}
+	qsort(t, 15, sizeof(t[0]), cmp_double);
+	return t[7];
+}
+
+static int run_node(const struct node *n, struct bk_runtime *rt, enum bk_shape shape,
+		    struct demo_row *row, char *log, size_t log_len)
+{
+	struct bk_gen_opts o = {
+		.shape = shape, .chunk = 1,
+		.ctl_fd = rt->ctl_fd, .in_fd = rt->in_fd, .out_fd = rt->out_fd,
+#if !defined(__x86_64__) && !defined(__aarch64__)
+		.strict_align = true,
+#endif
+	};
+	static struct bk_prog p;
+	static struct bkey ref[NODE_KEYS];
+	struct bk_loaded l = { .fd = -1 };
+	double prep[21];
+	uint32_t nr_keys, stop, dur, pos = 0;
+	unsigned i, r;
+	int ret = 0, status;
+
+	memset(row, 0, sizeof(*row));
+	row->name = n->name;
+	row->f = n->f;
+	row->keys = n->nr_keys;
+	row->unpacked = n->nr_unpacked;
+	for (r = 0; r < 21; r++) {
+		double t0 = now_ns();
+
+		bk_prog_unload(&l);
+		ret = bk_gen_unpack(&n->f, &o, &p, NULL);
+		if (!ret)
+			ret = bk_prog_load(&p, &l, log, log_len);
+		prep[r] = (now_ns() - t0) / 1e3;
+		if (ret)
+			return ret;
+	}
+	qsort(prep, 21, sizeof(prep[0]), cmp_double);
+	row->prepare_us = prep[10];
+	snprintf(row->prog, sizeof(row->prog), "%s", p.name);
+	row->xlated = l.xlated_insns;
+	row->jited = l.jited_bytes;
+
+	status = bk_unpack_words(l.fd, rt, n->words, n->nr_words, &nr_keys, &stop);
+	if (status) {
+		ret = status < 0 ? status : -EIO;
+		goto out;
+	}
+	row->ref_ns = ref_ns_per_key(n, ref);
+	for (i = 0; i < nr_keys; i++) {
+		row->mismatches += !!memcmp(&rt->out[i], &ref[i], sizeof(ref[i]));
+		pos += ((const uint8_t *)(n->words + pos))[0];
+	}
+	row->mismatches += n->nr_keys - nr_keys;
+
+	/* kernel-measured: many runs over the same node, median of rounds */
+	{
+		double t[15];
+
+		for (r = 0; r < 15; r++) {
+			ret = bk_run(l.fd, rt, 0, n->nr_words, 0, 200, &dur);
+			if (ret)
+				goto out;
+			t[r] = (double)dur / n->nr_keys;
+		}
+		qsort(t, 15, sizeof(t[0]), cmp_double);
+		row->bpf_ns = t[7];
+	}
+out:
+	bk_prog_unload(&l);
+	return ret;
+}
+
+static const char *const kinds[] = {
+	"extents", "extents_inodes", "dirents", "inodes", "current",
+};
+
+int demo_run(struct demo_report *rep, char *log, size_t log_len)
+{
+	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
+	unsigned i;
+	int ret;
+
+	memset(rep->rows, 0, sizeof(rep->rows));
+	rep->nr_rows = 0;
+	ret = bk_probe_features(&rep->ft);
+	if (ret)
+		return ret;
+	ret = bk_runtime_open(&rt);
+	if (ret)
+		return ret;
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !ret; i++) {
+		struct node n = {};
+
+		ret = build_node(&n, kinds[i], 0x5eed + i);
+		if (!ret)
+			ret = run_node(&n, &rt, rep->ft.best, &rep->rows[i], log, log_len);
+		if (!ret)
+			rep->nr_rows++;
+		free(n.words);
+	}
+	bk_runtime_close(&rt);
+	return ret;
+}

@@ -147,6 +147,12 @@ static void no_caps(void)
 	ASSERT_EQ(strchr(err ? err : "", '\n') - (err ? err : ""), strlen(err ? err : "") - 1,
 		  "one line");
 	free(err);
+
+	/* gen needs no privileges */
+	snprintf(cmd, sizeof(cmd), "setpriv --bounding-set=-all --inh-caps=-all -- %s "
+		 "gen --format '" EX3 "' >/dev/null 2>%s", LOADER, path);
+	st = system(cmd);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "gen without capabilities");
 }
 
 /*

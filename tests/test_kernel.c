@@ -190,6 +190,46 @@ static void sizes(struct kenv *k)
 	}
 }
 
+/* A rejected program returns the verifier's log; our listing names it. */
+static void rejection_log(struct kenv *k)
+{
+	static struct bk_prog p;
+	static char log[1 << 16];
+	struct bkey_format f = ex2_format();
+	struct bk_gen_opts o = {
+		.shape = k->ft.best, .chunk = 1,
+		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
+	};
+	struct bk_loaded l;
+	char *listing = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int ret, i;
+
+	if (!ASSERT_OK(bk_gen_unpack(&f, &o, &p, NULL), "generate"))
+		return;
+	/* break it: the first field load now reads from r3, never written */
+	for (i = 0; i < p.e.cnt; i++)
+		if (p.e.insn[i].code == (BPF_LDX | BPF_DW | BPF_MEM) && p.e.insn[i].src_reg == BPF_REG_1) {
+			p.e.insn[i].src_reg = BPF_REG_3;
+			p.e.insn[i].off = 4096;
+			break;
+		}
+	ret = bk_prog_load(&p, &l, log, sizeof(log));
+	if (!ASSERT_ERR(ret, "verifier rejects")) {
+		bk_prog_unload(&l);
+		return;
+	}
+	ASSERT_HAS_SUBSTR(log, "processed", "log is the verifier's");
+	ASSERT_HAS_SUBSTR(log, "R3", "log names the register");
+	mem = open_memstream(&listing, &len);
+	bk_listing(&p.e, mem, NULL, 0);
+	fclose(mem);
+	ASSERT_HAS_SUBSTR(listing, "(u64 *)(r3 +4096)", "listing shows the bad load");
+	ASSERT_HAS_SUBSTR(listing, "; header:", "listing has the lines");
+	free(listing);
+}
+
 DEFINE_TEST(kernel)
 {
 	struct kenv *k;
@@ -202,4 +242,6 @@ DEFINE_TEST(kernel)
 		bad_runs(k);
 	if (test__start_subtest("example_sizes") && (k = kenv_get()))
 		sizes(k);
+	if (test__start_subtest("rejection_log") && (k = kenv_get()))
+		rejection_log(k);
 }

@@ -22,6 +22,7 @@ static const char *cur_test;
 static char cur_sub[128];
 static bool in_subtest, sub_failed, sub_skipped, test_failed, test_skipped;
 static bool test_had_subtests, outer_failed;
+static int subs_run, subs_skipped;
 static int nr_passed, nr_failed, nr_skipped;
 
 struct named_count {
@@ -58,6 +59,7 @@ static void end_subtest(void)
 		printf("#%s/%s:FAIL\n", cur_test, cur_sub);
 	} else if (sub_skipped) {
 		nr_skipped++;
+		subs_skipped++;
 		printf("#%s/%s:SKIP\n", cur_test, cur_sub);
 	} else {
 		nr_passed++;
@@ -79,6 +81,7 @@ bool test__start_subtest(const char *name)
 		return false;
 	snprintf(cur_sub, sizeof(cur_sub), "%s", name);
 	in_subtest = true;
+	subs_run++;
 	sub_failed = sub_skipped = false;
 	return true;
 }
@@ -163,13 +166,15 @@ static void run_test(struct test_def *t)
 {
 	cur_test = t->name;
 	test_failed = test_skipped = test_had_subtests = outer_failed = false;
+	subs_run = subs_skipped = 0;
 	t->fn();
 	end_subtest();
 	if (test_had_subtests) {
 		/* counted per subtest; a failure outside subtests counts too */
 		if (outer_failed)
 			nr_failed++;
-		printf("#%s:%s\n", t->name, test_failed ? "FAIL" : "OK");
+		printf("#%s:%s\n", t->name, test_failed ? "FAIL" :
+		       subs_run && subs_run == subs_skipped ? "SKIP" : "OK");
 		return;
 	}
 	if (test_failed) {

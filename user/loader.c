@@ -119,6 +119,63 @@ struct load_report {
 };
 
 /*
+ * Checks capabilities, probes the kernel, creates the shared maps; sets
+ * o's shape (if auto) and map fds.  Prints one line on failure.
+ */
+static int open_kernel(struct bk_runtime *rt, struct bk_gen_opts *o)
+{
+	struct bk_features ft;
+	char why[160];
+	int ret;
+
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog_name, why);
+		return -EPERM;
+	}
+	ret = bk_probe_features(&ft);
+	if (ret) {
+		fprintf(stderr, "%s: kernel feature probe failed: %s\n", prog_name,
+			ret == -EOPNOTSUPP ? ft.why : strerror(-ret));
+		return ret;
+	}
+	if (o->shape == BK_SHAPE_AUTO)
+		o->shape = ft.best;
+	ret = bk_runtime_open(rt);
+	if (ret) {
+		fprintf(stderr, "%s: cannot create maps: %s\n", prog_name, strerror(-ret));
+		return ret;
+	}
+	o->ctl_fd = rt->ctl_fd;
+	o->in_fd = rt->in_fd;
+	o->out_fd = rt->out_fd;
+	return 0;
+}
+
+/* Generates and loads; a verifier rejection prints its log and our listing. */
+static int gen_load_or_report(const struct bkey_format *f, const struct bk_gen_opts *o,
+			      const struct bk_runtime *rt, struct bk_prog *p,
+			      struct bk_loaded *l)
+{
+	static char log[1 << 20];
+	const struct bk_map_name names[] = {
+		{ rt->ctl_fd, "ctl" }, { rt->in_fd, "in" }, { rt->out_fd, "out" },
+	};
+	int ret = bk_gen_unpack(f, o, p, NULL);
+
+	if (ret) {
+		fprintf(stderr, "%s: generating the program failed: %s\n", prog_name, strerror(-ret));
+		return ret;
+	}
+	ret = bk_prog_load(p, l, log, sizeof(log));
+	if (ret) {
+		fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
+			prog_name, p->name, strerror(-ret), log);
+		bk_listing(&p->e, stderr, names, 3);
+	}
+	return ret;
+}
+
+/*
  * Generates and loads @f @repeat times with real map fds; keeps the
  * figures of the last load, unloads everything.
  */
@@ -126,55 +183,25 @@ static int gen_and_load(const struct bkey_format *f, struct bk_gen_opts *o,
 			struct bk_prog *p, unsigned repeat, struct load_report *r)
 {
 	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
-	struct bk_features ft;
 	double *t = calloc(repeat, sizeof(*t));
-	char why[160], *log = malloc(1 << 20);
 	unsigned i;
 	int ret;
 
-	if (!t || !log) {
+	if (!t) {
 		ret = -ENOMEM;
 		goto cleanup;
 	}
-	if (!bk_caps_ok(why, sizeof(why))) {
-		fprintf(stderr, "%s: --load: %s\n", prog_name, why);
-		ret = -EPERM;
+	ret = open_kernel(&rt, o);
+	if (ret)
 		goto cleanup;
-	}
-	ret = bk_probe_features(&ft);
-	if (ret) {
-		fprintf(stderr, "%s: kernel feature probe failed: %s\n", prog_name,
-			ret == -EOPNOTSUPP ? ft.why : strerror(-ret));
-		goto cleanup;
-	}
-	if (o->shape == BK_SHAPE_AUTO)
-		o->shape = ft.best;
-	ret = bk_runtime_open(&rt);
-	if (ret) {
-		fprintf(stderr, "%s: cannot create maps: %s\n", prog_name, strerror(-ret));
-		goto cleanup;
-	}
-	o->ctl_fd = rt.ctl_fd;
-	o->in_fd = rt.in_fd;
-	o->out_fd = rt.out_fd;
 	for (i = 0; i < repeat; i++) {
 		double t0 = now_us();
 
 		bk_prog_unload(&r->l);
-		ret = bk_gen_unpack(f, o, p, NULL);
-		if (!ret)
-			ret = bk_prog_load(p, &r->l, log, 1 << 20);
+		ret = gen_load_or_report(f, o, &rt, p, &r->l);
 		t[i] = now_us() - t0;
-		if (ret) {
-			struct bk_map_name names[] = {
-				{ rt.ctl_fd, "ctl" }, { rt.in_fd, "in" }, { rt.out_fd, "out" },
-			};
-
-			fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
-				prog_name, p->name, strerror(-ret), log);
-			bk_listing(&p->e, stderr, names, 3);
+		if (ret)
 			goto cleanup;
-		}
 	}
 	qsort(t, repeat, sizeof(*t), cmp_double);
 	r->prepare_us = t[repeat / 2];
@@ -184,7 +211,6 @@ cleanup:
 	bk_prog_unload(&r->l);
 	bk_runtime_close(&rt);
 	free(t);
-	free(log);
 	return ret;
 }
 
@@ -341,58 +367,26 @@ static void on_signal(int sig)
 static int unpack_bpf(const struct bkey_format *f, enum bk_shape shape,
 		      const struct stream *st, FILE *out, bool json)
 {
-	struct bk_gen_opts o = { .shape = shape, .strict_align = strict_align_default(), .chunk = 1 };
+	struct bk_gen_opts o = {
+		.shape = shape, .strict_align = strict_align_default(), .chunk = 1, .annotate = true,
+	};
 	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
 	struct bk_loaded l = { .fd = -1 };
-	struct bk_features ft;
 	struct bk_prog *p = NULL;
 	size_t pos = 0, runs = 0;
-	char why[160], *log = NULL;
 	int ret;
 
-	if (!bk_caps_ok(why, sizeof(why))) {
-		fprintf(stderr, "%s: %s\n", prog_name, why);
-		return -EPERM;
-	}
-	ret = bk_probe_features(&ft);
-	if (ret) {
-		fprintf(stderr, "%s: kernel feature probe failed: %s\n", prog_name,
-			ret == -EOPNOTSUPP ? ft.why : strerror(-ret));
-		return ret;
-	}
-	if (o.shape == BK_SHAPE_AUTO)
-		o.shape = ft.best;
-	ret = bk_runtime_open(&rt);
-	if (ret) {
-		fprintf(stderr, "%s: cannot create maps: %s\n", prog_name, strerror(-ret));
+	ret = open_kernel(&rt, &o);
+	if (ret)
 		goto cleanup;
-	}
-	o.ctl_fd = rt.ctl_fd;
-	o.in_fd = rt.in_fd;
-	o.out_fd = rt.out_fd;
 	p = calloc(1, sizeof(*p));
-	log = malloc(1 << 20);
-	if (!p || !log) {
+	if (!p) {
 		ret = -ENOMEM;
 		goto cleanup;
 	}
-	o.annotate = true;
-	ret = bk_gen_unpack(f, &o, p, NULL);
-	if (ret) {
-		fprintf(stderr, "%s: generating the program failed: %s\n", prog_name, strerror(-ret));
+	ret = gen_load_or_report(f, &o, &rt, p, &l);
+	if (ret)
 		goto cleanup;
-	}
-	ret = bk_prog_load(p, &l, log, 1 << 20);
-	if (ret) {
-		struct bk_map_name names[] = {
-			{ rt.ctl_fd, "ctl" }, { rt.in_fd, "in" }, { rt.out_fd, "out" },
-		};
-
-		fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
-			prog_name, p->name, strerror(-ret), log);
-		bk_listing(&p->e, stderr, names, 3);
-		goto cleanup;
-	}
 
 	while (pos < st->nr_words && !interrupted) {
 		size_t end = pos, k;
@@ -435,7 +429,6 @@ cleanup:
 	bk_prog_unload(&l);
 	bk_runtime_close(&rt);
 	free(p);
-	free(log);
 	return ret;
 }
 

@@ -8,7 +8,7 @@ ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ri
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
-INCLUDES := -Ibkey -Igen -Iuser -I$(OUTPUT)
+INCLUDES := -Ibkey -Igen -Iuser -Ibench -I$(OUTPUT)
 LDLIBS := -lbpf -lelf -lz
 
 ifeq ($(V),1)
@@ -24,12 +24,15 @@ BKEY_SRCS := bkey/bkey.c
 GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/load.c
 USER_SRCS := user/loader.c user/caps.c user/demo.c
 TEST_SRCS := $(wildcard tests/*.c)
+# benchmark only: never linked into the product
+BENCH_SRCS := bench/bench.c bench/x86.c
 
 obj = $(patsubst %.c,$(OUTPUT)/%.o,$(1))
 BKEY_OBJS := $(call obj,$(BKEY_SRCS))
 GEN_OBJS := $(call obj,$(GEN_SRCS))
 USER_OBJS := $(call obj,$(USER_SRCS))
 TEST_OBJS := $(call obj,$(TEST_SRCS))
+BENCH_OBJS := $(call obj,$(BENCH_SRCS))
 
 .PHONY: all
 all: loader $(OUTPUT)/test_progs
@@ -43,7 +46,11 @@ $(OUTPUT)/test_progs: $(TEST_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h) | $(OUTPUT)
+$(OUTPUT)/bkbench: $(BENCH_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h bench/*.h) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
@@ -70,10 +77,16 @@ $(OUTPUT):
 test: all
 	$(Q)$(OUTPUT)/test_progs $(TEST_ARGS)
 
+.PHONY: bench
+# Benchmark (root): prints a table, writes bench.json and bench.png (gnuplot).
+bench: $(OUTPUT)/bkbench
+	$(Q)$(OUTPUT)/bkbench $(OUTPUT)/bench.json
+	$(Q)cp $(OUTPUT)/bench.json bench.json
+
 .PHONY: clean
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf $(OUTPUT) loader
+	$(Q)rm -rf $(OUTPUT) loader bench.json bench.png
 
 .DELETE_ON_ERROR:
 .SECONDARY:

@@ -42,8 +42,10 @@ struct bk_ctl {
 #define BK_CTL_OFF_END_IN	32
 
 /*
- * Status codes.  1..5 equal enum bkey_stream_err, so the kernel and the
- * reference name the same reason for the same key; in_pos is that key.
+ * Status codes.  A program stops at a bad key with BK_ERR_BAD_KEY and
+ * in_pos at that key; bk_run() then names the reason with the reference's
+ * check (1..5, equal to enum bkey_stream_err), which keeps that cold code
+ * out of every generated program.
  */
 enum bk_status {
 	BK_OK			= 0,
@@ -52,6 +54,7 @@ enum bk_status {
 	BK_ERR_SHORT_KEY	= 3,
 	BK_ERR_BAD_FORMAT	= 4,
 	BK_ERR_VAL_TOO_BIG	= 5,
+	BK_ERR_BAD_KEY		= 6,	/* from the program: the key at in_pos is bad */
 	BK_ERR_ARGS		= 16,	/* in_start/in_end/out_start out of range */
 	BK_ERR_OUT_FULL		= 17,	/* output area exhausted */
 	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */

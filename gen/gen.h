@@ -110,6 +110,7 @@ void bk_runtime_close(struct bk_runtime *rt);
 
 struct bk_loaded {
 	int		fd;
+	struct bkey_format f;		/* the program's format */
 	unsigned	xlated_insns;
 	unsigned	jited_bytes;
 	unsigned	verified_insns;
@@ -125,19 +126,20 @@ void bk_prog_unload(struct bk_loaded *l);
 
 /*
  * Runs a loaded program over in[in_start, in_end) into out[out_start...].
- * Returns 0 and the status, in_pos and out_pos from ctl; or -errno if the
- * run itself failed.  @repeat > 1 runs it that many times; *duration_ns
- * (may be NULL) gets the kernel's mean duration per run.
+ * Returns 0 with the status, in_pos and out_pos in rt->ctl (a bad key's
+ * status names its reason); or -errno if the run itself failed.  @repeat
+ * > 1 runs it that many times; *duration_ns (may be NULL) gets the
+ * kernel's mean duration per run.
  */
-int bk_run(int prog_fd, struct bk_runtime *rt, uint32_t in_start, uint32_t in_end,
-	   uint32_t out_start, uint32_t repeat, uint32_t *duration_ns);
+int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
+	   uint32_t in_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns);
 
 /*
  * Copies @nr_words words of keys to the in map and unpacks them in one run
  * into rt->out[0..].  Returns the status (BK_OK or BK_ERR_*, >= 0) with
  * *nr_keys and *stop_word from ctl, or -errno if the run failed.
  */
-int bk_unpack_words(int prog_fd, struct bk_runtime *rt, const uint64_t *words,
+int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint64_t *words,
 		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word);
 
 #endif /* GEN_GEN_H */

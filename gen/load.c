@@ -116,6 +116,7 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 		return ret;
 
 	out->fd = fd;
+	out->f = p->plan.f;
 	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
 		out->xlated_insns = info.xlated_prog_len / sizeof(struct bpf_insn);
 		out->jited_bytes = info.jited_prog_len;
@@ -185,8 +186,8 @@ void bk_runtime_close(struct bk_runtime *rt)
 	munmap_array(BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
 }
 
-int bk_run(int prog_fd, struct bk_runtime *rt, uint32_t in_start, uint32_t in_end,
-	   uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
+int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
+	   uint32_t in_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
 {
 	/* XDP test runs want at least an Ethernet header of data */
 	unsigned char pkt[64] = {};
@@ -200,14 +201,22 @@ int bk_run(int prog_fd, struct bk_runtime *rt, uint32_t in_start, uint32_t in_en
 	rt->ctl->in_end = in_end;
 	rt->ctl->out_start = out_start;
 	rt->ctl->status = ~0u;
-	if (bpf_prog_test_run_opts(prog_fd, &opts))
+	if (bpf_prog_test_run_opts(l->fd, &opts))
 		return -errno;
 	if (duration_ns)
 		*duration_ns = opts.duration;
+	if (rt->ctl->status == BK_ERR_BAD_KEY) {
+		unsigned kw;
+		enum bkey_stream_err why = bkey_stream_check(&l->f, rt->in, in_end,
+							     rt->ctl->in_pos, &kw);
+
+		/* the program and the reference check the same things */
+		rt->ctl->status = why ? (unsigned)why : BK_ERR_BAD_KEY;
+	}
 	return 0;
 }
 
-int bk_unpack_words(int prog_fd, struct bk_runtime *rt, const uint64_t *words,
+int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint64_t *words,
 		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word)
 {
 	int ret;
@@ -215,7 +224,7 @@ int bk_unpack_words(int prog_fd, struct bk_runtime *rt, const uint64_t *words,
 	if (nr_words > BK_IN_CAP_WORDS)
 		return -E2BIG;
 	memcpy(rt->in, words, 8 * (size_t)nr_words);
-	ret = bk_run(prog_fd, rt, 0, nr_words, 0, 1, NULL);
+	ret = bk_run(l, rt, 0, nr_words, 0, 1, NULL);
 	if (ret)
 		return ret;
 	if (nr_keys)

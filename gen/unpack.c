@@ -45,15 +45,11 @@ const char *bk_shape_name(enum bk_shape s)
 
 /* Labels shared by every copy of the walk step. */
 struct walk_labels {
-	int	bad_u64s_packed;	/* r2 = header */
-	int	bad_u64s_unpacked;
-	int	bad_format;
-	int	past_end;
+	int	bad_key;		/* r8 = the bad key */
 	int	bounds;
 	int	full;
 	int	fail;			/* r0 = status */
 };
-
 static bool fits_s32(uint64_t v)
 {
 	return (int64_t)v == (int32_t)v;
@@ -170,7 +166,8 @@ static void emit_field(struct bk_emit *e, const struct bk_gen_opts *o,
 
 /*
  * One key: check it, unpack it (or copy it if it is stored unpacked), and
- * advance r8/r9, then go to @cont.  Jumps to @L on errors.
+ * advance r8/r9, then go to @cont.  A bad key jumps to L->bad_key with r8
+ * still at it; the caller names the reason (see abi.h).
  */
 static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
 			   const struct bk_gen_opts *o, const struct walk_labels *L,
@@ -180,7 +177,7 @@ static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
 	int unpacked = bk_label(e);
 	unsigned ku = P->key_u64s, i;
 
-	bk_line(e, "key at in+r8: bounds, format byte, u64s; next key at r8 + 8*u64s");
+	bk_line(e, "key at in+r8: format byte, key_u64s <= u64s <= 250 + key_u64s, key and value inside the run");
 	bk_comment(e, "for the verifier: the key lies inside the in map");
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, IN_LIMIT, 0), L->bounds);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, OUT_LIMIT, 0), L->full);
@@ -188,20 +185,19 @@ static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
 	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HDR, R_KEY, 0));
-	bk_insn(e, BPF_MOV64_REG(R_NEXT, R_HDR));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_NEXT, 0x7f00));
 	bk_comment(e, "format byte != 0: stored unpacked (or bad)");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_NEXT, 0, 0), unpacked);
-	bk_insn(e, BPF_MOV64_REG(R_NEXT, R_HDR));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_NEXT, 0xff));
-	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, R_NEXT, ku));
-	bk_comment(e, "value words = u64s - %u must be 0..250", ku);
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, BKEY_VAL_U64s_MAX, 0), L->bad_u64s_packed);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, R_HDR, 0x7f00, 0), unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
+	bk_comment(e, "u64s covers the key (and is not 0)");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, R_NEXT, ku, 0), L->bad_key);
+	if (ku + BKEY_VAL_U64s_MAX < BKEY_U64s_MAX) {
+		bk_comment(e, "value at most 250 words");
+		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, ku + BKEY_VAL_U64s_MAX, 0), L->bad_key);
+	}
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_NEXT, 8 * ku));
 	bk_comment(e, "the key and its value end inside the run");
-	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->past_end);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
 	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
 	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
@@ -218,16 +214,14 @@ static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
 	bk_jmp(e, BPF_JMP_A(0), cont);
 
 	bk_bind(e, unpacked);
-	bk_line(e, "stored unpacked (format byte 1): copy the 40-byte key unchanged");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_NEXT, KEY_FORMAT_CURRENT << 8, 0), L->bad_format);
-	bk_insn(e, BPF_MOV64_REG(R_NEXT, R_HDR));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_NEXT, 0xff));
-	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, R_NEXT, BKEY_U64s));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, BKEY_VAL_U64s_MAX, 0), L->bad_u64s_unpacked);
+	bk_line(e, "stored unpacked (format byte 1): 5 <= u64s (so value <= 250); copy the 40-byte key unchanged");
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_HDR, 0x7f00));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_HDR, KEY_FORMAT_CURRENT << 8, 0), L->bad_key);
+	bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, R_NEXT, BKEY_U64s, 0), L->bad_key);
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_NEXT, 8 * BKEY_U64s));
-	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->past_end);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
 	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
 	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
@@ -240,37 +234,11 @@ static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
 }
 
 /* Error blocks: set r0 to the status and go to L->fail. */
-static void emit_error_blocks(struct bk_emit *e, const struct bk_plan *P,
-			      const struct walk_labels *L)
+static void emit_error_blocks(struct bk_emit *e, const struct walk_labels *L)
 {
-	int zero = bk_label(e), shrt = bk_label(e), big = bk_label(e);
-
-	bk_line(e, "errors: r8 still points at the bad key; classify u64s from the header in r2");
-	bk_bind(e, L->bad_u64s_packed);
-	bk_insn(e, BPF_MOV64_REG(T0, R_HDR));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, T0, 0xff));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, T0, 0, 0), zero);
-	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, T0, P->key_u64s, 0), shrt);
-	bk_jmp(e, BPF_JMP_A(0), big);
-	bk_bind(e, L->bad_u64s_unpacked);
-	bk_insn(e, BPF_MOV64_REG(T0, R_HDR));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, T0, 0xff));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, T0, 0, 0), zero);
-	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, T0, BKEY_U64s, 0), shrt);
-	bk_bind(e, big);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_VAL_TOO_BIG));
-	bk_jmp(e, BPF_JMP_A(0), L->fail);
-	bk_bind(e, zero);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_U64S_ZERO));
-	bk_jmp(e, BPF_JMP_A(0), L->fail);
-	bk_bind(e, shrt);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_SHORT_KEY));
-	bk_jmp(e, BPF_JMP_A(0), L->fail);
-	bk_bind(e, L->bad_format);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_BAD_FORMAT));
-	bk_jmp(e, BPF_JMP_A(0), L->fail);
-	bk_bind(e, L->past_end);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_PAST_END));
+	bk_line(e, "errors: r8 points at the bad key; the caller names the reason");
+	bk_bind(e, L->bad_key);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_BAD_KEY));
 	bk_jmp(e, BPF_JMP_A(0), L->fail);
 	bk_bind(e, L->bounds);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
@@ -282,10 +250,7 @@ static void emit_error_blocks(struct bk_emit *e, const struct bk_plan *P,
 
 static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 {
-	L->bad_u64s_packed = bk_label(e);
-	L->bad_u64s_unpacked = bk_label(e);
-	L->bad_format = bk_label(e);
-	L->past_end = bk_label(e);
+	L->bad_key = bk_label(e);
 	L->bounds = bk_label(e);
 	L->full = bk_label(e);
 	L->fail = bk_label(e);
@@ -369,7 +334,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
 	emit_walk_step(e, p, o, &L, loop);
 
-	emit_error_blocks(e, &p->plan, &L);
+	emit_error_blocks(e, &L);
 	bk_bind(e, limit);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_LOOP_LIMIT));
 	bk_jmp(e, BPF_JMP_A(0), L.fail);
@@ -448,7 +413,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
 	bk_insn(e, BPF_EXIT_INSN());
 
-	emit_error_blocks(e, &p->plan, &L);
+	emit_error_blocks(e, &L);
 	bk_bind(e, cb_done);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
 	bk_bind(e, L.fail);

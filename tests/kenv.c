@@ -272,7 +272,7 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	st->jited = l.jited_bytes;
 
 	memset(k->rt.out, 0xa5, 40 * 64);	/* stale output must not look right */
-	status = bk_unpack_words(l.fd, &k->rt, words, nr_words, &nr_keys, &stop);
+	status = bk_unpack_words(&l, &k->rt, words, nr_words, &nr_keys, &stop);
 	bk_prog_unload(&l);
 	if (!ASSERT_EQ(status, BK_OK, "run status") || !ASSERT_EQ(stop, nr_words, "in_pos"))
 		return false;

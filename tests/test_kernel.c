@@ -148,7 +148,7 @@ static void bad_runs(struct kenv *k)
 			memcpy(&words[3], &words[0], 24);
 			((uint8_t *)&words[6])[0] = cases[i].u64s;
 			((uint8_t *)&words[6])[1] = cases[i].format;
-			status = bk_unpack_words(l.fd, &k->rt, words, cases[i].len, &nr_keys, &stop);
+			status = bk_unpack_words(&l, &k->rt, words, cases[i].len, &nr_keys, &stop);
 			ASSERT_EQ(status, cases[i].status, cases[i].name);
 			ASSERT_EQ(stop, 6, "in_pos names the bad key");
 			ASSERT_EQ(nr_keys, 2, "keys before it were unpacked");
@@ -156,10 +156,10 @@ static void bad_runs(struct kenv *k)
 			ASSERT_EQ(ref, cases[i].status, "the reference gives the same reason");
 		}
 		/* an empty run and bad arguments */
-		ASSERT_EQ(bk_unpack_words(l.fd, &k->rt, words, 0, NULL, NULL), BK_OK, "empty run");
-		ASSERT_OK(bk_run(l.fd, &k->rt, 5, 4, 0, 1, NULL), "run");
+		ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, 0, NULL, NULL), BK_OK, "empty run");
+		ASSERT_OK(bk_run(&l, &k->rt, 5, 4, 0, 1, NULL), "run");
 		ASSERT_EQ(k->rt.ctl->status, BK_ERR_ARGS, "in_start > in_end");
-		ASSERT_OK(bk_run(l.fd, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), "run");
+		ASSERT_OK(bk_run(&l, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), "run");
 		ASSERT_EQ(k->rt.ctl->status, BK_ERR_ARGS, "in_end past the map");
 		bk_prog_unload(&l);
 	}

@@ -205,7 +205,7 @@ static int run_node(const struct node *n, struct bk_runtime *rt, enum bk_shape s
 	row->xlated = l.xlated_insns;
 	row->jited = l.jited_bytes;
 
-	status = bk_unpack_words(l.fd, rt, n->words, n->nr_words, &nr_keys, &stop);
+	status = bk_unpack_words(&l, rt, n->words, n->nr_words, &nr_keys, &stop);
 	if (status) {
 		ret = status < 0 ? status : -EIO;
 		goto out;
@@ -222,7 +222,7 @@ static int run_node(const struct node *n, struct bk_runtime *rt, enum bk_shape s
 		double t[15];
 
 		for (r = 0; r < 15; r++) {
-			ret = bk_run(l.fd, rt, 0, n->nr_words, 0, 200, &dur);
+			ret = bk_run(&l, rt, 0, n->nr_words, 0, 200, &dur);
 			if (ret)
 				goto out;
 			t[r] = (double)dur / n->nr_keys;

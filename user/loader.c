@@ -400,7 +400,7 @@ static int unpack_bpf(const struct bkey_format *f, enum bk_shape shape,
 				break;
 			end += u64s;
 		}
-		status = bk_unpack_words(l.fd, &rt, st->words + pos, end - pos, &nr_keys, &stop);
+		status = bk_unpack_words(&l, &rt, st->words + pos, end - pos, &nr_keys, &stop);
 		if (status) {
 			fprintf(stderr, "%s: run %zu failed: %s at word %zu\n", prog_name, runs,
 				status < 0 ? strerror(-status) : "program reported an error",

@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make bench: every unpack method over 1024-key nodes in one process,
+ * in interleaved rounds, each checked against the reference first.
+ *
+ *   walk            the node walk alone (k += u64s)
+ *   generic_c       bcachefs's portable streaming unpack (the model's)
+ *   byte_aligned_c  upstream's 2026 byte-aligned fast path, where it applies
+ *   x86_loop        emitted x86-64 loop (bench/x86.c, never in the product)
+ *   bpf_generated   our generated program, one run per node
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bkey.h"
+#include "gen.h"
+#include "x86.h"
+
+#define NODE_KEYS	1024
+#define ROUNDS		15
+#define TARGET_NS	10e6	/* each method's share of a round */
+#define PREP_LOADS	200
+#define MEM_PROGS	500
+
+enum method { M_WALK, M_GENERIC_C, M_BYTE_ALIGNED_C, M_X86_LOOP, M_BPF_GENERATED, NR_METHODS };
+
+static const char *const method_name[NR_METHODS] = {
+	"walk", "generic_c", "byte_aligned_c", "x86_loop", "bpf_generated",
+};
+
+struct bench_format {
+	const char		*name;
+	struct bkey_format	f;
+	/* node: 8 bytes of padding first, for the byte-aligned path's reads */
+	uint64_t		*buf, *words;
+	uint32_t		nr_words;
+	bool			byte_aligned;
+	struct bkey_byte_aligned ba;
+	struct x86_fn		x86;
+	struct bk_prog		prog;
+	struct bk_loaded	l;
+	/* results */
+	double			ns[NR_METHODS];
+	double			r_x86, r_generic, r_ba;		/* bpf_generated / method */
+	double			prepare_us;
+	double			mem_bytes;
+	unsigned long		memlock;
+};
+
+static uint64_t seed = 0x5eedbe7c;
+static volatile uint64_t sink;
+
+static uint64_t rnd(void)
+{
+	uint64_t x = seed;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	seed = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- nodes ---- */
+
+static struct bkey key_of(const char *kind)
+{
+	struct bkey k = { .format_nw = KEY_FORMAT_CURRENT, .type = 6 };
+
+	k.u64s = BKEY_U64s + rnd() % 5;
+	if (!strcmp(kind, "extents1")) {
+		k.inode = 4096;
+		k.size = 1 + rnd() % 128;
+		k.offset = 1271 + rnd() % (1 << 20);
+		k.snapshot = UINT32_MAX;
+	} else if (!strcmp(kind, "extents2") || !strcmp(kind, "extents2n")) {
+		k.inode = 4096 + rnd() % 200;
+		k.size = 1 + rnd() % 128;
+		k.offset = 32803 + rnd() % (1 << 26);
+		k.snapshot = UINT32_MAX;
+	} else {	/* dirents */
+		k.inode = 10006 + rnd() % 3000;
+		k.offset = rnd();
+		k.snapshot = UINT32_MAX;
+		k.type = 8;
+	}
+	return k;
+}
+
+/* Random keys for an explicit format: every field in range. */
+static struct bkey key_in(const struct bkey_format *f)
+{
+	uint64_t v[BKEY_NR_FIELDS];
+	struct bkey k = { .format_nw = KEY_FORMAT_CURRENT, .type = 6 };
+	unsigned i;
+
+	for (i = 0; i < BKEY_NR_FIELDS; i++)
+		v[i] = f->field_offset[i] + (rnd() & bkey_mask(f->bits_per_field[i]));
+	k.u64s = BKEY_U64s + rnd() % 5;
+	k.inode = v[0];
+	k.offset = v[1];
+	k.snapshot = v[2];
+	k.size = v[3];
+	k.version_hi = v[4];
+	k.version_lo = v[5];
+	return k;
+}
+
+static int build(struct bench_format *bf, const char *kind, const struct bkey_format *explicit)
+{
+	struct bkey *keys = calloc(NODE_KEYS, sizeof(*keys));
+	uint32_t pos = 0;
+	unsigned i, j;
+
+	if (!keys)
+		return -ENOMEM;
+	bf->name = kind;
+	if (explicit) {
+		bf->f = *explicit;
+		for (i = 0; i < NODE_KEYS; i++)
+			keys[i] = key_in(&bf->f);
+	} else {
+		struct bkey_format_state s;
+
+		bkey_format_init(&s);
+		for (i = 0; i < NODE_KEYS; i++) {
+			keys[i] = key_of(kind);
+			bkey_format_add_key(&s, &keys[i]);
+		}
+		if (!strcmp(kind, "extents2n")) {
+			bkey_format_add_pos(&s, (struct bpos){ 4096, 0, 0 });
+			bkey_format_add_pos(&s, (struct bpos){ 4295, 1 << 26, UINT32_MAX });
+		}
+		bf->f = bkey_format_done(&s, BKEY_FORMAT_ERA_CURRENT);
+	}
+	bf->buf = calloc(1 + NODE_KEYS * (BKEY_U64s + 4) + 8, 8);
+	if (!bf->buf) {
+		free(keys);
+		return -ENOMEM;
+	}
+	bf->words = bf->buf + 1;
+	for (i = 0; i < NODE_KEYS; i++) {
+		unsigned val = keys[i].u64s - BKEY_U64s, kw = bf->f.key_u64s;
+
+		if (bkey_pack_key(&bf->f, &keys[i], bf->words + pos, NULL)) {
+			fprintf(stderr, "bench: %s: a key does not pack\n", kind);
+			free(keys);
+			return -EINVAL;
+		}
+		for (j = 0; j < val; j++)
+			bf->words[pos + kw + j] = rnd();
+		pos += kw + val;
+	}
+	bf->nr_words = pos;
+	bf->byte_aligned = bkey_format_byte_aligned(&bf->f, &bf->ba);
+	free(keys);
+	return 0;
+}
+
+/* ---- the C methods ---- */
+
+static void walk(const struct bench_format *bf, struct bkey *out)
+{
+	const uint64_t *k = bf->words, *end = bf->words + bf->nr_words;
+	uint64_t n = 0;
+
+	while (k < end) {
+		k += *(const uint8_t *)k;
+		n++;
+	}
+	sink = n;
+	(void)out;
+}
+
+static __attribute__((noinline)) void generic_c(const struct bench_format *bf, struct bkey *out)
+{
+	const uint64_t *k = bf->words, *end = bf->words + bf->nr_words;
+
+	while (k < end) {
+		bkey_unpack_key(&bf->f, k, out++);
+		k += *(const uint8_t *)k;
+	}
+}
+
+/* One unaligned 8-byte load per field, ending at the field's top byte. */
+static __attribute__((noinline)) void unpack_ba(const struct bkey_format *f,
+						const struct bkey_byte_aligned *ba,
+						const uint8_t *k, struct bkey *out)
+{
+	uint64_t v[BKEY_NR_FIELDS];
+	unsigned i;
+
+	if (k[1] & 0x7f) {
+		memcpy(out, k, sizeof(*out));
+		return;
+	}
+	for (i = 0; i < BKEY_NR_FIELDS; i++) {
+		uint64_t w;
+
+		if (ba->byte_offset[i] == BKEY_BA_SENTINEL) {
+			v[i] = f->field_offset[i];
+			continue;
+		}
+		memcpy(&w, k + ba->byte_offset[i], 8);
+		v[i] = (w >> ba->shift[i]) + f->field_offset[i];
+	}
+	out->u64s = k[0] + BKEY_U64s - f->key_u64s;
+	out->format_nw = KEY_FORMAT_CURRENT | (k[1] & 0x80);
+	out->type = k[2];
+	out->pad = 0;
+	out->inode = v[0];
+	out->offset = v[1];
+	out->snapshot = v[2];
+	out->size = v[3];
+	out->version_hi = v[4];
+	out->version_lo = v[5];
+}
+
+static void byte_aligned_c(const struct bench_format *bf, struct bkey *out)
+{
+	const uint64_t *k = bf->words, *end = bf->words + bf->nr_words;
+
+	while (k < end) {
+		unpack_ba(&bf->f, &bf->ba, (const uint8_t *)k, out++);
+		k += *(const uint8_t *)k;
+	}
+}
+
+static void x86_loop(const struct bench_format *bf, struct bkey *out)
+{
+	bf->x86.run(bf->words, bf->words + bf->nr_words, out);
+}
+
+/* ---- timing ---- */
+
+static struct bk_runtime rt;
+
+/* ns per key for @m, over about TARGET_NS. */
+static double time_method(struct bench_format *bf, enum method m, struct bkey *out)
+{
+	static void (*const c_fn[])(const struct bench_format *, struct bkey *) = {
+		[M_WALK] = walk, [M_GENERIC_C] = generic_c,
+		[M_BYTE_ALIGNED_C] = byte_aligned_c, [M_X86_LOOP] = x86_loop,
+	};
+	unsigned reps = 1, i;
+	double t;
+
+	if (m == M_BPF_GENERATED) {
+		uint32_t dur;
+
+		/* this node into the in map, a calibration run, a kernel-timed batch */
+		memcpy(rt.in, bf->words, 8 * (size_t)bf->nr_words);
+		bk_run(&bf->l, &rt, 0, bf->nr_words, 0, 1, &dur);
+		reps = dur ? TARGET_NS / dur : 1000;
+		if (bk_run(&bf->l, &rt, 0, bf->nr_words, 0, reps ? reps : 1, &dur) ||
+		    rt.ctl->status != BK_OK || rt.ctl->out_pos != NODE_KEYS) {
+			fprintf(stderr, "bench: %s: bpf run failed: status %u, %u keys\n",
+				bf->name, rt.ctl->status, rt.ctl->out_pos);
+			exit(1);
+		}
+		return (double)dur / NODE_KEYS;
+	}
+	t = now_ns();
+	c_fn[m](bf, out);
+	t = now_ns() - t;
+	reps = t > 0 ? TARGET_NS / t : 1000;
+	if (!reps)
+		reps = 1;
+	t = now_ns();
+	for (i = 0; i < reps; i++)
+		c_fn[m](bf, out);
+	return (now_ns() - t) / reps / NODE_KEYS;
+}
+
+/* Every method's output must equal the reference before it is timed. */
+static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref)
+{
+	enum method m;
+	uint32_t n;
+	int status;
+
+	generic_c(bf, ref);
+	for (m = M_BYTE_ALIGNED_C; m <= M_X86_LOOP; m++) {
+		if (m == M_BYTE_ALIGNED_C && !bf->byte_aligned)
+			continue;
+		memset(out, 0xa5, NODE_KEYS * sizeof(*out));
+		if (m == M_BYTE_ALIGNED_C)
+			byte_aligned_c(bf, out);
+		else
+			x86_loop(bf, out);
+		if (memcmp(out, ref, NODE_KEYS * sizeof(*out))) {
+			fprintf(stderr, "bench: %s: %s differs from the reference\n", bf->name,
+				method_name[m]);
+			return -EINVAL;
+		}
+	}
+	memset(rt.out, 0xa5, NODE_KEYS * sizeof(*out));
+	status = bk_unpack_words(&bf->l, &rt, bf->words, bf->nr_words, &n, NULL);
+	if (status || n != NODE_KEYS || memcmp(rt.out, ref, NODE_KEYS * sizeof(*out))) {
+		fprintf(stderr, "bench: %s: bpf_generated differs from the reference (status %d)\n",
+			bf->name, status);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static double prepare_median(struct bench_format *bf, const struct bk_gen_opts *o)
+{
+	double t[PREP_LOADS];
+	unsigned i;
+
+	for (i = 0; i < PREP_LOADS; i++) {
+		struct bk_loaded l;
+		double t0 = now_ns();
+
+		if (bk_gen_unpack(&bf->f, o, &bf->prog, NULL) ||
+		    bk_prog_load(&bf->prog, &l, NULL, 0))
+			return -1;
+		t[i] = (now_ns() - t0) / 1e3;
+		bk_prog_unload(&l);
+	}
+	return median(t, PREP_LOADS);
+}
+
+static long meminfo_kb(const char *field)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long v = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
+			v = atol(line + strlen(field) + 1);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static unsigned long fdinfo_memlock(int fd)
+{
+	char path[64], line[256];
+	unsigned long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "memlock:", 8))
+			v = strtoul(line + 8, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/*
+ * Kernel memory per program: the drop in MemFree while MEM_PROGS copies
+ * are loaded (program, BTF, JIT image, verifier leftovers), per program.
+ */
+static double memory_per_prog(struct bench_format *bf, const struct bk_gen_opts *o)
+{
+	static struct bk_loaded l[MEM_PROGS];
+	long before, after;
+	unsigned i, n = 0;
+
+	if (bk_gen_unpack(&bf->f, o, &bf->prog, NULL))
+		return -1;
+	before = meminfo_kb("MemFree");
+	for (i = 0; i < MEM_PROGS; i++, n++)
+		if (bk_prog_load(&bf->prog, &l[i], NULL, 0))
+			break;
+	after = meminfo_kb("MemFree");
+	for (i = 0; i < n; i++)
+		bk_prog_unload(&l[i]);
+	return n ? (before - after) * 1024.0 / n : -1;
+}
+
+static void pin_cpu(void)
+{
+	cpu_set_t set;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&set);
+	CPU_SET(cpus > 1 ? 1 : 0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct bkey_format straddle = {
+		.key_u64s = 4, .nr_fields = 6, .bits_per_field = { 13, 61, 17, 23, 11, 53 },
+		.field_offset = { 4096, 1000, 0xfffe0000, 0, 5, 1ULL << 63 },
+	};
+	static struct bench_format bfs[8];
+	const char *json_path = argc > 1 ? argv[1] : "bench.json";
+	struct bkey *out = calloc(NODE_KEYS, sizeof(*out)), *ref = calloc(NODE_KEYS, sizeof(*ref));
+	struct bk_features ft;
+	struct bk_gen_opts o = { .chunk = 1 };
+	unsigned nb = 0, i, r;
+	FILE *json;
+	int ret;
+
+	libbpf_set_print(NULL);
+	pin_cpu();
+	ret = bk_probe_features(&ft);
+	if (ret || (ret = bk_runtime_open(&rt))) {
+		fprintf(stderr, "bench: needs root and bpf(): %s\n", strerror(-ret));
+		return 1;
+	}
+	o.shape = ft.best;
+	o.ctl_fd = rt.ctl_fd;
+	o.in_fd = rt.in_fd;
+	o.out_fd = rt.out_fd;
+
+	if (build(&bfs[nb++], "extents1", NULL) || build(&bfs[nb++], "extents2", NULL) ||
+	    build(&bfs[nb++], "extents2n", NULL) || build(&bfs[nb++], "dirents", NULL) ||
+	    build(&bfs[nb++], "current", &bkey_format_current) ||
+	    build(&bfs[nb++], "straddle", &straddle))
+		return 1;
+
+	for (i = 0; i < nb; i++) {
+		struct bench_format *bf = &bfs[i];
+		struct bk_plan plan;
+
+		if (bk_plan_format(&bf->f, &plan, NULL) || x86_emit(&plan, &bf->x86))
+			return 1;
+		bf->prepare_us = prepare_median(bf, &o);
+		bf->mem_bytes = memory_per_prog(bf, &o);
+		if (bk_gen_unpack(&bf->f, &o, &bf->prog, NULL) ||
+		    bk_prog_load(&bf->prog, &bf->l, NULL, 0))
+			return 1;
+		bf->memlock = fdinfo_memlock(bf->l.fd);
+		if (check_all(bf, out, ref))
+			return 1;
+	}
+
+	printf("shape %s (%s), %u-key nodes, %d interleaved rounds, medians\n",
+	       bk_shape_name(ft.best), ft.why, NODE_KEYS, ROUNDS);
+	for (i = 0; i < nb; i++) {
+		struct bench_format *bf = &bfs[i];
+		double ns[NR_METHODS][ROUNDS], rx[ROUNDS], rg[ROUNDS], rb[ROUNDS];
+		enum method m;
+
+		for (r = 0; r < ROUNDS; r++) {
+			for (m = 0; m < NR_METHODS; m++) {
+				enum method mm = (m + r) % NR_METHODS;	/* rotate the order */
+
+				ns[mm][r] = mm == M_BYTE_ALIGNED_C && !bf->byte_aligned ? 0 :
+					    time_method(bf, mm, out);
+			}
+			rx[r] = ns[M_BPF_GENERATED][r] / ns[M_X86_LOOP][r];
+			rg[r] = ns[M_BPF_GENERATED][r] / ns[M_GENERIC_C][r];
+			rb[r] = bf->byte_aligned ? ns[M_BPF_GENERATED][r] / ns[M_BYTE_ALIGNED_C][r] : 0;
+		}
+		for (m = 0; m < NR_METHODS; m++)
+			bf->ns[m] = median(ns[m], ROUNDS);
+		bf->r_x86 = median(rx, ROUNDS);
+		bf->r_generic = median(rg, ROUNDS);
+		bf->r_ba = median(rb, ROUNDS);
+	}
+
+	printf("\n%-10s %6s %9s %8s %8s %8s | %6s %6s %6s | %8s %6s %5s %5s %8s %8s\n",
+	       "format", "walk", "generic_c", "byte_al", "x86", "bpf", "/x86", "/gen", "/ba",
+	       "prep us", "xlated", "JIT", "x86 B", "mem B", "memlock");
+	for (i = 0; i < nb; i++) {
+		struct bench_format *bf = &bfs[i];
+		char ba[16], rba[16];
+
+		snprintf(ba, sizeof(ba), bf->byte_aligned ? "%.2f" : "n/a", bf->ns[M_BYTE_ALIGNED_C]);
+		snprintf(rba, sizeof(rba), bf->byte_aligned ? "%.2f" : "n/a", bf->r_ba);
+		printf("%-10s %6.2f %9.2f %8s %8.2f %8.2f | %6.2f %6.2f %6s | %8.1f %6u %5u %5zu %8.0f %8lu\n",
+		       bf->name, bf->ns[M_WALK], bf->ns[M_GENERIC_C], ba, bf->ns[M_X86_LOOP],
+		       bf->ns[M_BPF_GENERATED], bf->r_x86, bf->r_generic, rba, bf->prepare_us,
+		       bf->l.xlated_insns, bf->l.jited_bytes, bf->x86.len, bf->mem_bytes, bf->memlock);
+	}
+	printf("\nns/key; ratios are bpf_generated over x86_loop, generic_c, byte_aligned_c,\n"
+	       "medians of per-round ratios. prep = generate + verify + JIT, median of %d\n"
+	       "loads. mem B = drop in MemFree per program with %d loaded; memlock = the\n"
+	       "program's fdinfo memlock.\n", PREP_LOADS, MEM_PROGS);
+
+	json = fopen(json_path, "w");
+	if (json) {
+		fprintf(json, "{\"shape\":\"%s\",\"node_keys\":%d,\"rounds\":%d,\"formats\":[",
+			bk_shape_name(ft.best), NODE_KEYS, ROUNDS);
+		for (i = 0; i < nb; i++) {
+			struct bench_format *bf = &bfs[i];
+			char fs[200];
+			enum method m;
+
+			bkey_format_to_str(&bf->f, fs, sizeof(fs));
+			fprintf(json, "%s{\"name\":\"%s\",\"format\":\"%s\",\"ns_per_key\":{", i ? "," : "",
+				bf->name, fs);
+			for (m = 0; m < NR_METHODS; m++) {
+				if (m == M_BYTE_ALIGNED_C && !bf->byte_aligned)
+					fprintf(json, "%s\"%s\":null", m ? "," : "", method_name[m]);
+				else
+					fprintf(json, "%s\"%s\":%.3f", m ? "," : "", method_name[m], bf->ns[m]);
+			}
+			fprintf(json, "},\"ratio_vs_x86_loop\":%.3f,\"ratio_vs_generic_c\":%.3f,"
+				"\"ratio_vs_byte_aligned_c\":%s%.3f,\"prepare_us\":%.2f,\"jit_bytes\":%u,"
+				"\"x86_bytes\":%zu,\"xlated_insns\":%u,\"mem_bytes_per_prog\":%.0f,"
+				"\"memlock\":%lu}", bf->r_x86, bf->r_generic, "",
+				bf->byte_aligned ? bf->r_ba : 0.0, bf->prepare_us, bf->l.jited_bytes,
+				bf->x86.len, bf->l.xlated_insns, bf->mem_bytes, bf->memlock);
+		}
+		fprintf(json, "]}\n");
+		fclose(json);
+		printf("wrote %s\n", json_path);
+	}
+	for (i = 0; i < nb; i++) {
+		bk_prog_unload(&bfs[i].l);
+		x86_free(&bfs[i].x86);
+		free(bfs[i].buf);
+	}
+	bk_runtime_close(&rt);
+	free(out);
+	free(ref);
+	return 0;
+}

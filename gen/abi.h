@@ -24,7 +24,9 @@ struct bk_ctl {
 	unsigned int	status;		/* out: BK_OK or BK_ERR_* */
 	unsigned int	in_pos;		/* out: word index where the walk stopped */
 	unsigned int	out_pos;	/* out: index just past the last bkey written */
-	/* scratch for the bpf_loop shape: the walk state, in bytes */
+	/* the walk state in bytes: where the program stopped (bk_run() turns
+	 * it into in_pos/out_pos); the bpf_loop shape also keeps it here
+	 * between callbacks */
 	unsigned int	cur_in;
 	unsigned int	cur_out;
 	unsigned int	end_in;

@@ -201,10 +201,16 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	rt->ctl->in_end = in_end;
 	rt->ctl->out_start = out_start;
 	rt->ctl->status = ~0u;
+	/* where the walk stops, in bytes; argument errors leave these */
+	rt->ctl->cur_in = 8 * in_start;
+	rt->ctl->cur_out = 40 * out_start;
 	if (bpf_prog_test_run_opts(l->fd, &opts))
 		return -errno;
 	if (duration_ns)
 		*duration_ns = opts.duration;
+	/* byte offsets from the program; division has no place in it */
+	rt->ctl->in_pos = rt->ctl->cur_in / 8;
+	rt->ctl->out_pos = rt->ctl->cur_out / 40;
 	if (rt->ctl->status == BK_ERR_BAD_KEY) {
 		unsigned kw;
 		enum bkey_stream_err why = bkey_stream_check(&l->f, rt->in, in_end,

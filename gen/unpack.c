@@ -292,16 +292,17 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 	(void)o;
 }
 
-/* r0 = status, r8/r9 = byte offsets: report them in ctl and return r0. */
+/*
+ * r0 = status, r8/r9 = byte offsets: store them in ctl (bk_run() turns the
+ * offsets into in_pos and out_pos) and return r0.
+ */
 static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
 {
-	bk_line(e, "finish: status, in_pos (words) and out_pos (keys) into ctl");
+	bk_line(e, "finish: status and where the walk stopped (bytes) into ctl");
 	emit_map_value(e, BPF_REG_1, o->ctl_fd);
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, R_IOFF, 3));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_IN_POS));
-	bk_insn(e, BPF_ALU64_IMM(BPF_DIV, R_OOFF, 40));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_OUT_POS));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_EXIT_INSN());
 }
 
@@ -319,6 +320,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	struct bk_emit *e = &p->e;
 	struct walk_labels L;
 	int loop = bk_label(e), done = bk_label(e), limit = bk_label(e);
+	unsigned chunk = o->chunk ? o->chunk : 1, i;
 
 	walk_labels_init(e, &L);
 	bk_subprog(e);
@@ -329,10 +331,17 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	emit_map_value(e, R_OBASE, o->out_fd);
 
 	bk_bind(e, loop);
-	bk_line(e, "loop: one key per pass; may_goto bounds it for the verifier");
+	bk_line(e, "loop: %u key%s per pass; may_goto bounds it for the verifier",
+		chunk, chunk > 1 ? "s" : "");
 	bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
-	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
-	emit_walk_step(e, p, o, &L, loop);
+	for (i = 0; i < chunk; i++) {
+		int next = i + 1 < chunk ? bk_label(e) : loop;
+
+		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
+		emit_walk_step(e, p, o, &L, next);
+		if (i + 1 < chunk)
+			bk_bind(e, next);
+	}
 
 	emit_error_blocks(e, &L);
 	bk_bind(e, limit);
@@ -377,11 +386,10 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_3, 0));
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
 	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
+	bk_line(e, "the callbacks left status and the walk state in ctl");
 	emit_map_value(e, BPF_REG_1, o->ctl_fd);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, T0, BPF_REG_1, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
-	emit_finish(e, o);
+	bk_insn(e, BPF_EXIT_INSN());
 
 	/* the callback: long cb(u64 index, void *ctx) */
 	cb_insn = e->cnt;
@@ -436,7 +444,7 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		return ret;
 	if (o->shape != BK_SHAPE_MAY_GOTO && o->shape != BK_SHAPE_BPF_LOOP)
 		return -EINVAL;
-	if (o->chunk > 4)
+	if (o->chunk > 8)
 		return -EINVAL;
 	p->shape = o->shape;
 	bk_prog_names(f, p->name, p->func_name);

@@ -82,6 +82,9 @@ test: all
 bench: $(OUTPUT)/bkbench
 	$(Q)$(OUTPUT)/bkbench $(OUTPUT)/bench.json
 	$(Q)cp $(OUTPUT)/bench.json bench.json
+	$(Q)if command -v gnuplot >/dev/null; then \
+		gnuplot -e "dat='$(OUTPUT)/bench.json.dat'; out='bench.png'" bench/plot.gp && echo "wrote bench.png"; \
+	else echo "gnuplot not installed (apt-get install gnuplot-nox): no bench.png"; fi
 
 .PHONY: clean
 clean:

@@ -11,9 +11,14 @@
 #ifndef GEN_ABI_H
 #define GEN_ABI_H
 
-#define BK_IN_CAP_WORDS		32768u			/* 256 KiB of keys per run */
+/*
+ * Word indices are 16 bits: programs bound their arguments with a mask
+ * (bk_run() refuses out-of-range ones before the program sees them).
+ */
+#define BK_IN_CAP_WORDS		65535u			/* ~512 KiB of keys per run */
+#define BK_IDX_MASK		0xffffu
 #define BK_IN_SLACK		64u			/* verifier headroom past the end */
-#define BK_IN_VALUE_SIZE	(BK_IN_CAP_WORDS * 8u + BK_IN_SLACK)
+#define BK_IN_VALUE_SIZE	((BK_IDX_MASK + 1) * 8u + BK_IN_SLACK)
 #define BK_OUT_CAP_KEYS		BK_IN_CAP_WORDS		/* a key takes at least a word */
 #define BK_OUT_VALUE_SIZE	(BK_OUT_CAP_KEYS * 40u)
 
@@ -57,7 +62,7 @@ enum bk_status {
 	BK_ERR_BAD_FORMAT	= 4,
 	BK_ERR_VAL_TOO_BIG	= 5,
 	BK_ERR_BAD_KEY		= 6,	/* from the program: the key at in_pos is bad */
-	BK_ERR_ARGS		= 16,	/* in_start/in_end/out_start out of range */
+	BK_ERR_ARGS		= 16,	/* a key offset outside the in map */
 	BK_ERR_OUT_FULL		= 17,	/* output area exhausted */
 	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */
 };

@@ -127,7 +127,8 @@ void bk_prog_unload(struct bk_loaded *l);
 /*
  * Runs a loaded program over in[in_start, in_end) into out[out_start...].
  * Returns 0 with the status, in_pos and out_pos in rt->ctl (a bad key's
- * status names its reason); or -errno if the run itself failed.  @repeat
+ * status names its reason); -EINVAL for indices out of range (nothing
+ * runs); or -errno if the run itself failed.  @repeat
  * > 1 runs it that many times; *duration_ns (may be NULL) gets the
  * kernel's mean duration per run.
  */

@@ -197,6 +197,9 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 		.repeat = repeat,
 	);
 
+	/* programs only mask these (16-bit indices): refuse what they would wrap */
+	if (in_start > in_end || in_end > BK_IN_CAP_WORDS || out_start > BK_OUT_CAP_KEYS)
+		return -EINVAL;
 	rt->ctl->in_start = in_start;
 	rt->ctl->in_end = in_end;
 	rt->ctl->out_start = out_start;

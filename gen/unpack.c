@@ -165,18 +165,52 @@ static void emit_field(struct bk_emit *e, const struct bk_gen_opts *o,
 }
 
 /*
- * One key: check it, unpack it (or copy it if it is stored unpacked), and
- * advance r8/r9, then go to @cont.  A bad key jumps to L->bad_key with r8
- * still at it; the caller names the reason (see abi.h).
+ * Constants that ride on wider stores: the header is computed in 32 bits,
+ * so a 64-bit store of it also writes version_lo's low half as 0; if
+ * version_lo's high half and version_hi are constants as well, one more
+ * store covers bkey+8..15.  Returns which fields that leaves done.
  */
-static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
-			   const struct bk_gen_opts *o, const struct walk_labels *L,
-			   int cont)
+struct merged_stores {
+	bool	header64;	/* store the header as 64 bits (bkey+4..7 = 0) */
+	bool	words_8_15;	/* one 64-bit store of imm at bkey+8 */
+	int32_t	imm_8_15;
+	bool	done[BKEY_NR_FIELDS];
+};
+
+static void plan_merges(const struct bk_plan *P, struct merged_stores *m)
+{
+	const struct bk_field_plan *lo = &P->fp[BKEY_FIELD_VERSION_LO];
+	const struct bk_field_plan *hi = &P->fp[BKEY_FIELD_VERSION_HI];
+	uint64_t w;
+
+	memset(m, 0, sizeof(*m));
+	if (lo->kind != BK_FIELD_CONST || (uint32_t)lo->offset)
+		return;
+	m->header64 = true;
+	if (hi->kind != BK_FIELD_CONST)
+		return;
+	w = lo->offset >> 32 | hi->offset << 32;
+	if (!fits_s32(w))
+		return;
+	m->words_8_15 = true;
+	m->imm_8_15 = (int32_t)w;
+	m->done[BKEY_FIELD_VERSION_LO] = m->done[BKEY_FIELD_VERSION_HI] = true;
+}
+
+/*
+ * One packed key, the hot path: check it, unpack it, advance r8/r9, and
+ * fall through.  A format byte != 0 goes to @unpacked (emit_walk_cold());
+ * a bad key goes to L->bad_key with r8 still at it (see abi.h).
+ */
+static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
+			  const struct bk_gen_opts *o, const struct walk_labels *L,
+			  int unpacked)
 {
 	const struct bk_plan *P = &p->plan;
-	int unpacked = bk_label(e);
 	unsigned ku = P->key_u64s, i;
+	struct merged_stores m;
 
+	plan_merges(P, &m);
 	bk_line(e, "key at in+r8: format byte, key_u64s <= u64s <= 250 + key_u64s, key and value inside the run");
 	bk_comment(e, "for the verifier: the key lies inside the in map");
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, IN_LIMIT, 0), L->bounds);
@@ -202,16 +236,29 @@ static void emit_walk_step(struct bk_emit *e, const struct bk_prog *p,
 	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
 
-	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, pad = 0",
-		(int)(BKEY_U64s - ku));
+	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, pad = 0%s",
+		(int)(BKEY_U64s - ku), m.header64 ? "; as 64 bits, also version_lo's low half = 0" : "");
 	bk_insn(e, BPF_ALU32_IMM(BPF_AND, R_HDR, 0xffffff));
 	bk_insn(e, BPF_ALU32_IMM(BPF_ADD, R_HDR, P->header_add));
-	bk_insn(e, BPF_STX_MEM(BPF_W, R_OUT, R_HDR, 0));
+	bk_insn(e, BPF_STX_MEM(m.header64 ? BPF_DW : BPF_W, R_OUT, R_HDR, 0));
+	if (m.words_8_15) {
+		bk_line(e, "version_lo, version_hi: 0 bits, constants %#" PRIx64 ", %#" PRIx64
+			" -> bkey+4..15 (with the header)", P->fp[BKEY_FIELD_VERSION_LO].offset,
+			P->fp[BKEY_FIELD_VERSION_HI].offset);
+		bk_insn(e, BPF_ST_MEM(BPF_DW, R_OUT, 8, m.imm_8_15));
+	}
 
 	for (i = 0; i < BKEY_NR_FIELDS; i++)
-		emit_field(e, o, &P->fp[i]);
+		if (!m.done[i])
+			emit_field(e, o, &P->fp[i]);
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
-	bk_jmp(e, BPF_JMP_A(0), cont);
+}
+
+/* The cold path of a key whose format byte is not 0; then goes to @cont. */
+static void emit_walk_cold(struct bk_emit *e, const struct walk_labels *L, int unpacked,
+			   int cont)
+{
+	unsigned i;
 
 	bk_bind(e, unpacked);
 	bk_line(e, "stored unpacked (format byte 1): 5 <= u64s (so value <= 250); copy the 40-byte key unchanged");
@@ -262,20 +309,18 @@ static void emit_map_value(struct bk_emit *e, int reg, int fd)
 }
 
 /*
- * Reads and checks the arguments; leaves r8/r5/r9 as byte offsets.  Bad
- * arguments store BK_ERR_ARGS and exit.
+ * Reads the arguments; leaves r8/r5/r9 as byte offsets.  bk_run() has
+ * checked them; the masks only bound them for the verifier.
  */
 static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 {
-	int args = bk_label(e), ok = bk_label(e);
-
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_IN_START));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_IN_END));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_OUT_START));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_END, BK_IN_CAP_WORDS, 0), args);
-	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_IOFF, R_END, 0), args);
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, BK_OUT_CAP_KEYS, 0), args);
-	bk_comment(e, "words -> bytes; 8-byte alignment is now known to the verifier");
+	bk_comment(e, "16-bit word indices -> byte offsets, 8-byte aligned");
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, BK_IDX_MASK));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, BK_IDX_MASK));
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_IOFF, 3));
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_END, 3));
 	bk_comment(e, "r9 = out_start * 40");
@@ -283,12 +328,6 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 5));
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_OOFF, 3));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OOFF, T0));
-	bk_jmp(e, BPF_JMP_A(0), ok);
-	bk_bind(e, args);
-	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_ARGS));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_ARGS));
-	bk_insn(e, BPF_EXIT_INSN());
-	bk_bind(e, ok);
 	(void)o;
 }
 
@@ -319,8 +358,9 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
 	struct walk_labels L;
-	int loop = bk_label(e), done = bk_label(e), limit = bk_label(e);
+	int loop = bk_label(e), bottom = bk_label(e), done = bk_label(e), limit = bk_label(e);
 	unsigned chunk = o->chunk ? o->chunk : 1, i;
+	int unpacked[8], cont[8];
 
 	walk_labels_init(e, &L);
 	bk_subprog(e);
@@ -329,28 +369,35 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	emit_prologue(e, o);
 	emit_map_value(e, R_IN, o->in_fd);
 	emit_map_value(e, R_OBASE, o->out_fd);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
 
 	bk_bind(e, loop);
-	bk_line(e, "loop: %u key%s per pass; may_goto bounds it for the verifier",
+	bk_line(e, "loop: %u key%s per pass, the exit test at the bottom; may_goto bounds it for the verifier",
 		chunk, chunk > 1 ? "s" : "");
 	bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
 	for (i = 0; i < chunk; i++) {
-		int next = i + 1 < chunk ? bk_label(e) : loop;
-
-		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
-		emit_walk_step(e, p, o, &L, next);
-		if (i + 1 < chunk)
-			bk_bind(e, next);
+		unpacked[i] = bk_label(e);
+		cont[i] = i + 1 < chunk ? bk_label(e) : bottom;
+		emit_walk_hot(e, p, o, &L, unpacked[i]);
+		if (i + 1 < chunk) {
+			bk_bind(e, cont[i]);
+			bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
+		}
 	}
-
-	emit_error_blocks(e, &L);
-	bk_bind(e, limit);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_LOOP_LIMIT));
-	bk_jmp(e, BPF_JMP_A(0), L.fail);
+	bk_bind(e, bottom);
+	bk_jmp(e, BPF_JMP_REG(BPF_JLT, R_IOFF, R_END, 0), loop);
 	bk_bind(e, done);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
 	bk_bind(e, L.fail);
 	emit_finish(e, o);
+
+	/* out of the hot path */
+	for (i = 0; i < chunk; i++)
+		emit_walk_cold(e, &L, unpacked[i], cont[i]);
+	emit_error_blocks(e, &L);
+	bk_bind(e, limit);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_LOOP_LIMIT));
+	bk_jmp(e, BPF_JMP_A(0), L.fail);
 }
 
 /*
@@ -362,7 +409,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
 	struct walk_labels L;
-	int cb_done = bk_label(e), cb_insn, ld_func, i;
+	int cb_done = bk_label(e), cb_insn, ld_func, i, unpacked[8], cont[8];
 	unsigned chunk = o->chunk ? o->chunk : 1;
 
 	walk_labels_init(e, &L);
@@ -408,11 +455,11 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	emit_map_value(e, R_IN, o->in_fd);
 	emit_map_value(e, R_OBASE, o->out_fd);
 	for (i = 0; i < (int)chunk; i++) {
-		int next = bk_label(e);
-
+		unpacked[i] = bk_label(e);
+		cont[i] = bk_label(e);
 		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), cb_done);
-		emit_walk_step(e, p, o, &L, next);
-		bk_bind(e, next);
+		emit_walk_hot(e, p, o, &L, unpacked[i]);
+		bk_bind(e, cont[i]);
 	}
 	bk_line(e, "callback: save the walk state, continue the loop");
 	emit_map_value(e, BPF_REG_1, o->ctl_fd);
@@ -421,6 +468,8 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
 	bk_insn(e, BPF_EXIT_INSN());
 
+	for (i = 0; i < (int)chunk; i++)
+		emit_walk_cold(e, &L, unpacked[i], cont[i]);
 	emit_error_blocks(e, &L);
 	bk_bind(e, cb_done);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));

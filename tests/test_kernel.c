@@ -3,6 +3,7 @@
  * Kernel-facing behaviour beyond exactness: BTF line_info as bpftool shows
  * it, program names, error statuses for malformed runs, and sizes.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -157,10 +158,17 @@ static void bad_runs(struct kenv *k)
 		}
 		/* an empty run and bad arguments */
 		ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, 0, NULL, NULL), BK_OK, "empty run");
-		ASSERT_OK(bk_run(&l, &k->rt, 5, 4, 0, 1, NULL), "run");
-		ASSERT_EQ(k->rt.ctl->status, BK_ERR_ARGS, "in_start > in_end");
-		ASSERT_OK(bk_run(&l, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), "run");
-		ASSERT_EQ(k->rt.ctl->status, BK_ERR_ARGS, "in_end past the map");
+		ASSERT_EQ(bk_run(&l, &k->rt, 5, 4, 0, 1, NULL), -EINVAL, "in_start > in_end");
+		ASSERT_EQ(bk_run(&l, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), -EINVAL,
+			  "in_end past the map");
+		ASSERT_EQ(bk_run(&l, &k->rt, 0, 0, BK_OUT_CAP_KEYS + 1, 1, NULL), -EINVAL,
+			  "out_start past the map");
+		/* the output area running out is the program's to report */
+		memset(words, 0, sizeof(words));
+		bkey_pack_key(&f, &key, words, NULL);
+		ASSERT_OK(bk_run(&l, &k->rt, 0, 3, BK_OUT_CAP_KEYS, 1, NULL), "run");
+		ASSERT_EQ(k->rt.ctl->status, BK_ERR_OUT_FULL, "output full");
+		ASSERT_EQ(k->rt.ctl->out_pos, BK_OUT_CAP_KEYS, "nothing written");
 		bk_prog_unload(&l);
 	}
 }

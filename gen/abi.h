@@ -23,18 +23,22 @@
 #define BK_OUT_VALUE_SIZE	(BK_OUT_CAP_KEYS * 40u)
 
 struct bk_ctl {
-	unsigned int	in_start;	/* in: word index of the first key */
-	unsigned int	in_end;		/* in: word index just past the last key */
-	unsigned int	out_start;	/* in: index of the first output bkey */
+	unsigned int	in_start;	/* word index of the first key */
+	unsigned int	in_end;		/* word index just past the last key */
+	unsigned int	out_start;	/* index of the first output bkey */
 	unsigned int	status;		/* out: BK_OK or BK_ERR_* */
 	unsigned int	in_pos;		/* out: word index where the walk stopped */
 	unsigned int	out_pos;	/* out: index just past the last bkey written */
-	/* the walk state in bytes: where the program stopped (bk_run() turns
-	 * it into in_pos/out_pos); the bpf_loop shape also keeps it here
-	 * between callbacks */
+	/* what programs read, in bytes (bk_run() sets them from the indices
+	 * above); programs never write them, so repeated runs repeat */
+	unsigned int	arg_in;
+	unsigned int	arg_end;
+	unsigned int	arg_out;
+	/* what programs write, in bytes: where the walk stopped (bk_run()
+	 * turns it into in_pos/out_pos); the bpf_loop shape also keeps its
+	 * walk state here between callbacks */
 	unsigned int	cur_in;
 	unsigned int	cur_out;
-	unsigned int	end_in;
 	unsigned int	pad;
 };
 
@@ -44,9 +48,11 @@ struct bk_ctl {
 #define BK_CTL_OFF_STATUS	12
 #define BK_CTL_OFF_IN_POS	16
 #define BK_CTL_OFF_OUT_POS	20
-#define BK_CTL_OFF_CUR_IN	24
-#define BK_CTL_OFF_CUR_OUT	28
-#define BK_CTL_OFF_END_IN	32
+#define BK_CTL_OFF_ARG_IN	24
+#define BK_CTL_OFF_ARG_END	28
+#define BK_CTL_OFF_ARG_OUT	32
+#define BK_CTL_OFF_CUR_IN	36
+#define BK_CTL_OFF_CUR_OUT	40
 
 /*
  * Status codes.  A program stops at a bad key with BK_ERR_BAD_KEY and

@@ -204,9 +204,12 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	rt->ctl->in_end = in_end;
 	rt->ctl->out_start = out_start;
 	rt->ctl->status = ~0u;
-	/* where the walk stops, in bytes; argument errors leave these */
-	rt->ctl->cur_in = 8 * in_start;
-	rt->ctl->cur_out = 40 * out_start;
+	/* the arguments in bytes, as programs read them */
+	rt->ctl->arg_in = 8 * in_start;
+	rt->ctl->arg_end = 8 * in_end;
+	rt->ctl->arg_out = 40 * out_start;
+	rt->ctl->cur_in = rt->ctl->arg_in;
+	rt->ctl->cur_out = rt->ctl->arg_out;
 	if (bpf_prog_test_run_opts(l->fd, &opts))
 		return -errno;
 	if (duration_ns)

@@ -309,25 +309,16 @@ static void emit_map_value(struct bk_emit *e, int reg, int fd)
 }
 
 /*
- * Reads the arguments; leaves r8/r5/r9 as byte offsets.  bk_run() has
- * checked them; the masks only bound them for the verifier.
+ * Reads the walk state (bytes, set and checked by bk_run()) into r8, r5,
+ * r9.  Masking the end lets the verifier carry r8 < r5 <= cap through the
+ * loop; r8 and r9 are bounded where they are used.
  */
 static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 {
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_IN_START));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_IN_END));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_OUT_START));
-	bk_comment(e, "16-bit word indices -> byte offsets, 8-byte aligned");
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, BK_IDX_MASK));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, BK_IDX_MASK));
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_IOFF, 3));
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_END, 3));
-	bk_comment(e, "r9 = out_start * 40");
-	bk_insn(e, BPF_MOV64_REG(T0, R_OOFF));
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 5));
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_OOFF, 3));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OOFF, T0));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_ARG_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_ARG_OUT));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK << 3));
 	(void)o;
 }
 
@@ -417,10 +408,9 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	emit_title(e, p);
 	emit_map_value(e, BPF_REG_1, o->ctl_fd);
 	emit_prologue(e, o);
-	bk_line(e, "walk state into ctl (bytes); bpf_loop(nr, callback, NULL, 0)");
+	bk_line(e, "the walk state into ctl (bytes); bpf_loop(nr, callback, NULL, 0)");
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_END, BK_CTL_OFF_END_IN));
 	bk_comment(e, "stays unless a callback finishes the run");
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
 	bk_comment(e, "nr_loops = words / (8 * chunk) + 1: a key takes a word at least");
@@ -446,7 +436,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	emit_map_value(e, BPF_REG_1, o->ctl_fd);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_END_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
 	if (o->strict_align) {
 		bk_comment(e, "offsets stored by us are 8-byte aligned; tell the verifier");
 		bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, -8));

@@ -173,6 +173,43 @@ static void bad_runs(struct kenv *k)
 	}
 }
 
+/* A run repeated (test_run's repeat) gives what one run gives. */
+static void repeat_runs(struct kenv *k)
+{
+	static struct bk_prog p;
+	static uint64_t words[4096];
+	static struct bkey once[1024];
+	struct bkey_format f = ex3_format();
+	uint64_t seed = 0x5eed0301;
+	struct bk_loaded l;
+	unsigned nr_keys, s;
+	uint32_t n = rnd_stream(&seed, &f, 500, words, 4096, &nr_keys);
+	enum bk_shape sh[2] = { BK_SHAPE_MAY_GOTO, BK_SHAPE_BPF_LOOP };
+
+	for (s = 0; s < 2; s++) {
+		uint32_t keys1, pos1;
+
+		if (!kenv_has_shape(k, sh[s]))
+			continue;
+		if (!ASSERT_OK(load_format(k, &f, sh[s], &p, &l), "load"))
+			return;
+		ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, n, &keys1, &pos1), BK_OK, "one run");
+		memcpy(once, k->rt.out, sizeof(once));
+		memset(k->rt.out, 0, sizeof(once));
+		ASSERT_OK(bk_run(&l, &k->rt, 0, n, 0, 7, NULL), "7 runs");
+		/* a program that wrote its arguments would make runs 2..7 differ */
+		ASSERT_EQ(k->rt.ctl->arg_in, 0, "arg_in untouched");
+		ASSERT_EQ(k->rt.ctl->arg_end, 8 * n, "arg_end untouched");
+		ASSERT_EQ(k->rt.ctl->arg_out, 0, "arg_out untouched");
+		ASSERT_EQ(k->rt.ctl->status, BK_OK, "status");
+		ASSERT_EQ(k->rt.ctl->out_pos, keys1, "same keys");
+		ASSERT_EQ(k->rt.ctl->in_pos, pos1, "same stop");
+		ASSERT_MEMEQ(k->rt.out, once, sizeof(struct bkey) * keys1, "same output");
+		ASSERT_EQ(keys1, nr_keys, "all keys");
+		bk_prog_unload(&l);
+	}
+}
+
 /* Sizes of the example formats' programs, for the record. */
 static void sizes(struct kenv *k)
 {
@@ -250,6 +287,8 @@ DEFINE_TEST(kernel)
 		bad_runs(k);
 	if (test__start_subtest("example_sizes") && (k = kenv_get()))
 		sizes(k);
+	if (test__start_subtest("repeat_runs") && (k = kenv_get()))
+		repeat_runs(k);
 	if (test__start_subtest("rejection_log") && (k = kenv_get()))
 		rejection_log(k);
 }

@@ -8,7 +8,7 @@ ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ri
 
 CFLAGS ?= -g -O2
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
-INCLUDES := -Ibkey -Igen -Iuser -Ibench -I$(OUTPUT)
+INCLUDES := -Ibkey -Igen -Iuser -Ibench -Ibpf -I$(OUTPUT)
 LDLIBS := -lbpf -lelf -lz
 
 ifeq ($(V),1)
@@ -26,6 +26,8 @@ USER_SRCS := user/loader.c user/caps.c user/demo.c
 TEST_SRCS := $(wildcard tests/*.c)
 # benchmark only: never linked into the product
 BENCH_SRCS := bench/bench.c bench/x86.c
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
 obj = $(patsubst %.c,$(OUTPUT)/%.o,$(1))
 BKEY_OBJS := $(call obj,$(BKEY_SRCS))
@@ -35,7 +37,7 @@ TEST_OBJS := $(call obj,$(TEST_SRCS))
 BENCH_OBJS := $(call obj,$(BENCH_SRCS))
 
 .PHONY: all
-all: loader $(OUTPUT)/test_progs
+all: loader $(OUTPUT)/test_progs $(BPF_SKELS)
 
 # the product: model, generator library, loader
 loader: $(USER_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
@@ -46,11 +48,13 @@ $(OUTPUT)/test_progs: $(TEST_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/bkbench: $(BENCH_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
+$(OUTPUT)/bench/bench.o: $(BPF_SKELS)
+
+$(OUTPUT)/bkbench: $(BENCH_OBJS) $(OUTPUT)/user/demo.o $(GEN_OBJS) $(BKEY_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h bench/*.h) | $(OUTPUT)
+$(OUTPUT)/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h bench/*.h bpf/*.h) | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
@@ -61,7 +65,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 # BPF C: bpf/X.bpf.c -> .output/X.bpf.o -> .output/X.skel.h
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h gen/abi.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(OUTPUT)/vmlinux.h gen/abi.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(INCLUDES) -c $< -o $@
 

@@ -7,6 +7,7 @@
  *   generic_c       bcachefs's portable streaming unpack (the model's)
  *   byte_aligned_c  upstream's 2026 byte-aligned fast path, where it applies
  *   x86_loop        emitted x86-64 loop (bench/x86.c, never in the product)
+ *   bpf_generic     one clang-compiled BPF program for all formats (bpf/)
  *   bpf_generated   our generated program, one run per node
  */
 #define _GNU_SOURCE
@@ -23,6 +24,9 @@
 #include "bkey.h"
 #include "gen.h"
 #include "x86.h"
+#include "demo.h"
+#include "unpack_generic.h"
+#include "unpack_generic.skel.h"
 
 #define NODE_KEYS	1024
 #define ROUNDS		15
@@ -30,10 +34,13 @@
 #define PREP_LOADS	200
 #define MEM_PROGS	500
 
-enum method { M_WALK, M_GENERIC_C, M_BYTE_ALIGNED_C, M_X86_LOOP, M_BPF_GENERATED, NR_METHODS };
+enum method {
+	M_WALK, M_GENERIC_C, M_BYTE_ALIGNED_C, M_X86_LOOP, M_BPF_GENERIC, M_BPF_GENERATED,
+	NR_METHODS
+};
 
 static const char *const method_name[NR_METHODS] = {
-	"walk", "generic_c", "byte_aligned_c", "x86_loop", "bpf_generated",
+	"walk", "generic_c", "byte_aligned_c", "x86_loop", "bpf_generic", "bpf_generated",
 };
 
 struct bench_format {
@@ -263,6 +270,26 @@ static void x86_loop(const struct bench_format *bf, struct bkey *out)
 /* ---- timing ---- */
 
 static struct bk_runtime rt;
+static struct unpack_generic_bpf *generic;
+
+/* The generic program reads the format from .bss: fill it from the plan. */
+static struct bk_loaded generic_for(const struct bench_format *bf)
+{
+	struct bk_loaded l = { .fd = bpf_program__fd(generic->progs.unpack_generic), .f = bf->f };
+	struct bk_plan plan;
+	unsigned i;
+
+	bk_plan_format(&bf->f, &plan, NULL);
+	generic->bss->fmt.key_u64s = plan.key_u64s;
+	generic->bss->fmt.header_add = plan.header_add;
+	for (i = 0; i < BKEY_NR_FIELDS; i++) {
+		generic->bss->fmt.f[i].offset = plan.fp[i].offset;
+		generic->bss->fmt.f[i].mask = bkey_mask(plan.fp[i].bits);
+		generic->bss->fmt.f[i].word = plan.fp[i].word;
+		generic->bss->fmt.f[i].sh = plan.fp[i].sh;
+	}
+	return l;
+}
 static unsigned in_shift;	/* where the node sits in the in map, words */
 
 /* ns per key for @m, over about TARGET_NS. */
@@ -275,17 +302,19 @@ static double time_method(struct bench_format *bf, enum method m, struct bkey *o
 	unsigned reps = 1, i;
 	double t;
 
-	if (m == M_BPF_GENERATED) {
+	if (m == M_BPF_GENERATED || m == M_BPF_GENERIC) {
+		struct bk_loaded gl = m == M_BPF_GENERIC ? generic_for(bf) : bf->l;
+		const struct bk_loaded *l = &gl;
 		uint32_t dur;
 
 		/* this node into the in map, a calibration run, a kernel-timed batch */
 		memcpy(rt.in + in_shift, bf->words, 8 * (size_t)bf->nr_words);
-		bk_run(&bf->l, &rt, in_shift, in_shift + bf->nr_words, 0, 1, &dur);
+		bk_run(l, &rt, in_shift, in_shift + bf->nr_words, 0, 1, &dur);
 		reps = dur ? TARGET_NS / dur : 1000;
-		if (bk_run(&bf->l, &rt, in_shift, in_shift + bf->nr_words, 0, reps ? reps : 1, &dur) ||
+		if (bk_run(l, &rt, in_shift, in_shift + bf->nr_words, 0, reps ? reps : 1, &dur) ||
 		    rt.ctl->status != BK_OK || rt.ctl->out_pos != NODE_KEYS) {
-			fprintf(stderr, "bench: %s: bpf run failed: status %u, %u keys\n",
-				bf->name, rt.ctl->status, rt.ctl->out_pos);
+			fprintf(stderr, "bench: %s: %s run failed: status %u, %u keys\n",
+				bf->name, method_name[m], rt.ctl->status, rt.ctl->out_pos);
 			exit(1);
 		}
 		return (double)dur / NODE_KEYS;
@@ -324,12 +353,16 @@ static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref
 			return -EINVAL;
 		}
 	}
-	memset(rt.out, 0xa5, NODE_KEYS * sizeof(*out));
-	status = bk_unpack_words(&bf->l, &rt, bf->words, bf->nr_words, &n, NULL);
-	if (status || n != NODE_KEYS || memcmp(rt.out, ref, NODE_KEYS * sizeof(*out))) {
-		fprintf(stderr, "bench: %s: bpf_generated differs from the reference (status %d)\n",
-			bf->name, status);
-		return -EINVAL;
+	for (m = M_BPF_GENERIC; m <= M_BPF_GENERATED; m++) {
+		struct bk_loaded l = m == M_BPF_GENERIC ? generic_for(bf) : bf->l;
+
+		memset(rt.out, 0xa5, NODE_KEYS * sizeof(*out));
+		status = bk_unpack_words(&l, &rt, bf->words, bf->nr_words, &n, NULL);
+		if (status || n != NODE_KEYS || memcmp(rt.out, ref, NODE_KEYS * sizeof(*out))) {
+			fprintf(stderr, "bench: %s: %s differs from the reference (status %d)\n",
+				bf->name, method_name[m], status);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -465,7 +498,11 @@ int main(int argc, char **argv)
 		.key_u64s = 4, .nr_fields = 6, .bits_per_field = { 13, 61, 17, 23, 11, 53 },
 		.field_offset = { 4096, 1000, 0xfffe0000, 0, 5, 1ULL << 63 },
 	};
-	static struct bench_format bfs[8];
+	static struct bench_format bfs[16];
+	struct bkey_format wf[8];
+	const char *wnames[8];
+	char wlabel[8][24];
+	int nw;
 	const char *json_path = argc > 1 ? argv[1] : "bench.json";
 	struct bkey *out = calloc(NODE_KEYS, sizeof(*out)), *ref = calloc(NODE_KEYS, sizeof(*ref));
 	struct bk_features ft;
@@ -474,13 +511,21 @@ int main(int argc, char **argv)
 	FILE *json;
 	int ret;
 
-	libbpf_set_print(NULL);
+	if (!getenv("BK_BENCH_LIBBPF_LOG"))
+		libbpf_set_print(NULL);
 	pin_cpu();
 	if (getenv("BK_BENCH_IN_SHIFT"))
 		in_shift = atoi(getenv("BK_BENCH_IN_SHIFT"));
 	ret = bk_probe_features(&ft);
 	if (ret || (ret = bk_runtime_open(&rt))) {
 		fprintf(stderr, "bench: needs root and bpf(): %s\n", strerror(-ret));
+		return 1;
+	}
+	generic = unpack_generic_bpf__open();
+	if (!generic || bpf_map__reuse_fd(generic->maps.bk_ctl, rt.ctl_fd) ||
+	    bpf_map__reuse_fd(generic->maps.bk_in, rt.in_fd) ||
+	    bpf_map__reuse_fd(generic->maps.bk_out, rt.out_fd) || unpack_generic_bpf__load(generic)) {
+		fprintf(stderr, "bench: cannot load the generic BPF program\n");
 		return 1;
 	}
 	o.shape = ft.best;
@@ -493,6 +538,15 @@ int main(int argc, char **argv)
 	    build(&bfs[nb++], "current", &bkey_format_current) ||
 	    build(&bfs[nb++], "straddle", &straddle))
 		return 1;
+	/* the default run's node formats, with random keys in range */
+	nw = demo_formats(wf, wnames, 8);
+	for (i = 0; nw > 0 && i < (unsigned)nw; i++) {
+		if (!strcmp(wnames[i], "current"))
+			continue;	/* already above */
+		snprintf(wlabel[i], sizeof(wlabel[i]), "w:%s", wnames[i]);
+		if (build(&bfs[nb++], wlabel[i], &wf[i]))
+			return 1;
+	}
 
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
@@ -535,21 +589,23 @@ int main(int argc, char **argv)
 		bf->r_ba = median(rb, ROUNDS);
 	}
 
-	printf("\n%-10s %6s %9s %8s %8s %8s | %6s %6s %6s | %8s %6s %5s %5s %8s %8s\n",
-	       "format", "walk", "generic_c", "byte_al", "x86", "bpf", "/x86", "/gen", "/ba",
-	       "prep us", "xlated", "JIT", "x86 B", "mem B", "memlock");
+	printf("\n%-16s %5s %9s %7s %5s %7s %5s | %5s %5s %5s | %7s %6s %4s %5s %6s %7s\n",
+	       "format", "walk", "generic_c", "byte_al", "x86", "bpf_gen", "bpf", "/x86", "/gen",
+	       "/ba", "prep us", "xlated", "JIT", "x86 B", "mem B", "memlock");
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
 		char ba[16], rba[16];
 
 		snprintf(ba, sizeof(ba), bf->byte_aligned ? "%.2f" : "n/a", bf->ns[M_BYTE_ALIGNED_C]);
 		snprintf(rba, sizeof(rba), bf->byte_aligned ? "%.2f" : "n/a", bf->r_ba);
-		printf("%-10s %6.2f %9.2f %8s %8.2f %8.2f | %6.2f %6.2f %6s | %8.1f %6u %5u %5zu %8.0f %8lu\n",
+		printf("%-16s %5.2f %9.2f %7s %5.2f %7.2f %5.2f | %5.2f %5.2f %5s | %7.1f %6u %4u %5zu %6.0f %7lu\n",
 		       bf->name, bf->ns[M_WALK], bf->ns[M_GENERIC_C], ba, bf->ns[M_X86_LOOP],
-		       bf->ns[M_BPF_GENERATED], bf->r_x86, bf->r_generic, rba, bf->prepare_us,
+		       bf->ns[M_BPF_GENERIC], bf->ns[M_BPF_GENERATED], bf->r_x86, bf->r_generic, rba,
+		       bf->prepare_us,
 		       bf->l.xlated_insns, bf->l.jited_bytes, bf->x86.len, bf->mem_bytes, bf->memlock);
 	}
-	printf("\nns/key; ratios are bpf_generated over x86_loop, generic_c, byte_aligned_c,\n"
+	printf("\nns/key (bpf_gen = bpf_generic, bpf = bpf_generated); ratios are bpf_generated\n"
+	       "over x86_loop, generic_c, byte_aligned_c,\n"
 	       "medians of per-round ratios. prep = generate + verify + JIT, median of %d\n"
 	       "loads. mem B = kernel memory per program (%s, growth\n"
 	       "with %d loaded: program, BTF, JIT image); memlock = the program's fdinfo memlock.\n",
@@ -609,6 +665,7 @@ int main(int argc, char **argv)
 		x86_free(&bfs[i].x86);
 		free(bfs[i].buf);
 	}
+	unpack_generic_bpf__destroy(generic);
 	bk_runtime_close(&rt);
 	free(out);
 	free(ref);

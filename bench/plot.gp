@@ -14,4 +14,5 @@ plot dat using 2:xtic(1) title "walk", \
      '' using 3 title "generic\\_c", \
      '' using 4 title "byte\\_aligned\\_c", \
      '' using 5 title "x86\\_loop", \
-     '' using 6 title "bpf\\_generated"
+     '' using 6 title "bpf\\_generic", \
+     '' using 7 title "bpf\\_generated"

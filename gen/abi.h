@@ -17,7 +17,7 @@
  */
 #define BK_IN_CAP_WORDS		65535u			/* ~512 KiB of keys per run */
 #define BK_IDX_MASK		0xffffu
-#define BK_IN_SLACK		64u			/* verifier headroom past the end */
+#define BK_IN_SLACK		128u			/* verifier headroom past the end */
 #define BK_IN_VALUE_SIZE	((BK_IDX_MASK + 1) * 8u + BK_IN_SLACK)
 #define BK_OUT_CAP_KEYS		BK_IN_CAP_WORDS		/* a key takes at least a word */
 #define BK_OUT_VALUE_SIZE	(BK_OUT_CAP_KEYS * 40u)

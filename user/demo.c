@@ -239,6 +239,22 @@ static const char *const kinds[] = {
 	"extents", "extents_inodes", "dirents", "inodes", "current",
 };
 
+int demo_formats(struct bkey_format *f, const char **names, unsigned max)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && n < max; i++) {
+		struct node nd = {};
+
+		if (build_node(&nd, kinds[i], 0x5eed + i))
+			return -ENOMEM;
+		f[n] = nd.f;
+		names[n++] = kinds[i];
+		free(nd.words);
+	}
+	return n;
+}
+
 int demo_run(struct demo_report *rep, char *log, size_t log_len)
 {
 	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };

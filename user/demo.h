@@ -22,6 +22,9 @@ struct demo_report {
 	unsigned		nr_rows;
 };
 
+/* The formats of the built-in nodes (the default run's); returns how many. */
+int demo_formats(struct bkey_format *f, const char **names, unsigned max);
+
 /* Builds, loads, checks and times the built-in nodes. */
 int demo_run(struct demo_report *rep, char *log, size_t log_len);
 

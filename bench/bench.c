@@ -36,11 +36,13 @@
 
 enum method {
 	M_WALK, M_GENERIC_C, M_BYTE_ALIGNED_C, M_X86_LOOP, M_BPF_GENERIC, M_BPF_GENERATED,
+	M_BPF_GENERATED_U64S,	/* the same program walking by u64s, for comparison */
 	NR_METHODS
 };
 
 static const char *const method_name[NR_METHODS] = {
 	"walk", "generic_c", "byte_aligned_c", "x86_loop", "bpf_generic", "bpf_generated",
+	"bpf_generated_u64s",
 };
 
 struct bench_format {
@@ -53,7 +55,7 @@ struct bench_format {
 	struct bkey_byte_aligned ba;
 	struct x86_fn		x86;
 	struct bk_prog		prog;
-	struct bk_loaded	l;
+	struct bk_loaded	l, l_u64s;
 	/* results */
 	double			ns[NR_METHODS];
 	double			r_x86, r_generic, r_ba;		/* bpf_generated / method */
@@ -302,16 +304,32 @@ static double time_method(struct bench_format *bf, enum method m, struct bkey *o
 	unsigned reps = 1, i;
 	double t;
 
-	if (m == M_BPF_GENERATED || m == M_BPF_GENERIC) {
-		struct bk_loaded gl = m == M_BPF_GENERIC ? generic_for(bf) : bf->l;
+	if (m >= M_BPF_GENERIC) {
+		struct bk_loaded gl = m == M_BPF_GENERIC ? generic_for(bf) :
+				      m == M_BPF_GENERATED_U64S ? bf->l_u64s : bf->l;
 		const struct bk_loaded *l = &gl;
 		uint32_t dur;
 
-		/* this node into the in map, a calibration run, a kernel-timed batch */
+		uint32_t start = in_shift, end = in_shift + bf->nr_words;
+
+		/* this node into the in map (with its key table when the program
+		 * walks by table, as a loaded node carries one), a calibration
+		 * run, a kernel-timed batch */
 		memcpy(rt.in + in_shift, bf->words, 8 * (size_t)bf->nr_words);
-		bk_run(l, &rt, in_shift, in_shift + bf->nr_words, 0, 1, &dur);
+		if (l->walk == BK_WALK_TABLE) {
+			uint32_t i, pos = in_shift;
+
+			for (i = 0; i < NODE_KEYS; i++) {
+				rt.tab[i] = pos;
+				pos += *(const uint8_t *)&rt.in[pos];
+			}
+			rt.tab[i] = pos;
+			start = 0;
+			end = NODE_KEYS;
+		}
+		bk_run(l, &rt, start, end, 0, 1, &dur);
 		reps = dur ? TARGET_NS / dur : 1000;
-		if (bk_run(l, &rt, in_shift, in_shift + bf->nr_words, 0, reps ? reps : 1, &dur) ||
+		if (bk_run(l, &rt, start, end, 0, reps ? reps : 1, &dur) ||
 		    rt.ctl->status != BK_OK || rt.ctl->out_pos != NODE_KEYS) {
 			fprintf(stderr, "bench: %s: %s run failed: status %u, %u keys\n",
 				bf->name, method_name[m], rt.ctl->status, rt.ctl->out_pos);
@@ -353,8 +371,9 @@ static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref
 			return -EINVAL;
 		}
 	}
-	for (m = M_BPF_GENERIC; m <= M_BPF_GENERATED; m++) {
-		struct bk_loaded l = m == M_BPF_GENERIC ? generic_for(bf) : bf->l;
+	for (m = M_BPF_GENERIC; m < NR_METHODS; m++) {
+		struct bk_loaded l = m == M_BPF_GENERIC ? generic_for(bf) :
+				     m == M_BPF_GENERATED_U64S ? bf->l_u64s : bf->l;
 
 		memset(rt.out, 0xa5, NODE_KEYS * sizeof(*out));
 		status = bk_unpack_words(&l, &rt, bf->words, bf->nr_words, &n, NULL);
@@ -506,7 +525,7 @@ int main(int argc, char **argv)
 	const char *json_path = argc > 1 ? argv[1] : "bench.json";
 	struct bkey *out = calloc(NODE_KEYS, sizeof(*out)), *ref = calloc(NODE_KEYS, sizeof(*ref));
 	struct bk_features ft;
-	struct bk_gen_opts o = { .chunk = argc > 2 ? atoi(argv[2]) : 1 };
+	struct bk_gen_opts o = { .chunk = 1 };
 	unsigned nb = 0, i, r;
 	FILE *json;
 	int ret;
@@ -529,6 +548,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	o.shape = ft.best;
+	/* BK_BENCH_WALK=u64s measures the bset walk instead of the table */
+	o.walk = ft.may_goto && !(getenv("BK_BENCH_WALK") && !strcmp(getenv("BK_BENCH_WALK"), "u64s")) ?
+		 BK_WALK_TABLE : BK_WALK_U64S;
+	o.tab_fd = rt.tab_fd;
 	o.ctl_fd = rt.ctl_fd;
 	o.in_fd = rt.in_fd;
 	o.out_fd = rt.out_fd;
@@ -560,12 +583,23 @@ int main(int argc, char **argv)
 		    bk_prog_load(&bf->prog, &bf->l, NULL, 0))
 			return 1;
 		bf->memlock = fdinfo_memlock(bf->l.fd);
+		{
+			struct bk_gen_opts ou = o;
+
+			ou.walk = BK_WALK_U64S;
+			if (bk_gen_unpack(&bf->f, &ou, &bf->prog, NULL) ||
+			    bk_prog_load(&bf->prog, &bf->l_u64s, NULL, 0))
+				return 1;
+			/* the listing, names and sizes reported are the default walk's */
+			if (bk_gen_unpack(&bf->f, &o, &bf->prog, NULL))
+				return 1;
+		}
 		if (check_all(bf, out, ref))
 			return 1;
 	}
 
-	printf("shape %s (%s), %u-key nodes, %d interleaved rounds, medians\n",
-	       bk_shape_name(ft.best), ft.why, NODE_KEYS, ROUNDS);
+	printf("shape %s, walk by %s (%s), %u-key nodes, %d interleaved rounds, medians\n",
+	       bk_shape_name(ft.best), bk_walk_name(o.walk), ft.why, NODE_KEYS, ROUNDS);
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
 		double ns[NR_METHODS][ROUNDS], rx[ROUNDS], rg[ROUNDS], rb[ROUNDS];
@@ -589,23 +623,25 @@ int main(int argc, char **argv)
 		bf->r_ba = median(rb, ROUNDS);
 	}
 
-	printf("\n%-16s %5s %9s %7s %5s %7s %5s | %5s %5s %5s | %7s %6s %4s %5s %6s %7s\n",
-	       "format", "walk", "generic_c", "byte_al", "x86", "bpf_gen", "bpf", "/x86", "/gen",
-	       "/ba", "prep us", "xlated", "JIT", "x86 B", "mem B", "memlock");
+	printf("\n%-16s %5s %9s %7s %5s %7s %5s %5s | %5s %5s %5s | %7s %6s %4s %5s %6s %7s\n",
+	       "format", "walk", "generic_c", "byte_al", "x86", "bpf_gen", "bpf", "bpf_u", "/x86",
+	       "/gen", "/ba", "prep us", "xlated", "JIT", "x86 B", "mem B", "memlock");
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
 		char ba[16], rba[16];
 
 		snprintf(ba, sizeof(ba), bf->byte_aligned ? "%.2f" : "n/a", bf->ns[M_BYTE_ALIGNED_C]);
 		snprintf(rba, sizeof(rba), bf->byte_aligned ? "%.2f" : "n/a", bf->r_ba);
-		printf("%-16s %5.2f %9.2f %7s %5.2f %7.2f %5.2f | %5.2f %5.2f %5s | %7.1f %6u %4u %5zu %6.0f %7lu\n",
+		printf("%-16s %5.2f %9.2f %7s %5.2f %7.2f %5.2f %5.2f | %5.2f %5.2f %5s | %7.1f %6u %4u %5zu %6.0f %7lu\n",
 		       bf->name, bf->ns[M_WALK], bf->ns[M_GENERIC_C], ba, bf->ns[M_X86_LOOP],
-		       bf->ns[M_BPF_GENERIC], bf->ns[M_BPF_GENERATED], bf->r_x86, bf->r_generic, rba,
+		       bf->ns[M_BPF_GENERIC], bf->ns[M_BPF_GENERATED], bf->ns[M_BPF_GENERATED_U64S],
+		       bf->r_x86, bf->r_generic, rba,
 		       bf->prepare_us,
 		       bf->l.xlated_insns, bf->l.jited_bytes, bf->x86.len, bf->mem_bytes, bf->memlock);
 	}
-	printf("\nns/key (bpf_gen = bpf_generic, bpf = bpf_generated); ratios are bpf_generated\n"
-	       "over x86_loop, generic_c, byte_aligned_c,\n"
+	printf("\nns/key (bpf_gen = bpf_generic, bpf = bpf_generated walking its node's key table,\n"
+	       "bpf_u = the same program walking by u64s as the x86 loop does); ratios are\n"
+	       "bpf_generated over x86_loop, generic_c, byte_aligned_c,\n"
 	       "medians of per-round ratios. prep = generate + verify + JIT, median of %d\n"
 	       "loads. mem B = kernel memory per program (%s, growth\n"
 	       "with %d loaded: program, BTF, JIT image); memlock = the program's fdinfo memlock.\n",
@@ -613,9 +649,9 @@ int main(int argc, char **argv)
 
 	json = fopen(json_path, "w");
 	if (json) {
-		fprintf(json, "{\"shape\":\"%s\",\"node_keys\":%d,\"rounds\":%d,"
+		fprintf(json, "{\"shape\":\"%s\",\"walk\":\"%s\",\"node_keys\":%d,\"rounds\":%d,"
 			"\"memory_method\":\"%s\",\"formats\":[",
-			bk_shape_name(ft.best), NODE_KEYS, ROUNDS, mem_method);
+			bk_shape_name(ft.best), bk_walk_name(o.walk), NODE_KEYS, ROUNDS, mem_method);
 		for (i = 0; i < nb; i++) {
 			struct bench_format *bf = &bfs[i];
 			char fs[200];
@@ -662,6 +698,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < nb; i++) {
 		bk_prog_unload(&bfs[i].l);
+		bk_prog_unload(&bfs[i].l_u64s);
 		x86_free(&bfs[i].x86);
 		free(bfs[i].buf);
 	}

@@ -15,4 +15,5 @@ plot dat using 2:xtic(1) title "walk", \
      '' using 4 title "byte\\_aligned\\_c", \
      '' using 5 title "x86\\_loop", \
      '' using 6 title "bpf\\_generic", \
-     '' using 7 title "bpf\\_generated"
+     '' using 7 title "bpf\\_generated (table walk)", \
+     '' using 8 title "bpf\\_generated\\_u64s"

@@ -22,6 +22,14 @@
 #define BK_OUT_CAP_KEYS		BK_IN_CAP_WORDS		/* a key takes at least a word */
 #define BK_OUT_VALUE_SIZE	(BK_OUT_CAP_KEYS * 40u)
 
+/*
+ * The table walk: tab[i] is the word offset in "in" of key i, and
+ * tab[i + 1] - tab[i] must equal that key's u64s (the program checks it),
+ * so a key's address never waits for the previous key's load.
+ */
+#define BK_TAB_ENTRIES		(BK_IDX_MASK + 2u)
+#define BK_TAB_VALUE_SIZE	(BK_TAB_ENTRIES * 2u + 64u)
+
 struct bk_ctl {
 	unsigned int	in_start;	/* word index of the first key */
 	unsigned int	in_end;		/* word index just past the last key */

@@ -59,18 +59,28 @@ enum bk_shape {
 
 const char *bk_shape_name(enum bk_shape s);
 
+/* How a program finds the next key. */
+enum bk_walk {
+	BK_WALK_U64S,		/* k += u64s, as a bset is walked */
+	BK_WALK_TABLE,		/* from a table of key offsets (may_goto shape) */
+};
+
+const char *bk_walk_name(enum bk_walk w);
+
 struct bk_gen_opts {
 	enum bk_shape	shape;		/* must not be AUTO here */
+	enum bk_walk	walk;
 	bool		strict_align;	/* split 8-byte stores at bkey+4 */
 	bool		annotate;	/* per-instruction comments in listings */
 	unsigned	chunk;		/* keys per bpf_loop callback (>= 1) */
 	/* map fds referenced by the program (any value for listings) */
-	int		ctl_fd, in_fd, out_fd;
+	int		ctl_fd, in_fd, out_fd, tab_fd;
 };
 
 struct bk_prog {
 	struct bk_plan	plan;
 	enum bk_shape	shape;
+	enum bk_walk	walk;
 	char		name[16];	/* bpf prog name, <= 15 chars */
 	char		func_name[64];	/* BTF name of the main function */
 	char		file_name[80];	/* BTF line_info file name */
@@ -99,10 +109,11 @@ int bk_probe_features(struct bk_features *ft);
 
 /* Maps shared by all unpack programs of a process, mmap'd. */
 struct bk_runtime {
-	int		ctl_fd, in_fd, out_fd;
+	int		ctl_fd, in_fd, out_fd, tab_fd;
 	struct bk_ctl	*ctl;
 	uint64_t	*in;		/* BK_IN_CAP_WORDS words */
 	struct bkey	*out;		/* BK_OUT_CAP_KEYS keys */
+	uint16_t	*tab;		/* BK_TAB_ENTRIES key offsets */
 };
 
 int bk_runtime_open(struct bk_runtime *rt);
@@ -111,6 +122,7 @@ void bk_runtime_close(struct bk_runtime *rt);
 struct bk_loaded {
 	int		fd;
 	struct bkey_format f;		/* the program's format */
+	enum bk_walk	walk;
 	unsigned	xlated_insns;
 	unsigned	jited_bytes;
 	unsigned	verified_insns;
@@ -125,7 +137,10 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 void bk_prog_unload(struct bk_loaded *l);
 
 /*
- * Runs a loaded program over in[in_start, in_end) into out[out_start...].
+ * Runs a loaded program over in[in_start, in_end) into out[out_start...];
+ * for the table walk, in_start/in_end index rt->tab instead (keys
+ * tab[in_start] .. up to the word tab[in_end]), and in_pos is still the
+ * word of the key where the walk stopped.
  * Returns 0 with the status, in_pos and out_pos in rt->ctl (a bad key's
  * status names its reason); -EINVAL for indices out of range (nothing
  * runs); or -errno if the run itself failed.  @repeat
@@ -142,5 +157,14 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
  */
 int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint64_t *words,
 		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word);
+
+/*
+ * Fills tab[0..] with the word offsets of the keys in words[0, nr_words)
+ * that pass bkey_stream_check(), plus the word after the last of them.
+ * Returns how many keys; *bad_word (may be NULL) gets the first bad key's
+ * word, or nr_words.
+ */
+uint32_t bk_build_table(const struct bkey_format *f, const uint64_t *words, uint32_t nr_words,
+			uint16_t *tab, uint32_t *bad_word);
 
 #endif /* GEN_GEN_H */

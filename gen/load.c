@@ -117,6 +117,7 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 
 	out->fd = fd;
 	out->f = p->plan.f;
+	out->walk = p->walk;
 	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
 		out->xlated_insns = info.xlated_prog_len / sizeof(struct bpf_insn);
 		out->jited_bytes = info.jited_prog_len;
@@ -168,12 +169,14 @@ int bk_runtime_open(struct bk_runtime *rt)
 	int ret;
 
 	memset(rt, 0, sizeof(*rt));
-	rt->ctl_fd = rt->in_fd = rt->out_fd = -1;
+	rt->ctl_fd = rt->in_fd = rt->out_fd = rt->tab_fd = -1;
 	ret = mmap_array("bk_ctl", sizeof(struct bk_ctl), &rt->ctl_fd, (void **)&rt->ctl);
 	if (!ret)
 		ret = mmap_array("bk_in", BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
 	if (!ret)
 		ret = mmap_array("bk_out", BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
+	if (!ret)
+		ret = mmap_array("bk_tab", BK_TAB_VALUE_SIZE, &rt->tab_fd, (void **)&rt->tab);
 	if (ret)
 		bk_runtime_close(rt);
 	return ret;
@@ -184,6 +187,7 @@ void bk_runtime_close(struct bk_runtime *rt)
 	munmap_array(sizeof(struct bk_ctl), &rt->ctl_fd, (void **)&rt->ctl);
 	munmap_array(BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
 	munmap_array(BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
+	munmap_array(BK_TAB_VALUE_SIZE, &rt->tab_fd, (void **)&rt->tab);
 }
 
 int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
@@ -197,6 +201,9 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 		.repeat = repeat,
 	);
 
+	bool table = l->walk == BK_WALK_TABLE;
+	unsigned scale = table ? 2 : 8;		/* bytes per index */
+
 	/* programs only mask these (16-bit indices): refuse what they would wrap */
 	if (in_start > in_end || in_end > BK_IN_CAP_WORDS || out_start > BK_OUT_CAP_KEYS)
 		return -EINVAL;
@@ -205,8 +212,8 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	rt->ctl->out_start = out_start;
 	rt->ctl->status = ~0u;
 	/* the arguments in bytes, as programs read them */
-	rt->ctl->arg_in = 8 * in_start;
-	rt->ctl->arg_end = 8 * in_end;
+	rt->ctl->arg_in = scale * in_start;
+	rt->ctl->arg_end = scale * in_end;
 	rt->ctl->arg_out = 40 * out_start;
 	rt->ctl->cur_in = rt->ctl->arg_in;
 	rt->ctl->cur_out = rt->ctl->arg_out;
@@ -215,30 +222,60 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	if (duration_ns)
 		*duration_ns = opts.duration;
 	/* byte offsets from the program; division has no place in it */
-	rt->ctl->in_pos = rt->ctl->cur_in / 8;
+	rt->ctl->in_pos = table ? rt->tab[(rt->ctl->cur_in / 2) & BK_IDX_MASK] :
+				  rt->ctl->cur_in / 8;
 	rt->ctl->out_pos = rt->ctl->cur_out / 40;
 	if (rt->ctl->status == BK_ERR_BAD_KEY) {
+		uint32_t end = table ? rt->tab[in_end] : in_end;
 		unsigned kw;
-		enum bkey_stream_err why = bkey_stream_check(&l->f, rt->in, in_end,
+		enum bkey_stream_err why = bkey_stream_check(&l->f, rt->in, end,
 							     rt->ctl->in_pos, &kw);
 
-		/* the program and the reference check the same things */
+		/* the program and the reference check the same things; a key
+		 * that passes here disagreed with the table */
 		rt->ctl->status = why ? (unsigned)why : BK_ERR_BAD_KEY;
 	}
 	return 0;
 }
 
+uint32_t bk_build_table(const struct bkey_format *f, const uint64_t *words, uint32_t nr_words,
+			uint16_t *tab, uint32_t *bad_word)
+{
+	uint32_t pos = 0, n = 0;
+	unsigned kw;
+
+	while (pos < nr_words && !bkey_stream_check(f, words, nr_words, pos, &kw)) {
+		tab[n++] = pos;
+		pos += ((const uint8_t *)&words[pos])[0];
+	}
+	tab[n] = pos;
+	if (bad_word)
+		*bad_word = pos;
+	return n;
+}
+
 int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint64_t *words,
 		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word)
 {
+	uint32_t n = nr_words, bad = nr_words;
 	int ret;
 
 	if (nr_words > BK_IN_CAP_WORDS)
 		return -E2BIG;
 	memcpy(rt->in, words, 8 * (size_t)nr_words);
-	ret = bk_run(l, rt, 0, nr_words, 0, 1, NULL);
+	/* the table covers the keys up to the first bad one, which the
+	 * reference then names as the walk would */
+	if (l->walk == BK_WALK_TABLE)
+		n = bk_build_table(&l->f, rt->in, nr_words, rt->tab, &bad);
+	ret = bk_run(l, rt, 0, n, 0, 1, NULL);
 	if (ret)
 		return ret;
+	if (l->walk == BK_WALK_TABLE && rt->ctl->status == BK_OK && bad < nr_words) {
+		unsigned kw;
+
+		rt->ctl->status = bkey_stream_check(&l->f, rt->in, nr_words, bad, &kw);
+		rt->ctl->in_pos = bad;
+	}
 	if (nr_keys)
 		*nr_keys = rt->ctl->out_pos;
 	if (stop_word)

@@ -32,6 +32,13 @@
 
 #define IN_LIMIT	(BK_IN_CAP_WORDS * 8 - 8)	/* last byte offset a key may start at */
 #define OUT_LIMIT	(BK_OUT_VALUE_SIZE - 40)
+#define TAB_LIMIT	((BK_TAB_ENTRIES - 2) * 2)	/* last entry with a successor */
+#define R_TAB		BPF_REG_7	/* the table walk keeps the table here */
+
+const char *bk_walk_name(enum bk_walk w)
+{
+	return w == BK_WALK_TABLE ? "table" : "u64s";
+}
 
 const char *bk_shape_name(enum bk_shape s)
 {
@@ -197,6 +204,98 @@ static void plan_merges(const struct bk_plan *P, struct merged_stores *m)
 	m->done[BKEY_FIELD_VERSION_LO] = m->done[BKEY_FIELD_VERSION_HI] = true;
 }
 
+static void emit_map_value(struct bk_emit *e, int reg, int fd)
+{
+	bk_ld_imm64(e, reg, BPF_PSEUDO_MAP_VALUE, (unsigned)fd);
+}
+
+/* r4 = the output bkey */
+static void emit_out_ptr(struct bk_emit *e, const struct bk_gen_opts *o, enum bk_walk walk)
+{
+	if (walk == BK_WALK_TABLE)
+		emit_map_value(e, R_OUT, o->out_fd);	/* r7 holds the table */
+	else
+		bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
+}
+
+static void emit_advance(struct bk_emit *e, enum bk_walk walk)
+{
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
+	if (walk == BK_WALK_TABLE)
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IOFF, 2));
+}
+
+/* u64s range of a packed key in r3 (table walk: r0) */
+static void emit_u64s_range(struct bk_emit *e, const struct walk_labels *L, int reg, unsigned ku)
+{
+	bk_comment(e, "u64s covers the key (and is not 0)");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, reg, ku, 0), L->bad_key);
+	if (ku + BKEY_VAL_U64s_MAX < BKEY_U64s_MAX) {
+		bk_comment(e, "value at most 250 words");
+		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, reg, ku + BKEY_VAL_U64s_MAX, 0), L->bad_key);
+	}
+}
+
+/*
+ * Walk by u64s: r1 = the key at in+r8, r2 its first 4 bytes; checks it and
+ * moves r8 to the next key; r4 = the output.
+ */
+static void emit_locate_u64s(struct bk_emit *e, const struct bk_gen_opts *o,
+			     const struct walk_labels *L, unsigned ku, int unpacked)
+{
+	bk_line(e, "key at in+r8: format byte, key_u64s <= u64s <= 250 + key_u64s, key and value inside the run");
+	bk_comment(e, "for the verifier: the key lies inside the in map");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, IN_LIMIT, 0), L->bounds);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, OUT_LIMIT, 0), L->full);
+	bk_insn(e, BPF_MOV64_REG(R_KEY, R_IN));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
+	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HDR, R_KEY, 0));
+	bk_comment(e, "format byte != 0: stored unpacked (or bad)");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, R_HDR, 0x7f00, 0), unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
+	emit_u64s_range(e, L, R_NEXT, ku);
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
+	bk_comment(e, "the key and its value end inside the run");
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
+	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
+	emit_out_ptr(e, o, BK_WALK_U64S);
+}
+
+/*
+ * Walk by table: r8 indexes tab (bytes); r1 = the key at in + 8*tab[i],
+ * r3 = tab[i+1] - tab[i], which must equal its u64s.  No key's address
+ * depends on the previous key's load.
+ */
+static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
+			      const struct walk_labels *L, unsigned ku, int unpacked)
+{
+	bk_line(e, "key i at in + 8*tab[i]: format byte, u64s == tab[i+1] - tab[i], key_u64s <= u64s <= 250 + key_u64s");
+	bk_comment(e, "for the verifier: tab[i + 1] lies inside the table");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, TAB_LIMIT, 0), L->bounds);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, OUT_LIMIT, 0), L->full);
+	bk_insn(e, BPF_MOV64_REG(R_KEY, R_TAB));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
+	bk_insn(e, BPF_LDX_MEM(BPF_H, R_NEXT, R_KEY, 2));
+	bk_insn(e, BPF_LDX_MEM(BPF_H, R_KEY, R_KEY, 0));
+	bk_comment(e, "the key's words, as the table says");
+	bk_insn(e, BPF_ALU64_REG(BPF_SUB, R_NEXT, R_KEY));
+	bk_comment(e, "a 16-bit word offset: inside the in map");
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_KEY, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IN));
+	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HDR, R_KEY, 0));
+	bk_comment(e, "format byte != 0: stored unpacked (or bad)");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, R_HDR, 0x7f00, 0), unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_B, T0, R_KEY, 0));
+	bk_comment(e, "the table agrees with the key");
+	bk_jmp(e, BPF_JMP_REG(BPF_JNE, T0, R_NEXT, 0), L->bad_key);
+	emit_u64s_range(e, L, T0, ku);
+	emit_out_ptr(e, o, BK_WALK_TABLE);
+}
+
 /*
  * One packed key, the hot path: check it, unpack it, advance r8/r9, and
  * fall through.  A format byte != 0 goes to @unpacked (emit_walk_cold());
@@ -211,30 +310,10 @@ static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
 	struct merged_stores m;
 
 	plan_merges(P, &m);
-	bk_line(e, "key at in+r8: format byte, key_u64s <= u64s <= 250 + key_u64s, key and value inside the run");
-	bk_comment(e, "for the verifier: the key lies inside the in map");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, IN_LIMIT, 0), L->bounds);
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, OUT_LIMIT, 0), L->full);
-	bk_insn(e, BPF_MOV64_REG(R_KEY, R_IN));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
-	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HDR, R_KEY, 0));
-	bk_comment(e, "format byte != 0: stored unpacked (or bad)");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, R_HDR, 0x7f00, 0), unpacked);
-	bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
-	bk_comment(e, "u64s covers the key (and is not 0)");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, R_NEXT, ku, 0), L->bad_key);
-	if (ku + BKEY_VAL_U64s_MAX < BKEY_U64s_MAX) {
-		bk_comment(e, "value at most 250 words");
-		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, ku + BKEY_VAL_U64s_MAX, 0), L->bad_key);
-	}
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
-	bk_comment(e, "the key and its value end inside the run");
-	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
-	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
-	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
+	if (p->walk == BK_WALK_TABLE)
+		emit_locate_table(e, o, L, ku, unpacked);
+	else
+		emit_locate_u64s(e, o, L, ku, unpacked);
 
 	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, pad = 0%s",
 		(int)(BKEY_U64s - ku), m.header64 ? "; as 64 bits, also version_lo's low half = 0" : "");
@@ -251,12 +330,12 @@ static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
 	for (i = 0; i < BKEY_NR_FIELDS; i++)
 		if (!m.done[i])
 			emit_field(e, o, &P->fp[i]);
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
+	emit_advance(e, p->walk);
 }
 
 /* The cold path of a key whose format byte is not 0; then goes to @cont. */
-static void emit_walk_cold(struct bk_emit *e, const struct walk_labels *L, int unpacked,
-			   int cont)
+static void emit_walk_cold(struct bk_emit *e, const struct bk_gen_opts *o, enum bk_walk walk,
+			   const struct walk_labels *L, int unpacked, int cont)
 {
 	unsigned i;
 
@@ -264,19 +343,24 @@ static void emit_walk_cold(struct bk_emit *e, const struct walk_labels *L, int u
 	bk_line(e, "stored unpacked (format byte 1): 5 <= u64s (so value <= 250); copy the 40-byte key unchanged");
 	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_HDR, 0x7f00));
 	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_HDR, KEY_FORMAT_CURRENT << 8, 0), L->bad_key);
-	bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, R_NEXT, BKEY_U64s, 0), L->bad_key);
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
-	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
-	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
-	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
+	if (walk == BK_WALK_TABLE) {
+		bk_insn(e, BPF_LDX_MEM(BPF_B, T0, R_KEY, 0));
+		bk_jmp(e, BPF_JMP_REG(BPF_JNE, T0, R_NEXT, 0), L->bad_key);
+		bk_jmp(e, BPF_JMP_IMM(BPF_JLT, T0, BKEY_U64s, 0), L->bad_key);
+	} else {
+		bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
+		bk_jmp(e, BPF_JMP_IMM(BPF_JLT, R_NEXT, BKEY_U64s, 0), L->bad_key);
+		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
+		bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
+		bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
+	}
+	emit_out_ptr(e, o, walk);
 	for (i = 0; i < BKEY_U64s; i++) {
 		bk_insn(e, BPF_LDX_MEM(BPF_DW, T0, R_KEY, 8 * i));
 		bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8 * i));
 	}
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
+	emit_advance(e, walk);
 	bk_jmp(e, BPF_JMP_A(0), cont);
 }
 
@@ -303,10 +387,6 @@ static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 	L->fail = bk_label(e);
 }
 
-static void emit_map_value(struct bk_emit *e, int reg, int fd)
-{
-	bk_ld_imm64(e, reg, BPF_PSEUDO_MAP_VALUE, (unsigned)fd);
-}
 
 /*
  * Reads the walk state (bytes, set and checked by bk_run()) into r8, r5,
@@ -318,8 +398,8 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_ARG_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_ARG_OUT));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK << 3));
-	(void)o;
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, o->walk == BK_WALK_TABLE ? BK_IDX_MASK << 1 :
+							    BK_IDX_MASK << 3));
 }
 
 /*
@@ -341,8 +421,8 @@ static void emit_title(struct bk_emit *e, const struct bk_prog *p)
 	char fmt[200];
 
 	bkey_format_to_str(&p->plan.f, fmt, sizeof(fmt));
-	bk_line(e, "%s: unpack a run of keys, format %s (%s shape)", p->name, fmt,
-		bk_shape_name(p->shape));
+	bk_line(e, "%s: unpack a run of keys, format %s (%s shape, walk by %s)", p->name, fmt,
+		bk_shape_name(p->shape), bk_walk_name(p->walk));
 }
 
 static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
@@ -359,12 +439,12 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	emit_map_value(e, BPF_REG_1, o->ctl_fd);
 	emit_prologue(e, o);
 	emit_map_value(e, R_IN, o->in_fd);
-	emit_map_value(e, R_OBASE, o->out_fd);
+	emit_map_value(e, R_OBASE, p->walk == BK_WALK_TABLE ? o->tab_fd : o->out_fd);
 	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
 
 	bk_bind(e, loop);
-	bk_line(e, "loop: %u key%s per pass, the exit test at the bottom; may_goto bounds it for the verifier",
-		chunk, chunk > 1 ? "s" : "");
+	bk_line(e, "loop: %u key%s per pass (walk by %s), the exit test at the bottom; may_goto bounds it for the verifier",
+		chunk, chunk > 1 ? "s" : "", bk_walk_name(p->walk));
 	bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
 	for (i = 0; i < chunk; i++) {
 		unpacked[i] = bk_label(e);
@@ -384,7 +464,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 
 	/* out of the hot path */
 	for (i = 0; i < chunk; i++)
-		emit_walk_cold(e, &L, unpacked[i], cont[i]);
+		emit_walk_cold(e, o, p->walk, &L, unpacked[i], cont[i]);
 	emit_error_blocks(e, &L);
 	bk_bind(e, limit);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_LOOP_LIMIT));
@@ -459,7 +539,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_EXIT_INSN());
 
 	for (i = 0; i < (int)chunk; i++)
-		emit_walk_cold(e, &L, unpacked[i], cont[i]);
+		emit_walk_cold(e, o, p->walk, &L, unpacked[i], cont[i]);
 	emit_error_blocks(e, &L);
 	bk_bind(e, cb_done);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
@@ -485,7 +565,10 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		return -EINVAL;
 	if (o->chunk > 8)
 		return -EINVAL;
+	if (o->walk == BK_WALK_TABLE && o->shape != BK_SHAPE_MAY_GOTO)
+		return -EINVAL;
 	p->shape = o->shape;
+	p->walk = o->walk;
 	bk_prog_names(f, p->name, p->func_name);
 	snprintf(p->file_name, sizeof(p->file_name), "%s.bkgen", p->func_name);
 	bk_emit_init(&p->e, o->annotate);

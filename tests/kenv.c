@@ -232,14 +232,15 @@ static double now_us(void)
 }
 
 bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
-		   unsigned chunk, const uint64_t *words, uint32_t nr_words,
+		   enum bk_walk walk, unsigned chunk, const uint64_t *words, uint32_t nr_words,
 		   struct kcheck_stats *st)
 {
 	static struct bk_prog prog;
 	static char log[1 << 20];
 	struct bk_gen_opts o = {
-		.shape = shape, .chunk = chunk,
+		.shape = shape, .walk = walk, .chunk = chunk,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
+		.tab_fd = k->rt.tab_fd,
 #if !defined(__x86_64__) && !defined(__aarch64__)
 		.strict_align = true,
 #endif
@@ -261,8 +262,8 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 		char fs[200];
 
 		bkey_format_to_str(f, fs, sizeof(fs));
-		fprintf(stderr, "verifier rejected %s (%s, %s):\n%s\n", prog.name, fs,
-			bk_shape_name(shape), log);
+		fprintf(stderr, "verifier rejected %s (%s, %s, walk by %s):\n%s\n", prog.name, fs,
+			bk_shape_name(shape), bk_walk_name(walk), log);
 		bk_listing(&prog.e, stderr, NULL, 0);
 		ASSERT_OK(ret, "verifier accepts");
 		return false;
@@ -288,8 +289,8 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 			char fs[200];
 
 			bkey_format_to_str(f, fs, sizeof(fs));
-			fprintf(stderr, "  format %s, key %u at word %u, shape %s\n", fs, n, pos,
-				bk_shape_name(shape));
+			fprintf(stderr, "  format %s, key %u at word %u, shape %s, walk by %s\n", fs, n,
+				pos, bk_shape_name(shape), bk_walk_name(walk));
 			return false;
 		}
 		pos += ((const uint8_t *)(words + pos))[0];

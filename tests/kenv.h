@@ -58,7 +58,7 @@ struct kcheck_stats {
  * reference.  Records failures with ASSERTs; returns true if all matched.
  */
 bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
-		   unsigned chunk, const uint64_t *words, uint32_t nr_words,
+		   enum bk_walk walk, unsigned chunk, const uint64_t *words, uint32_t nr_words,
 		   struct kcheck_stats *st);
 
 #endif /* TESTS_KENV_H */

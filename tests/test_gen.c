@@ -38,9 +38,11 @@ static bool check_format_all_shapes(struct kenv *k, const struct bkey_format *f,
 	bool ok = true;
 
 	for (i = 0; i < nsh && ok; i++) {
-		ok &= kcheck_stream(k, f, sh[i], 1, stream, n, st);
+		ok &= kcheck_stream(k, f, sh[i], BK_WALK_U64S, 1, stream, n, st);
 		if (sh[i] == BK_SHAPE_BPF_LOOP && ok)
-			ok &= kcheck_stream(k, f, sh[i], 4, stream, n, st);
+			ok &= kcheck_stream(k, f, sh[i], BK_WALK_U64S, 4, stream, n, st);
+		if (sh[i] == BK_SHAPE_MAY_GOTO && ok)
+			ok &= kcheck_stream(k, f, sh[i], BK_WALK_TABLE, 1, stream, n, st);
 	}
 	return ok;
 }
@@ -90,7 +92,7 @@ static void examples_in_kernel(struct kenv *k)
 		for (j = 0; j < val; j++)
 			w[ex[i].f.key_u64s + j] = 0x1111111111111111ULL * (j + 1);
 		for (s = 0; s < nsh; s++)
-			kcheck_stream(k, &ex[i].f, sh[s], 1, w, ex[i].f.key_u64s + val, &st);
+			kcheck_stream(k, &ex[i].f, sh[s], BK_WALK_U64S, 1, w, ex[i].f.key_u64s + val, &st);
 		check_format_all_shapes(k, &ex[i].f, &seed, 64, &st);
 	}
 	/* example 5: all widths 0, a one-word key that is only a header */
@@ -105,7 +107,7 @@ static void examples_in_kernel(struct kenv *k)
 		bkey_format_add_key(&s5, &key);
 		f = bkey_format_done(&s5, BKEY_FORMAT_ERA_CURRENT);
 		bkey_pack_key(&f, &key, w, NULL);
-		kcheck_stream(k, &f, k->ft.best, 1, w, 2, &st);
+		kcheck_stream(k, &f, k->ft.best, BK_WALK_U64S, 1, w, 2, &st);
 		check_format_all_shapes(k, &f, &seed, 64, &st);
 	}
 	report("examples", &st);
@@ -210,7 +212,9 @@ static void random_formats(struct kenv *k)
 		uint32_t n = rnd_stream(&seed, &f, 4 + rnd_below(&seed, 12), stream,
 					STREAM_WORDS, &got);
 
-		ok &= kcheck_stream(k, &f, k->ft.best, 1, stream, n, &st);
+		/* both walks of the best shape, alternately */
+		ok &= kcheck_stream(k, &f, k->ft.best, k->ft.may_goto && i % 2 ? BK_WALK_TABLE :
+				    BK_WALK_U64S, 1, stream, n, &st);
 	}
 	test__count("random formats checked", st.formats);
 	report("random formats", &st);

@@ -12,12 +12,13 @@
 #include "examples.h"
 #include "kenv.h"
 
-static int load_format(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
-		       struct bk_prog *p, struct bk_loaded *l)
+static int load_walk(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
+		     enum bk_walk walk, struct bk_prog *p, struct bk_loaded *l)
 {
 	struct bk_gen_opts o = {
-		.shape = shape, .chunk = 1,
+		.shape = shape, .walk = walk, .chunk = 1,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
+		.tab_fd = k->rt.tab_fd,
 #if !defined(__x86_64__) && !defined(__aarch64__)
 		.strict_align = true,
 #endif
@@ -30,6 +31,12 @@ static int load_format(struct kenv *k, const struct bkey_format *f, enum bk_shap
 	if (ret)
 		fprintf(stderr, "%s\n", log);
 	return ret;
+}
+
+static int load_format(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
+		       struct bk_prog *p, struct bk_loaded *l)
+{
+	return load_walk(k, f, shape, BK_WALK_U64S, p, l);
 }
 
 /* Reads a command's whole output; NULL if it could not run. */
@@ -173,6 +180,59 @@ static void bad_runs(struct kenv *k)
 	}
 }
 
+/*
+ * The table walk over a node whose keys or table went bad in the map:
+ * the program stops at that key, and the reason is named as the u64s walk
+ * names it; a table that disagrees with good keys is a bad key too.
+ */
+static void bad_tables(struct kenv *k)
+{
+	static struct bk_prog p;
+	static uint64_t words[4096];
+	struct bkey_format f = ex2_format();
+	uint64_t seed = 0x5eed0302;
+	struct bk_loaded l;
+	unsigned nr_keys, victim;
+	uint32_t n, keys;
+
+	if (!k->ft.may_goto) {
+		test__skip("the table walk needs may_goto (kernel 6.9+)");
+		return;
+	}
+	if (!ASSERT_OK(load_walk(k, &f, BK_SHAPE_MAY_GOTO, BK_WALK_TABLE, &p, &l), "load"))
+		return;
+	n = rnd_stream(&seed, &f, 200, words, 4096, &nr_keys);
+
+	/* a table entry off by one word: key 10 no longer matches it */
+	memcpy(k->rt.in, words, 8 * n);
+	keys = bk_build_table(&f, k->rt.in, n, k->rt.tab, NULL);
+	ASSERT_EQ(keys, nr_keys, "table covers every key");
+	k->rt.tab[11]++;
+	ASSERT_OK(bk_run(&l, &k->rt, 0, keys, 0, 1, NULL), "run");
+	ASSERT_EQ(k->rt.ctl->status, BK_ERR_BAD_KEY, "table disagrees with key 10");
+	ASSERT_EQ(k->rt.ctl->out_pos, 10, "ten keys before it");
+	ASSERT_EQ(k->rt.ctl->in_pos, k->rt.tab[10], "in_pos is key 10's word");
+
+	/* keys corrupted after the table was built, as in a node image */
+	for (victim = 0; victim < 4; victim++) {
+		static const struct { uint8_t u64s, fmt; unsigned status; } bad[] = {
+			{ 0, 0, BK_ERR_U64S_ZERO }, { 1, 0, BK_ERR_SHORT_KEY },
+			{ 3, 2, BK_ERR_BAD_FORMAT }, { 3, 0x85, BK_ERR_BAD_FORMAT },
+		};
+		uint8_t *h;
+
+		memcpy(k->rt.in, words, 8 * n);
+		bk_build_table(&f, k->rt.in, n, k->rt.tab, NULL);
+		h = (uint8_t *)&k->rt.in[k->rt.tab[20]];
+		h[0] = bad[victim].u64s;
+		h[1] = bad[victim].fmt;
+		ASSERT_OK(bk_run(&l, &k->rt, 0, keys, 0, 1, NULL), "run");
+		ASSERT_EQ(k->rt.ctl->status, bad[victim].status, "reason");
+		ASSERT_EQ(k->rt.ctl->out_pos, 20, "twenty keys before it");
+	}
+	bk_prog_unload(&l);
+}
+
 /* A run repeated (test_run's repeat) gives what one run gives. */
 static void repeat_runs(struct kenv *k)
 {
@@ -287,6 +347,8 @@ DEFINE_TEST(kernel)
 		bad_runs(k);
 	if (test__start_subtest("example_sizes") && (k = kenv_get()))
 		sizes(k);
+	if (test__start_subtest("bad_tables") && (k = kenv_get()))
+		bad_tables(k);
 	if (test__start_subtest("repeat_runs") && (k = kenv_get()))
 		repeat_runs(k);
 	if (test__start_subtest("rejection_log") && (k = kenv_get()))

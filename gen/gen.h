@@ -101,7 +101,8 @@ struct bk_features {
 	bool	bpf_loop;
 	bool	jit;			/* programs get jited code */
 	enum bk_shape best;
-	char	why[160];		/* why best was picked */
+	enum bk_walk best_walk;		/* for nodes that carry a key table */
+	char	why[200];		/* why best was picked */
 };
 
 /* Probes the running kernel (needs bpf() permission). */

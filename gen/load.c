@@ -328,12 +328,16 @@ int bk_probe_features(struct bk_features *ft)
 
 	if (ft->may_goto) {
 		ft->best = BK_SHAPE_MAY_GOTO;
+		ft->best_walk = BK_WALK_TABLE;
 		snprintf(ft->why, sizeof(ft->why),
-			 "may_goto: one loop, no call per key; verified in a few passes");
+			 "may_goto: one loop, no call per key, verified in a few passes; "
+			 "nodes with a key table walk it (no load-to-load chain)");
 	} else if (ft->bpf_loop) {
 		ft->best = BK_SHAPE_BPF_LOOP;
+		ft->best_walk = BK_WALK_U64S;
 		snprintf(ft->why, sizeof(ft->why),
-			 "no may_goto (kernel < 6.9): bpf_loop callback per chunk of keys");
+			 "no may_goto (kernel < 6.9): bpf_loop callback per chunk of keys, "
+			 "walking by u64s");
 	} else {
 		ft->best = BK_SHAPE_AUTO;
 		snprintf(ft->why, sizeof(ft->why),

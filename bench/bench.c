@@ -25,6 +25,7 @@
 #include "gen.h"
 #include "x86.h"
 #include "demo.h"
+#include "util.h"
 #include "unpack_generic.h"
 #include "unpack_generic.skel.h"
 
@@ -69,34 +70,7 @@ static volatile uint64_t sink;
 
 static uint64_t rnd(void)
 {
-	uint64_t x = seed;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	seed = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return bk_rnd(&seed);
 }
 
 /* ---- nodes ---- */
@@ -135,12 +109,7 @@ static struct bkey key_in(const struct bkey_format *f)
 	for (i = 0; i < BKEY_NR_FIELDS; i++)
 		v[i] = f->field_offset[i] + (rnd() & bkey_mask(f->bits_per_field[i]));
 	k.u64s = BKEY_U64s + rnd() % 5;
-	k.inode = v[0];
-	k.offset = v[1];
-	k.snapshot = v[2];
-	k.size = v[3];
-	k.version_hi = v[4];
-	k.version_lo = v[5];
+	bkey_set_fields(&k, v);
 	return k;
 }
 
@@ -246,12 +215,7 @@ static __attribute__((noinline)) void unpack_ba(const struct bkey_format *f,
 	out->format_nw = KEY_FORMAT_CURRENT | (k[1] & 0x80);
 	out->type = k[2];
 	out->pad = 0;
-	out->inode = v[0];
-	out->offset = v[1];
-	out->snapshot = v[2];
-	out->size = v[3];
-	out->version_hi = v[4];
-	out->version_lo = v[5];
+	bkey_set_fields(out, v);
 }
 
 static void byte_aligned_c(const struct bench_format *bf, struct bkey *out)
@@ -337,16 +301,16 @@ static double time_method(struct bench_format *bf, enum method m, struct bkey *o
 		}
 		return (double)dur / NODE_KEYS;
 	}
-	t = now_ns();
+	t = bk_now_ns();
 	c_fn[m](bf, out);
-	t = now_ns() - t;
+	t = bk_now_ns() - t;
 	reps = t > 0 ? TARGET_NS / t : 1000;
 	if (!reps)
 		reps = 1;
-	t = now_ns();
+	t = bk_now_ns();
 	for (i = 0; i < reps; i++)
 		c_fn[m](bf, out);
-	return (now_ns() - t) / reps / NODE_KEYS;
+	return (bk_now_ns() - t) / reps / NODE_KEYS;
 }
 
 /* Every method's output must equal the reference before it is timed. */
@@ -386,22 +350,22 @@ static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref
 	return 0;
 }
 
-static double prepare_median(struct bench_format *bf, const struct bk_gen_opts *o)
+static double prepare_bk_median(struct bench_format *bf, const struct bk_gen_opts *o)
 {
 	double t[PREP_LOADS];
 	unsigned i;
 
 	for (i = 0; i < PREP_LOADS; i++) {
 		struct bk_loaded l;
-		double t0 = now_ns();
+		double t0 = bk_now_ns();
 
 		if (bk_gen_unpack(&bf->f, o, &bf->prog, NULL) ||
 		    bk_prog_load(&bf->prog, &l, NULL, 0))
 			return -1;
-		t[i] = (now_ns() - t0) / 1e3;
+		t[i] = (bk_now_ns() - t0) / 1e3;
 		bk_prog_unload(&l);
 	}
-	return median(t, PREP_LOADS);
+	return bk_median(t, PREP_LOADS);
 }
 
 static long meminfo_kb(const char *field)
@@ -577,7 +541,7 @@ int main(int argc, char **argv)
 
 		if (bk_plan_format(&bf->f, &plan, NULL) || x86_emit(&plan, &bf->x86))
 			return 1;
-		bf->prepare_us = prepare_median(bf, &o);
+		bf->prepare_us = prepare_bk_median(bf, &o);
 		bf->mem_bytes = memory_per_prog(bf, &o);
 		if (bk_gen_unpack(&bf->f, &o, &bf->prog, NULL) ||
 		    bk_prog_load(&bf->prog, &bf->l, NULL, 0))
@@ -617,10 +581,10 @@ int main(int argc, char **argv)
 			rb[r] = bf->byte_aligned ? ns[M_BPF_GENERATED][r] / ns[M_BYTE_ALIGNED_C][r] : 0;
 		}
 		for (m = 0; m < NR_METHODS; m++)
-			bf->ns[m] = median(ns[m], ROUNDS);
-		bf->r_x86 = median(rx, ROUNDS);
-		bf->r_generic = median(rg, ROUNDS);
-		bf->r_ba = median(rb, ROUNDS);
+			bf->ns[m] = bk_median(ns[m], ROUNDS);
+		bf->r_x86 = bk_median(rx, ROUNDS);
+		bf->r_generic = bk_median(rg, ROUNDS);
+		bf->r_ba = bk_median(rb, ROUNDS);
 	}
 
 	printf("\n%-16s %5s %9s %7s %5s %7s %5s %5s | %5s %5s %5s | %7s %6s %4s %5s %6s %7s\n",

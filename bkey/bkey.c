@@ -268,6 +268,16 @@ void bkey_fields(const struct bkey *k, uint64_t out[BKEY_NR_FIELDS])
 	out[BKEY_FIELD_VERSION_LO]	= k->version_lo;
 }
 
+void bkey_set_fields(struct bkey *k, const uint64_t v[BKEY_NR_FIELDS])
+{
+	k->inode	= v[BKEY_FIELD_INODE];
+	k->offset	= v[BKEY_FIELD_OFFSET];
+	k->snapshot	= (uint32_t)v[BKEY_FIELD_SNAPSHOT];
+	k->size		= (uint32_t)v[BKEY_FIELD_SIZE];
+	k->version_hi	= (uint32_t)v[BKEY_FIELD_VERSION_HI];
+	k->version_lo	= v[BKEY_FIELD_VERSION_LO];
+}
+
 const char *bkey_pack_fail_name(enum bkey_pack_fail why)
 {
 	switch (why) {
@@ -390,12 +400,7 @@ void bkey_unpack_key(const struct bkey_format *f, const void *in, struct bkey *o
 	out->format_nw	= KEY_FORMAT_CURRENT | (h[1] & 0x80);
 	out->type	= h[2];
 	out->pad	= 0;
-	out->inode	= v[BKEY_FIELD_INODE];
-	out->offset	= v[BKEY_FIELD_OFFSET];
-	out->snapshot	= (uint32_t)v[BKEY_FIELD_SNAPSHOT];
-	out->size	= (uint32_t)v[BKEY_FIELD_SIZE];
-	out->version_hi	= (uint32_t)v[BKEY_FIELD_VERSION_HI];
-	out->version_lo	= v[BKEY_FIELD_VERSION_LO];
+	bkey_set_fields(out, v);
 }
 
 struct bpos bkey_unpack_pos(const struct bkey_format *f, const void *in)

@@ -187,6 +187,8 @@ struct bkey_pack_err {
 
 /* Field values of an unpacked key, in field-index order. */
 void bkey_fields(const struct bkey *k, uint64_t out[BKEY_NR_FIELDS]);
+/* The inverse: the 32-bit slots keep the low 32 bits (spec 5.1 step 3). */
+void bkey_set_fields(struct bkey *k, const uint64_t v[BKEY_NR_FIELDS]);
 const char *bkey_pack_fail_name(enum bkey_pack_fail why);
 
 /*

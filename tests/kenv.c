@@ -9,6 +9,7 @@
 
 #include "test_progs.h"
 #include "kenv.h"
+#include "util.h"
 
 static struct kenv kenv;
 static bool kenv_tried;
@@ -84,6 +85,8 @@ void bitref_unpack(const struct bkey_format *f, const void *in, struct bkey *out
 			v[i] |= (uint64_t)kbit(k, top + j) << j;
 		v[i] += f->field_offset[i];
 	}
+	/* written out here, not through the model: this is the second,
+	 * independent implementation */
 	memset(out, 0, sizeof(*out));
 	out->u64s = k[0] + 5 - f->key_u64s;
 	out->format_nw = 1 | (k[1] & 0x80);
@@ -100,13 +103,7 @@ void bitref_unpack(const struct bkey_format *f, const void *in, struct bkey *out
 
 uint64_t rnd_next(uint64_t *s)
 {
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
+	return bk_rnd(s);
 }
 
 uint64_t rnd_below(uint64_t *s, uint64_t n)
@@ -197,12 +194,7 @@ uint32_t rnd_stream(uint64_t *s, const struct bkey_format *f, unsigned nr,
 
 		for (i = 0; i < BKEY_NR_FIELDS; i++)
 			v[i] = rnd_field(s, f, i, outside && rnd_below(s, 2));
-		k.inode = v[0];
-		k.offset = v[1];
-		k.snapshot = v[2];
-		k.size = v[3];
-		k.version_hi = v[4];
-		k.version_lo = v[5];
+		bkey_set_fields(&k, v);
 
 		if (pos + BKEY_U64s + val > cap)
 			break;
@@ -222,14 +214,6 @@ uint32_t rnd_stream(uint64_t *s, const struct bkey_format *f, unsigned nr,
 }
 
 /* ---- generate, load, run, compare ---- */
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
 		   enum bk_walk walk, unsigned chunk, const uint64_t *words, uint32_t nr_words,
@@ -252,12 +236,12 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	int ret, status;
 
 	st->formats++;
-	t0 = now_us();
+	t0 = bk_now_ns();
 	ret = bk_gen_unpack(f, &o, &prog, NULL);
 	if (!ASSERT_OK(ret, "generate"))
 		return false;
 	ret = bk_prog_load(&prog, &l, log, sizeof(log));
-	st->prepare_us = now_us() - t0;
+	st->prepare_us = (bk_now_ns() - t0) / 1e3;
 	if (ret) {
 		char fs[200];
 

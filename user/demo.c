@@ -12,6 +12,7 @@
 
 #include "demo.h"
 #include "gen.h"
+#include "util.h"
 
 #define NODE_KEYS	1024
 
@@ -22,17 +23,6 @@ struct node {
 	uint32_t		nr_words;
 	unsigned		nr_keys, nr_unpacked;
 };
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
 
 static struct bkey mk(uint64_t inode, uint64_t offset, uint32_t snap, uint32_t size,
 		      unsigned val, uint8_t type)
@@ -56,29 +46,29 @@ static int cmp_keys(const void *a, const void *b)
 static void make_keys(const char *kind, uint64_t *seed, struct bkey *k)
 {
 	unsigned i;
-	uint64_t end = 4096 + rnd(seed) % 100000;
+	uint64_t end = 4096 + bk_rnd(seed) % 100000;
 
 	for (i = 0; i < NODE_KEYS; i++) {
 		if (!strcmp(kind, "extents")) {
-			uint32_t size = 1 + rnd(seed) % 128;
+			uint32_t size = 1 + bk_rnd(seed) % 128;
 
-			end += size + (rnd(seed) % 4 ? 0 : rnd(seed) % 4096);
+			end += size + (bk_rnd(seed) % 4 ? 0 : bk_rnd(seed) % 4096);
 			k[i] = mk(4096, end, UINT32_MAX, size, 3, 6 /* extent */);
 		} else if (!strcmp(kind, "extents_inodes")) {
-			uint32_t size = 1 + rnd(seed) % 128;
+			uint32_t size = 1 + bk_rnd(seed) % 128;
 
-			k[i] = mk(4096 + rnd(seed) % 200, rnd(seed) % (1 << 26) + size,
+			k[i] = mk(4096 + bk_rnd(seed) % 200, bk_rnd(seed) % (1 << 26) + size,
 				  UINT32_MAX, size, 3, 6);
 		} else if (!strcmp(kind, "dirents")) {
-			k[i] = mk(10006 + rnd(seed) % 3000, rnd(seed), UINT32_MAX, 0,
-				  2 + rnd(seed) % 4, 8 /* dirent */);
+			k[i] = mk(10006 + bk_rnd(seed) % 3000, bk_rnd(seed), UINT32_MAX, 0,
+				  2 + bk_rnd(seed) % 4, 8 /* dirent */);
 		} else if (!strcmp(kind, "inodes")) {
-			k[i] = mk(0, 4096 + i * (1 + rnd(seed) % 8), UINT32_MAX, 0,
-				  8 + rnd(seed) % 8, 23 /* inode_v3 */);
+			k[i] = mk(0, 4096 + i * (1 + bk_rnd(seed) % 8), UINT32_MAX, 0,
+				  8 + bk_rnd(seed) % 8, 23 /* inode_v3 */);
 		} else {	/* anything, in the widest format */
-			k[i] = mk(rnd(seed), rnd(seed), rnd(seed), rnd(seed), rnd(seed) % 5, 1);
-			k[i].version_hi = rnd(seed);
-			k[i].version_lo = rnd(seed);
+			k[i] = mk(bk_rnd(seed), bk_rnd(seed), bk_rnd(seed), bk_rnd(seed), bk_rnd(seed) % 5, 1);
+			k[i].version_hi = bk_rnd(seed);
+			k[i].version_lo = bk_rnd(seed);
 		}
 	}
 	qsort(k, NODE_KEYS, sizeof(*k), cmp_keys);
@@ -117,28 +107,13 @@ static int build_node(struct node *n, const char *kind, uint64_t seed)
 			n->nr_unpacked++;
 		}
 		for (j = 0; j < val; j++)
-			n->words[pos + kw + j] = rnd(&seed);
+			n->words[pos + kw + j] = bk_rnd(&seed);
 		pos += kw + val;
 	}
 	n->nr_words = pos;
 	n->nr_keys = NODE_KEYS;
 	free(k);
 	return 0;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* The C reference over the node, ns per key (median of rounds). */
@@ -148,7 +123,7 @@ static double ref_ns_per_key(const struct node *n, struct bkey *out)
 	unsigned r, rep;
 
 	for (r = 0; r < 15; r++) {
-		double t0 = now_ns();
+		double t0 = bk_now_ns();
 
 		for (rep = 0; rep < 20; rep++) {
 			uint32_t pos = 0;
@@ -159,10 +134,9 @@ static double ref_ns_per_key(const struct node *n, struct bkey *out)
 				pos += ((const uint8_t *)(n->words + pos))[0];
 			}
 		}
-		t[r] = (now_ns() - t0) / 20 / n->nr_keys;
+		t[r] = (bk_now_ns() - t0) / 20 / n->nr_keys;
 	}
-	qsort(t, 15, sizeof(t[0]), cmp_double);
-	return t[7];
+	return bk_median(t, 15);
 }
 
 static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk_features *ft,
@@ -190,18 +164,17 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 	row->keys = n->nr_keys;
 	row->unpacked = n->nr_unpacked;
 	for (r = 0; r < 21; r++) {
-		double t0 = now_ns();
+		double t0 = bk_now_ns();
 
 		bk_prog_unload(&l);
 		ret = bk_gen_unpack(&n->f, &o, &p, NULL);
 		if (!ret)
 			ret = bk_prog_load(&p, &l, log, log_len);
-		prep[r] = (now_ns() - t0) / 1e3;
+		prep[r] = (bk_now_ns() - t0) / 1e3;
 		if (ret)
 			return ret;
 	}
-	qsort(prep, 21, sizeof(prep[0]), cmp_double);
-	row->prepare_us = prep[10];
+	row->prepare_us = bk_median(prep, 21);
 	snprintf(row->prog, sizeof(row->prog), "%s", p.name);
 	row->xlated = l.xlated_insns;
 	row->jited = l.jited_bytes;
@@ -230,8 +203,7 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 				goto out;
 			t[r] = (double)dur / n->nr_keys;
 		}
-		qsort(t, 15, sizeof(t[0]), cmp_double);
-		row->bpf_ns = t[7];
+		row->bpf_ns = bk_median(t, 15);
 	}
 out:
 	bk_prog_unload(&l);

@@ -20,6 +20,7 @@
 #include "gen.h"
 #include "caps.h"
 #include "demo.h"
+#include "util.h"
 
 #define EXIT_USAGE	2	/* bad input: nothing was loaded */
 #define EXIT_KERNEL	1	/* the kernel refused or a run failed */
@@ -94,21 +95,6 @@ static void usage_gen(FILE *out)
 "  --repeat N        with --load: prepare N times, report the median\n"
 "  -j, --json        JSON: names, shape, instruction count, lines, listing\n"
 "                    (and the load figures with --load)\n", prog_name);
-}
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 struct load_report {
@@ -195,16 +181,15 @@ static int gen_and_load(const struct bkey_format *f, struct bk_gen_opts *o,
 	if (ret)
 		goto cleanup;
 	for (i = 0; i < repeat; i++) {
-		double t0 = now_us();
+		double t0 = bk_now_ns();
 
 		bk_prog_unload(&r->l);
 		ret = gen_load_or_report(f, o, &rt, p, &r->l);
-		t[i] = now_us() - t0;
+		t[i] = (bk_now_ns() - t0) / 1e3;
 		if (ret)
 			goto cleanup;
 	}
-	qsort(t, repeat, sizeof(*t), cmp_double);
-	r->prepare_us = t[repeat / 2];
+	r->prepare_us = bk_median(t, repeat);
 	r->prepare_p90_us = t[repeat * 9 / 10];
 	r->repeat = repeat;
 cleanup:

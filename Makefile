@@ -22,7 +22,8 @@ endif
 
 BKEY_SRCS := bkey/bkey.c
 GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/load.c
-USER_SRCS := user/loader.c user/caps.c user/demo.c
+USER_LIB_SRCS := user/keytext.c
+USER_SRCS := user/loader.c user/caps.c user/demo.c $(USER_LIB_SRCS)
 TEST_SRCS := $(wildcard tests/*.c)
 # benchmark only: never linked into the product
 BENCH_SRCS := bench/bench.c bench/x86.c
@@ -33,6 +34,7 @@ obj = $(patsubst %.c,$(OUTPUT)/%.o,$(1))
 BKEY_OBJS := $(call obj,$(BKEY_SRCS))
 GEN_OBJS := $(call obj,$(GEN_SRCS))
 USER_OBJS := $(call obj,$(USER_SRCS))
+USER_LIB_OBJS := $(call obj,$(USER_LIB_SRCS))
 TEST_OBJS := $(call obj,$(TEST_SRCS))
 BENCH_OBJS := $(call obj,$(BENCH_SRCS))
 
@@ -44,7 +46,7 @@ loader: $(USER_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/test_progs: $(TEST_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
+$(OUTPUT)/test_progs: $(TEST_OBJS) $(USER_LIB_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 

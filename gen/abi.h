@@ -81,4 +81,53 @@ enum bk_status {
 	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */
 };
 
+/*
+ * A btree node as programs read it: this header, then the bset's words
+ * (keys walked by u64s) at BK_NODE_WORDS_OFF, then the key table (u16
+ * word offsets, nr_keys + 1 entries) at tab_off.  One map element per
+ * node; the element size is fixed per tree.
+ */
+struct bk_node_hdr {
+	unsigned char	format[56];	/* struct bkey_format */
+	unsigned int	nr_keys;
+	unsigned int	u64s;		/* words of keys and values */
+	unsigned int	level;		/* 0 = leaf */
+	unsigned int	format_id;	/* its program's index in the prog array */
+	unsigned int	tab_off;	/* byte offset of the key table */
+	unsigned int	pad[5];
+	unsigned long long min_inode, min_offset;
+	unsigned int	min_snapshot, pad2;
+};
+
+#define BK_NODE_WORDS_OFF	128	/* sizeof(struct bk_node_hdr), rounded */
+
+/* One node search (bk_gen_search): the position in, the answer out. */
+struct bk_search_ctl {
+	unsigned long long inode, offset;
+	unsigned int	snapshot;
+	unsigned int	node;		/* element of the nodes map */
+	unsigned int	status;		/* out: BK_OK or BK_ERR_* */
+	unsigned int	idx;		/* out: first key >= the position, or nr_keys */
+	unsigned int	lossy;		/* out: enum bkey_pack_pos_ret used */
+	unsigned int	pad;
+	/* the program's scratch, in the map so that the verifier sees
+	 * unknown scalars (gen/search.c): the packed search key, its lowest
+	 * key word pre-shifted */
+	unsigned long long packed[5];
+	unsigned long long pshift;
+	unsigned int	lo, hi;		/* the binary search's bounds between passes */
+};
+
+#define BK_SCTL_OFF_INODE	0
+#define BK_SCTL_OFF_OFFSET	8
+#define BK_SCTL_OFF_SNAPSHOT	16
+#define BK_SCTL_OFF_NODE	20
+#define BK_SCTL_OFF_STATUS	24
+#define BK_SCTL_OFF_IDX		28
+#define BK_SCTL_OFF_LOSSY	32
+#define BK_SCTL_OFF_PACKED	40
+#define BK_SCTL_OFF_PSHIFT	80
+#define BK_SCTL_OFF_LO		88
+#define BK_SCTL_OFF_HI		92
+
 #endif /* GEN_ABI_H */

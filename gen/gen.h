@@ -94,6 +94,29 @@ void bk_prog_names(const struct bkey_format *f, char name[16], char func_name[64
 int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		  struct bk_prog *p, struct bkey_format_err *err);
 
+/* ---- Node search (gen/search.c) ---- */
+
+struct bk_search_opts {
+	unsigned	node_size;	/* bytes of keys per node in the nodes map */
+	bool		annotate;
+	int		ctl_fd;		/* a struct bk_search_ctl map */
+	int		nodes_fd;	/* the nodes map: struct bk_node_hdr, words, table */
+};
+
+/* Size of a nodes-map element for @node_size bytes of keys. */
+static inline unsigned bk_node_value_size(unsigned node_size)
+{
+	return BK_NODE_WORDS_OFF + node_size + 2 * (node_size / 8 + 1) + 64;
+}
+
+/*
+ * Generates the search program of @f: the first key >= ctl's position in
+ * node ctl->node, by lossy packing and packed comparison.  Named
+ * "bs<key_u64s>_<hash>" (the unpack program is "bk...").
+ */
+int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
+		  struct bk_prog *p, struct bkey_format_err *err);
+
 /* ---- Kernel side ---- */
 
 struct bk_features {

@@ -4,6 +4,7 @@
  * shared maps, BPF_PROG_TEST_RUN, and the kernel feature probe.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -13,6 +14,27 @@
 #include <bpf/libbpf.h>
 
 #include "gen.h"
+
+/* The offsets generated code uses must be the structs' own. */
+#define ABI_OFF(type, field, off) \
+	_Static_assert(offsetof(struct type, field) == (off), #type "." #field)
+ABI_OFF(bk_ctl, status, BK_CTL_OFF_STATUS);
+ABI_OFF(bk_ctl, arg_in, BK_CTL_OFF_ARG_IN);
+ABI_OFF(bk_ctl, arg_end, BK_CTL_OFF_ARG_END);
+ABI_OFF(bk_ctl, arg_out, BK_CTL_OFF_ARG_OUT);
+ABI_OFF(bk_ctl, cur_in, BK_CTL_OFF_CUR_IN);
+ABI_OFF(bk_ctl, cur_out, BK_CTL_OFF_CUR_OUT);
+ABI_OFF(bk_search_ctl, offset, BK_SCTL_OFF_OFFSET);
+ABI_OFF(bk_search_ctl, snapshot, BK_SCTL_OFF_SNAPSHOT);
+ABI_OFF(bk_search_ctl, node, BK_SCTL_OFF_NODE);
+ABI_OFF(bk_search_ctl, status, BK_SCTL_OFF_STATUS);
+ABI_OFF(bk_search_ctl, idx, BK_SCTL_OFF_IDX);
+ABI_OFF(bk_search_ctl, lossy, BK_SCTL_OFF_LOSSY);
+ABI_OFF(bk_search_ctl, packed, BK_SCTL_OFF_PACKED);
+ABI_OFF(bk_search_ctl, pshift, BK_SCTL_OFF_PSHIFT);
+ABI_OFF(bk_search_ctl, lo, BK_SCTL_OFF_LO);
+ABI_OFF(bk_search_ctl, hi, BK_SCTL_OFF_HI);
+_Static_assert(sizeof(struct bk_node_hdr) <= BK_NODE_WORDS_OFF, "node header fits");
 
 /*
  * One BTF object per program: the function names and the line strings

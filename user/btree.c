@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "btree.h"
+#include "gen.h"
 
 static const struct bpos SPOS_MAX = { UINT64_MAX, UINT64_MAX, UINT32_MAX };
 
@@ -334,8 +335,7 @@ static bool key_at_or_above(const struct bk_node *n, uint32_t idx, struct bpos p
 	return r == BKEY_PACK_POS_EXACT ? c >= 0 : c > 0;
 }
 
-/* The first key >= pos in @n, or nr_keys. */
-static uint32_t node_lower_bound(const struct bk_node *n, struct bpos pos)
+uint32_t bk_node_lower_bound(const struct bk_node *n, struct bpos pos)
 {
 	uint64_t packed[BKEY_U64s];
 	enum bkey_pack_pos_ret r = bkey_pack_pos_lossy(&n->f, pos, packed);
@@ -361,7 +361,7 @@ int bk_btree_lookup(const struct bk_btree *bt, struct bpos pos, uint32_t *node, 
 		struct bkey k;
 		const uint64_t *val;
 
-		i = node_lower_bound(n, pos);
+		i = bk_node_lower_bound(n, pos);
 		if (!n->level)
 			break;
 		if (i == n->nr_keys)	/* the last child reaches SPOS_MAX */
@@ -380,6 +380,24 @@ int bk_btree_lookup(const struct bk_btree *bt, struct bpos pos, uint32_t *node, 
 	*node = cur;
 	*idx = i;
 	return 0;
+}
+
+void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_id, void *out)
+{
+	struct bk_node_hdr *h = out;
+
+	memset(out, 0, bk_node_value_size(node_size));
+	memcpy(h->format, &n->f, sizeof(n->f));
+	h->nr_keys = n->nr_keys;
+	h->u64s = n->u64s;
+	h->level = n->level;
+	h->format_id = format_id;
+	h->tab_off = BK_NODE_WORDS_OFF + node_size;
+	h->min_inode = n->min_key.inode;
+	h->min_offset = n->min_key.offset;
+	h->min_snapshot = n->min_key.snapshot;
+	memcpy((uint8_t *)out + BK_NODE_WORDS_OFF, n->words, 8 * (size_t)n->u64s);
+	memcpy((uint8_t *)out + h->tab_off, n->tab, 2 * ((size_t)n->nr_keys + 1));
 }
 
 size_t bk_keyset_lower_bound(const struct bk_keyset *ks, struct bpos pos)

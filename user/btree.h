@@ -62,6 +62,15 @@ int bk_btree_lookup(const struct bk_btree *bt, struct bpos pos, uint32_t *node, 
 /* Unpacks key @idx of @node into @k; returns its value words. */
 const uint64_t *bk_node_key(const struct bk_node *n, uint32_t idx, struct bkey *k);
 
+/* The first key >= pos in node @n (the in-node step of the lookup). */
+uint32_t bk_node_lower_bound(const struct bk_node *n, struct bpos pos);
+
+/*
+ * The node as programs read it (gen/abi.h): header, words, key table, in
+ * a buffer of bk_node_value_size(node_size) bytes.
+ */
+void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_id, void *out);
+
 /* The sorted-array reference: index of the first key >= pos, or nr. */
 size_t bk_keyset_lower_bound(const struct bk_keyset *ks, struct bpos pos);
 

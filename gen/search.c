@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The per-format node search: pack the search position lossily into the
+ * node's format (spec 7.2), then binary-search the node's key table for
+ * the first key at or above it by packed comparison (spec 10): with
+ * EXACT, key >= packed; with SMALLER (the greatest representable position
+ * below the search), key > packed; with FAIL every packed key is above.
+ * Keys stored unpacked are compared by position.  user/btree.c's
+ * bk_node_lower_bound() is the same algorithm in C.
+ *
+ * Registers: r6 the search ctl, r7 the node, r8 lo, r9 hi; the packed
+ * search key's words and the mode live on the stack.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "gen.h"
+
+#define R_CTL	BPF_REG_6
+#define R_NODE	BPF_REG_7
+#define R_LO	BPF_REG_8
+#define R_HI	BPF_REG_9
+
+#define FP_KEYIDX	(-8)		/* u32: map key for the node lookup */
+/* in the ctl map value (r6) */
+#define C_MODE		BK_SCTL_OFF_LOSSY	/* u32: 0 EXACT, 1 SMALLER, 2 FAIL */
+#define C_P(w)		(BK_SCTL_OFF_PACKED + 8 * (int)(w))
+#define C_PSHIFT	BK_SCTL_OFF_PSHIFT
+
+static bool fits_s32(uint64_t v)
+{
+	return (int64_t)v == (int32_t)v;
+}
+
+/* if (reg OP imm64) goto label, with a scratch register when needed */
+static void jmp_imm64(struct bk_emit *e, int op, int reg, uint64_t imm, int scratch, int label)
+{
+	if (fits_s32(imm)) {
+		bk_jmp(e, BPF_JMP_IMM(op, reg, (int32_t)imm, 0), label);
+	} else {
+		bk_ld_imm64(e, scratch, 0, imm);
+		bk_jmp(e, BPF_JMP_REG(op, reg, scratch, 0), label);
+	}
+}
+
+static void sub_imm64(struct bk_emit *e, int reg, uint64_t imm, int scratch)
+{
+	if (!imm)
+		return;
+	if (fits_s32(imm)) {
+		bk_insn(e, BPF_ALU64_IMM(BPF_SUB, reg, (int32_t)imm));
+	} else {
+		bk_ld_imm64(e, scratch, 0, imm);
+		bk_insn(e, BPF_ALU64_REG(BPF_SUB, reg, scratch));
+	}
+}
+
+static void mov_imm64(struct bk_emit *e, int reg, uint64_t imm)
+{
+	if (fits_s32(imm))
+		bk_insn(e, BPF_MOV64_IMM(reg, (int32_t)imm));
+	else
+		bk_ld_imm64(e, reg, 0, imm);
+}
+
+/* The lowest word that holds key bits, and how many key bits are in it. */
+static void key_words(const struct bk_plan *P, unsigned *lo_word, unsigned *nr_key_bits)
+{
+	unsigned nkb = bkey_format_nr_key_bits(&P->f);
+
+	*nr_key_bits = nkb;
+	*lo_word = nkb ? (64 * P->key_u64s - nkb) / 64 : P->key_u64s - 1;
+}
+
+/*
+ * Spec 7.2 with the format's constants: I, O, S in r1, r2, r3; the mode
+ * and the packed words into the ctl map.  FAIL jumps to @fail.
+ */
+static void emit_pack_pos_lossy(struct bk_emit *e, const struct bk_plan *P, int fail)
+{
+	const struct bk_field_plan *fi = &P->fp[BKEY_FIELD_INODE];
+	const struct bk_field_plan *fo = &P->fp[BKEY_FIELD_OFFSET];
+	const struct bk_field_plan *fs = &P->fp[BKEY_FIELD_SNAPSHOT];
+	int step2 = bk_label(e), step3 = bk_label(e), dec_o = bk_label(e);
+	const struct bk_field_plan *fp[3] = { fi, fo, fs };
+	unsigned lo_word, nkb, w, i;
+
+	bk_line(e, "pack the search position lossily (spec 7.2): offsets %#llx, %#llx, %#llx; "
+		"widths %u, %u, %u", (unsigned long long)fi->offset, (unsigned long long)fo->offset,
+		(unsigned long long)fs->offset, fi->bits, fo->bits, fs->bits);
+	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 0));
+	/* 1. snapshot underflow: the position just below, at snapshot U32_MAX */
+	bk_jmp(e, BPF_JMP32_IMM(BPF_JGE, BPF_REG_3, (int32_t)(uint32_t)fs->offset, 0), step2);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), dec_o);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), fail);
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_1, 1));
+	bk_bind(e, dec_o);
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_2, 1));
+	bk_insn(e, BPF_MOV32_IMM(BPF_REG_3, -1));
+	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 1));
+	/* 2. offset underflow: the last position of the previous inode */
+	bk_bind(e, step2);
+	jmp_imm64(e, BPF_JGE, BPF_REG_2, fo->offset, BPF_REG_4, step3);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), fail);
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_1, 1));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_2, -1));
+	bk_insn(e, BPF_MOV32_IMM(BPF_REG_3, -1));
+	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 1));
+	/* 3. inode underflow: below every representable position */
+	bk_bind(e, step3);
+	jmp_imm64(e, BPF_JLT, BPF_REG_1, fi->offset, BPF_REG_4, fail);
+
+	/* 4. overflow: saturate the field and every less significant one */
+	for (i = 0; i < 3; i++) {
+		int reg = BPF_REG_1 + i, ok = bk_label(e);
+		uint64_t mask = bkey_mask(fp[i]->bits);
+
+		if (i == 2)
+			bk_insn(e, BPF_ALU32_IMM(BPF_SUB, reg, (int32_t)(uint32_t)fs->offset));
+		else
+			sub_imm64(e, reg, fp[i]->offset, BPF_REG_4);
+		if (fp[i]->bits >= bkey_field_width[i])
+			continue;	/* full width: never overflows */
+		jmp_imm64(e, BPF_JLE, reg, mask, BPF_REG_4, ok);
+		mov_imm64(e, reg, mask);
+		if (i < 1)
+			bk_insn(e, BPF_MOV64_IMM(BPF_REG_2, -1));
+		if (i < 2)
+			bk_insn(e, BPF_MOV32_IMM(BPF_REG_3, -1));
+		bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 1));
+		bk_bind(e, ok);
+	}
+
+	/* place the three fields into the key words (the rest stay 0) */
+	key_words(P, &lo_word, &nkb);
+	for (w = lo_word; w < P->key_u64s; w++)
+		bk_insn(e, BPF_ST_MEM(BPF_DW, R_CTL, C_P(w), 0));
+	for (i = 0; i < 3; i++) {
+		const struct bk_field_plan *f = fp[i];
+		int reg = BPF_REG_1 + i;
+
+		if (!f->bits)
+			continue;
+		bk_insn(e, BPF_MOV64_REG(BPF_REG_0, reg));
+		if (f->sh)
+			bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_0, f->sh));
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_5, R_CTL, C_P(f->word)));
+		bk_insn(e, BPF_ALU64_REG(BPF_OR, BPF_REG_5, BPF_REG_0));
+		bk_insn(e, BPF_STX_MEM(BPF_DW, R_CTL, BPF_REG_5, C_P(f->word)));
+		if (f->kind == BK_FIELD_STRADDLE) {
+			bk_insn(e, BPF_MOV64_REG(BPF_REG_0, reg));
+			bk_insn(e, BPF_ALU64_IMM(BPF_RSH, BPF_REG_0, 64 - f->sh));
+			bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_5, R_CTL, C_P(f->word + 1)));
+			bk_insn(e, BPF_ALU64_REG(BPF_OR, BPF_REG_5, BPF_REG_0));
+			bk_insn(e, BPF_STX_MEM(BPF_DW, R_CTL, BPF_REG_5, C_P(f->word + 1)));
+		}
+	}
+	/* the lowest key word compares only its top key bits: pre-shift it */
+	if (nkb % 64) {
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_5, R_CTL, C_P(lo_word)));
+		bk_insn(e, BPF_ALU64_IMM(BPF_RSH, BPF_REG_5, 64 - nkb % 64));
+		bk_insn(e, BPF_STX_MEM(BPF_DW, R_CTL, BPF_REG_5, C_PSHIFT));
+	}
+}
+
+/*
+ * Packed comparison of the key at r3 against the packed search key over
+ * the key bits, high word first: goes to @above if the key is greater,
+ * @below if smaller, falls through if equal.
+ */
+static void emit_packed_cmp(struct bk_emit *e, const struct bk_plan *P, int above, int below)
+{
+	unsigned lo_word, nkb, w;
+
+	key_words(P, &lo_word, &nkb);
+	if (!nkb)
+		return;		/* no key bits: every key compares equal */
+	bk_line(e, "compare the top %u key bits, words %u..%u, high word first", nkb,
+		P->key_u64s - 1, lo_word);
+	for (w = P->key_u64s; w-- > lo_word;) {
+		bool partial = w == lo_word && nkb % 64;
+
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_3, 8 * w));
+		if (partial)
+			bk_insn(e, BPF_ALU64_IMM(BPF_RSH, BPF_REG_0, 64 - nkb % 64));
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_4, R_CTL, partial ? C_PSHIFT : C_P(w)));
+		bk_jmp(e, BPF_JMP_REG(BPF_JGT, BPF_REG_0, BPF_REG_4, 0), above);
+		bk_jmp(e, BPF_JMP_REG(BPF_JLT, BPF_REG_0, BPF_REG_4, 0), below);
+	}
+}
+
+/* A key stored unpacked at r3 against the search position, exactly. */
+static void emit_unpacked_cmp(struct bk_emit *e, int above, int below)
+{
+	static const struct { int koff, coff, size; } f[] = {
+		{ 32, BK_SCTL_OFF_INODE, BPF_DW },
+		{ 24, BK_SCTL_OFF_OFFSET, BPF_DW },
+		{ 20, BK_SCTL_OFF_SNAPSHOT, BPF_W },
+	};
+	unsigned i;
+
+	bk_line(e, "a key stored unpacked: compare inode, offset, snapshot with the search");
+	for (i = 0; i < 3; i++) {
+		bk_insn(e, BPF_LDX_MEM(f[i].size, BPF_REG_0, BPF_REG_3, f[i].koff));
+		bk_insn(e, BPF_LDX_MEM(f[i].size, BPF_REG_4, R_CTL, f[i].coff));
+		bk_jmp(e, BPF_JMP_REG(BPF_JGT, BPF_REG_0, BPF_REG_4, 0), above);
+		bk_jmp(e, BPF_JMP_REG(BPF_JLT, BPF_REG_0, BPF_REG_4, 0), below);
+	}
+	bk_jmp(e, BPF_JMP_A(0), above);		/* equal: at the search */
+}
+
+int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
+		  struct bk_prog *p, struct bkey_format_err *err)
+{
+	struct bk_emit *e = &p->e;
+	unsigned node_words = o->node_size / 8, max_keys = node_words;
+	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
+	int fail, search, loop, found, above, below, unpacked, equal, bad, limit, finish;
+	char fs[200];
+	int ret;
+
+	ret = bk_plan_format(f, &p->plan, err);
+	if (ret)
+		return ret;
+	if (o->node_size < 64 || o->node_size % 8 || o->node_size > 8 * BK_IDX_MASK)
+		return -EINVAL;
+	p->shape = BK_SHAPE_MAY_GOTO;
+	p->walk = BK_WALK_TABLE;
+	bk_prog_names(f, p->name, p->func_name);
+	p->name[1] = 's';		/* "bs..": the search program of the format */
+	p->func_name[1] = 's';
+	snprintf(p->file_name, sizeof(p->file_name), "%s.bkgen", p->func_name);
+	bk_emit_init(e, o->annotate);
+	fail = bk_label(e);
+	search = bk_label(e);
+	loop = bk_label(e);
+	found = bk_label(e);
+	above = bk_label(e);
+	below = bk_label(e);
+	unpacked = bk_label(e);
+	equal = bk_label(e);
+	bad = bk_label(e);
+	limit = bk_label(e);
+	finish = bk_label(e);
+
+	bk_subprog(e);
+	bkey_format_to_str(f, fs, sizeof(fs));
+	bk_line(e, "%s: first key >= a position in one node, format %s", p->name, fs);
+	bk_ld_imm64(e, R_CTL, BPF_PSEUDO_MAP_VALUE, (unsigned)o->ctl_fd);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_NODE));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_KEYIDX));
+	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEYIDX));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_insn(e, BPF_MOV64_IMM(R_LO, 0));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), bad);
+	bk_insn(e, BPF_MOV64_REG(R_NODE, BPF_REG_0));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_NODE, offsetof(struct bk_node_hdr, nr_keys)));
+	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, BK_SCTL_OFF_LO, 0));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, R_HI, BK_SCTL_OFF_HI));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, R_CTL, BK_SCTL_OFF_INODE));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_2, R_CTL, BK_SCTL_OFF_OFFSET));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, R_CTL, BK_SCTL_OFF_SNAPSHOT));
+	emit_pack_pos_lossy(e, &p->plan, fail);
+	bk_jmp(e, BPF_JMP_A(0), search);
+	bk_bind(e, fail);
+	bk_line(e, "FAIL: the position is below every position the format can hold");
+	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 2));
+
+	bk_bind(e, search);
+	bk_bind(e, loop);
+	bk_line(e, "binary search of the key table for the first key >= the search in [lo, hi), "
+		"lo and hi through the map so the verifier's passes converge");
+	bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_LO, R_CTL, BK_SCTL_OFF_LO));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_CTL, BK_SCTL_OFF_HI));
+	bk_comment(e, "a node holds at most one key per word");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_HI, max_keys, 0), bad);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), found);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_LO));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_1, R_HI));
+	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, BPF_REG_1, 1));
+	bk_comment(e, "for the verifier: lo < hi <= max keys");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_1, max_keys, 0), bad);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_1));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
+	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_2, tab_off));
+	bk_comment(e, "the key lies inside the node");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_3, R_NODE));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, BK_NODE_WORDS_OFF));
+	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_3, 1));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, BPF_REG_0, 0x7f, 0), unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, C_MODE));
+	bk_comment(e, "FAIL: every packed key is above the search");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 2, 0), above);
+	emit_packed_cmp(e, &p->plan, above, below);
+	bk_bind(e, equal);
+	bk_line(e, "equal key bits: at the search if EXACT, below it if SMALLER");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, C_MODE));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), above);
+	bk_bind(e, below);
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_1, BK_SCTL_OFF_LO));
+	bk_jmp(e, BPF_JMP_A(0), loop);
+	bk_bind(e, above);
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_1, BK_SCTL_OFF_HI));
+	bk_jmp(e, BPF_JMP_A(0), loop);
+	bk_bind(e, unpacked);
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, BPF_REG_0, 0x7f));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, KEY_FORMAT_CURRENT, 0), bad);
+	emit_unpacked_cmp(e, above, below);
+
+	bk_bind(e, found);
+	bk_line(e, "found: the index (or nr_keys), the lossy result, status");
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, R_LO, BK_SCTL_OFF_IDX));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_OK));
+	bk_bind(e, finish);
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_STATUS));
+	bk_insn(e, BPF_EXIT_INSN());
+	bk_bind(e, bad);
+	bk_line(e, "a bad node: a key table or format byte out of range");
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_BAD_KEY));
+	bk_jmp(e, BPF_JMP_A(0), finish);
+	bk_bind(e, limit);
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LOOP_LIMIT));
+	bk_jmp(e, BPF_JMP_A(0), finish);
+	return bk_emit_finish(e);
+}

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The generated node search in the kernel against the C algorithm
+ * (bk_node_lower_bound) and the model's lossy packing, on real trees.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "test_progs.h"
+#include "btree.h"
+#include "kenv.h"
+
+struct search_env {
+	int			ctl_fd, nodes_fd;
+	struct bk_search_ctl	*ctl;
+	size_t			ctl_len;
+	/* one loaded program per distinct format */
+	struct bkey_format	*fmts;
+	struct bk_loaded	*progs;
+	uint32_t		nr_fmts;
+};
+
+static void env_close(struct search_env *se)
+{
+	uint32_t i;
+
+	for (i = 0; i < se->nr_fmts; i++)
+		bk_prog_unload(&se->progs[i]);
+	free(se->fmts);
+	free(se->progs);
+	if (se->ctl)
+		munmap(se->ctl, se->ctl_len);
+	if (se->ctl_fd >= 0)
+		close(se->ctl_fd);
+	if (se->nodes_fd >= 0)
+		close(se->nodes_fd);
+}
+
+/* The nodes in a map, a program per format; *fmt_of[i] = node i's. */
+static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t *fmt_of,
+		     struct kcheck_stats *st)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_MMAPABLE);
+	unsigned vsize = bk_node_value_size(bt->o.node_size);
+	static struct bk_prog p;
+	static char log[1 << 16];
+	void *img = malloc(vsize);
+	uint32_t i, j;
+
+	memset(se, 0, sizeof(*se));
+	se->ctl_fd = se->nodes_fd = -1;
+	se->ctl_len = 4096;
+	se->ctl_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_sctl", 4, sizeof(struct bk_search_ctl), 1, &mo);
+	se->nodes_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_nodes", 4, vsize, bt->nr_nodes, NULL);
+	if (!ASSERT_GE(se->ctl_fd, 0, "ctl map") || !ASSERT_GE(se->nodes_fd, 0, "nodes map"))
+		goto fail;
+	se->ctl = mmap(NULL, se->ctl_len, PROT_READ | PROT_WRITE, MAP_SHARED, se->ctl_fd, 0);
+	if (!ASSERT_TRUE(se->ctl != MAP_FAILED, "mmap ctl")) {
+		se->ctl = NULL;
+		goto fail;
+	}
+	se->fmts = calloc(bt->nr_nodes, sizeof(*se->fmts));
+	se->progs = calloc(bt->nr_nodes, sizeof(*se->progs));
+	for (i = 0; i < bt->nr_nodes; i++) {
+		for (j = 0; j < se->nr_fmts; j++)
+			if (!memcmp(&se->fmts[j], &bt->nodes[i].f, sizeof(se->fmts[j])))
+				break;
+		if (j == se->nr_fmts) {
+			struct bk_search_opts o = {
+				.node_size = bt->o.node_size, .ctl_fd = se->ctl_fd,
+				.nodes_fd = se->nodes_fd,
+			};
+
+			se->fmts[j] = bt->nodes[i].f;
+			if (!ASSERT_OK(bk_gen_search(&se->fmts[j], &o, &p, NULL), "generate"))
+				goto fail;
+			if (bk_prog_load(&p, &se->progs[j], log, sizeof(log))) {
+				fprintf(stderr, "%s\n", log);
+				bk_listing(&p.e, stderr, NULL, 0);
+				ASSERT_TRUE(false, "verifier accepts the search program");
+				goto fail;
+			}
+			se->nr_fmts++;
+			st->accepted++;
+		}
+		fmt_of[i] = j;
+		bk_node_image(&bt->nodes[i], bt->o.node_size, j, img);
+		if (!ASSERT_OK(bpf_map_update_elem(se->nodes_fd, &i, img, 0), "node into map"))
+			goto fail;
+	}
+	free(img);
+	return true;
+fail:
+	free(img);
+	env_close(se);
+	return false;
+}
+
+static bool check_search(struct search_env *se, const struct bk_btree *bt, uint32_t node,
+			 uint32_t fmt, struct bpos pos, unsigned long counts[3])
+{
+	const struct bk_node *n = &bt->nodes[node];
+	uint64_t packed[5];
+	enum bkey_pack_pos_ret r = bkey_pack_pos_lossy(&n->f, pos, packed);
+	unsigned char pkt[64] = {};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = 1);
+
+	se->ctl->inode = pos.inode;
+	se->ctl->offset = pos.offset;
+	se->ctl->snapshot = pos.snapshot;
+	se->ctl->node = node;
+	se->ctl->status = ~0u;
+	if (!ASSERT_OK(bpf_prog_test_run_opts(se->progs[fmt].fd, &opts), "run"))
+		return false;
+	counts[r]++;
+	return ASSERT_EQ(se->ctl->status, BK_OK, "status") &&
+	       ASSERT_EQ(se->ctl->lossy, r, "lossy result") &&
+	       ASSERT_EQ(se->ctl->idx, bk_node_lower_bound(n, pos), "first key >= pos");
+}
+
+static void make_tree_keys(uint64_t *seed, size_t nr, struct bk_keyset *ks)
+{
+	struct bpos p = { 4096, 0, 0 };
+	uint64_t val[4] = { 1, 2, 3, 4 };
+	char err[100];
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		struct bkey k = { .format_nw = KEY_FORMAT_CURRENT, .type = 6 };
+
+		if (!rnd_below(seed, 40)) {
+			p.inode += 1 + rnd_below(seed, rnd_below(seed, 4) ? 8 : 1ULL << 50);
+			p.offset = rnd_below(seed, 1000);
+		} else {
+			p.offset += 1 + rnd_below(seed, 1ULL << rnd_below(seed, 30));
+		}
+		p.snapshot = rnd_below(seed, 3) ? UINT32_MAX : rnd_next(seed);
+		k.inode = p.inode;
+		k.offset = p.offset;
+		k.snapshot = p.snapshot;
+		k.size = rnd_below(seed, 64);
+		k.u64s = BKEY_U64s + rnd_below(seed, 3);
+		bk_keyset_add(ks, &k, val);
+	}
+	bk_keyset_sort(ks, err, sizeof(err));
+}
+
+static void trees(struct kenv *k)
+{
+	static const struct { size_t keys; unsigned node_size, sample; } cases[] = {
+		{ 3000, 512, 0 }, { 20000, 4096, 0 }, { 5000, 1024, 3 }, { 20000, 2048, 12 },
+	};
+	unsigned long counts[3] = {}, searches = 0;
+	struct kcheck_stats st = {};
+	uint64_t seed = 0x5eed0601;
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct bk_btree_opts o = { .node_size = cases[c].node_size,
+					   .format_sample = cases[c].sample };
+		struct bk_keyset ks = {};
+		struct search_env se;
+		struct bk_btree bt;
+		uint32_t *fmt_of, i, j;
+		char err[200];
+		bool ok = true;
+
+		make_tree_keys(&seed, cases[c].keys, &ks);
+		if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err))
+			return;
+		fmt_of = calloc(bt.nr_nodes, sizeof(*fmt_of));
+		if (!env_open(&se, &bt, fmt_of, &st)) {
+			free(fmt_of);
+			bk_btree_free(&bt);
+			bk_keyset_free(&ks);
+			return;
+		}
+		for (i = 0; i < bt.nr_nodes && ok; i++) {
+			const struct bk_node *n = &bt.nodes[i];
+
+			/* each key, just below it, its snapshot 0, and random spots */
+			for (j = 0; j < n->nr_keys && ok; j += 1 + n->nr_keys / 16) {
+				struct bkey key;
+				struct bpos p;
+
+				bk_node_key(n, j, &key);
+				p = (struct bpos){ key.inode, key.offset, key.snapshot };
+				ok &= check_search(&se, &bt, i, fmt_of[i], p, counts);
+				if (p.snapshot) {
+					p.snapshot--;
+					ok &= check_search(&se, &bt, i, fmt_of[i], p, counts);
+				}
+				p.snapshot = 0;
+				ok &= check_search(&se, &bt, i, fmt_of[i], p, counts);
+				p.offset = rnd_next(&seed);
+				ok &= check_search(&se, &bt, i, fmt_of[i], p, counts);
+				searches += 4;
+			}
+			ok &= check_search(&se, &bt, i, fmt_of[i], (struct bpos){ 0, 0, 0 }, counts);
+			ok &= check_search(&se, &bt, i, fmt_of[i],
+					   (struct bpos){ UINT64_MAX, UINT64_MAX, UINT32_MAX }, counts);
+		}
+		env_close(&se);
+		free(fmt_of);
+		bk_btree_free(&bt);
+		bk_keyset_free(&ks);
+		if (!ok)
+			return;
+	}
+	ASSERT_GT(counts[BKEY_PACK_POS_SMALLER], 0, "SMALLER searches");
+	ASSERT_GT(counts[BKEY_PACK_POS_FAIL], 0, "FAIL searches");
+	test__count("node searches: programs accepted by the verifier", st.accepted);
+	test__count("node searches checked (kernel == C)", counts[0] + counts[1] + counts[2]);
+	test__count("node searches: SMALLER", counts[BKEY_PACK_POS_SMALLER]);
+	test__count("node searches: FAIL", counts[BKEY_PACK_POS_FAIL]);
+}
+
+DEFINE_TEST(search)
+{
+	struct kenv *k;
+
+	if (test__start_subtest("trees") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("the node search needs may_goto (kernel 6.9+)");
+		else
+			trees(k);
+	}
+}

@@ -21,7 +21,7 @@ else
 endif
 
 BKEY_SRCS := bkey/bkey.c
-GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/search.c gen/load.c
+GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/search.c gen/lookup.c gen/load.c
 USER_LIB_SRCS := user/keytext.c user/btree.c
 USER_SRCS := user/loader.c user/caps.c user/demo.c $(USER_LIB_SRCS)
 TEST_SRCS := $(wildcard tests/*.c)

@@ -79,6 +79,8 @@ enum bk_status {
 	BK_ERR_ARGS		= 16,	/* a key offset outside the in map */
 	BK_ERR_OUT_FULL		= 17,	/* output area exhausted */
 	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */
+	BK_ERR_TAIL		= 19,	/* a lookup's tail call failed: the kernel's
+					 * budget (33 per run) is spent; run again */
 };
 
 /*
@@ -116,6 +118,25 @@ struct bk_search_ctl {
 	unsigned long long packed[5];
 	unsigned long long pshift;
 	unsigned int	lo, hi;		/* the binary search's bounds between passes */
+	/* lookups (bk_gen_search with .lookup): a batch of queries */
+	unsigned int	q;		/* the query being looked up */
+	unsigned int	nq;		/* queries in the batch */
+	unsigned int	root;		/* the root node */
+	unsigned int	root_fid;	/* its program's index in the prog array */
+};
+
+#define BK_BATCH	1024	/* queries per batch */
+
+struct bk_query {
+	unsigned long long inode, offset;
+	unsigned int	snapshot, pad;
+};
+
+/* The first key >= the query: unpacked, where it was, or found = 0. */
+struct bk_result {
+	unsigned char	key[40];	/* struct bkey */
+	unsigned int	node, idx;
+	unsigned int	found, pad;
 };
 
 #define BK_SCTL_OFF_INODE	0
@@ -129,5 +150,9 @@ struct bk_search_ctl {
 #define BK_SCTL_OFF_PSHIFT	80
 #define BK_SCTL_OFF_LO		88
 #define BK_SCTL_OFF_HI		92
+#define BK_SCTL_OFF_Q		96
+#define BK_SCTL_OFF_NQ		100
+#define BK_SCTL_OFF_ROOT	104
+#define BK_SCTL_OFF_ROOT_FID	108
 
 #endif /* GEN_ABI_H */

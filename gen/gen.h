@@ -94,19 +94,38 @@ void bk_prog_names(const struct bkey_format *f, char name[16], char func_name[64
 int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		  struct bk_prog *p, struct bkey_format_err *err);
 
+/*
+ * Unpacks the packed key at r1 into the bkey at r4 (r2: its first 4
+ * bytes); clobbers r0, r2.  For generators that unpack a key they found.
+ */
+void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool strict_align);
+
 /* ---- Node search (gen/search.c) ---- */
 
 struct bk_search_opts {
 	unsigned	node_size;	/* bytes of keys per node in the nodes map */
 	bool		annotate;
+	bool		strict_align;
 	int		ctl_fd;		/* a struct bk_search_ctl map */
 	int		nodes_fd;	/* the nodes map: struct bk_node_hdr, words, table */
+	/*
+	 * Lookups: after the search, descend (interior node: tail call the
+	 * child's program) or answer (leaf: unpack the key into results[q])
+	 * and start the next query of the batch at the root.
+	 */
+	bool		lookup;
+	int		progs_fd;	/* prog array: format id -> lookup program */
+	int		queries_fd;	/* struct bk_query[BK_BATCH] */
+	int		results_fd;	/* struct bk_result[BK_BATCH] */
 };
 
-/* Size of a nodes-map element for @node_size bytes of keys. */
+/*
+ * Size of a nodes-map element for @node_size bytes of keys: a multiple of
+ * 8, which is the stride of an mmap'd array map's elements.
+ */
 static inline unsigned bk_node_value_size(unsigned node_size)
 {
-	return BK_NODE_WORDS_OFF + node_size + 2 * (node_size / 8 + 1) + 64;
+	return (BK_NODE_WORDS_OFF + node_size + 2 * (node_size / 8 + 1) + 64 + 7) & ~7u;
 }
 
 /*
@@ -116,6 +135,37 @@ static inline unsigned bk_node_value_size(unsigned node_size)
  */
 int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		  struct bk_prog *p, struct bkey_format_err *err);
+
+/* ---- Lookup runtime (gen/lookup.c) ---- */
+
+struct bk_lookup_rt {
+	int			ctl_fd, nodes_fd, progs_fd, queries_fd, results_fd;
+	unsigned		node_size, node_value_size;
+	uint32_t		nr_nodes;
+	struct bk_search_ctl	*ctl;
+	void			*nodes;		/* nr_nodes node images, mmap'd */
+	struct bk_query		*queries;	/* BK_BATCH */
+	struct bk_result	*results;	/* BK_BATCH */
+};
+
+struct bk_lookup_stats {
+	unsigned long		runs;		/* program runs */
+	unsigned long long	run_ns;		/* the kernel's time in them */
+};
+
+int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
+		      uint32_t max_formats);
+void bk_lookup_rt_close(struct bk_lookup_rt *lr);
+const struct bk_node_hdr *bk_lookup_node(const struct bk_lookup_rt *lr, uint32_t node);
+/* prog array slot @fid := @prog_fd (a lookup program of that format) */
+int bk_lookup_set_prog(struct bk_lookup_rt *lr, uint32_t fid, int prog_fd);
+/*
+ * Looks up queries[0, nq) from node @root: results[i] gets the first key
+ * >= queries[i].  Returns 0, a BK_ERR_* status (>0) for a bad node, or
+ * -errno.
+ */
+int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t root,
+		    uint32_t nq, struct bk_lookup_stats *st);
 
 /* ---- Kernel side ---- */
 

@@ -34,6 +34,14 @@ ABI_OFF(bk_search_ctl, packed, BK_SCTL_OFF_PACKED);
 ABI_OFF(bk_search_ctl, pshift, BK_SCTL_OFF_PSHIFT);
 ABI_OFF(bk_search_ctl, lo, BK_SCTL_OFF_LO);
 ABI_OFF(bk_search_ctl, hi, BK_SCTL_OFF_HI);
+ABI_OFF(bk_search_ctl, q, BK_SCTL_OFF_Q);
+ABI_OFF(bk_search_ctl, nq, BK_SCTL_OFF_NQ);
+ABI_OFF(bk_search_ctl, root, BK_SCTL_OFF_ROOT);
+ABI_OFF(bk_search_ctl, root_fid, BK_SCTL_OFF_ROOT_FID);
+ABI_OFF(bk_result, node, 40);
+ABI_OFF(bk_result, found, 48);
+_Static_assert(sizeof(struct bk_result) == 56, "bk_result");
+_Static_assert(sizeof(struct bk_query) == 24, "bk_query");
 _Static_assert(sizeof(struct bk_node_hdr) <= BK_NODE_WORDS_OFF, "node header fits");
 
 /*

@@ -22,6 +22,7 @@
 #define R_HI	BPF_REG_9
 
 #define FP_KEYIDX	(-8)		/* u32: map key for the node lookup */
+#define FP_CTX		(-16)		/* the program's context, for tail calls */
 /* in the ctl map value (r6) */
 #define C_MODE		BK_SCTL_OFF_LOSSY	/* u32: 0 EXACT, 1 SMALLER, 2 FAIL */
 #define C_P(w)		(BK_SCTL_OFF_PACKED + 8 * (int)(w))
@@ -209,6 +210,127 @@ static void emit_unpacked_cmp(struct bk_emit *e, int above, int below)
 	bk_jmp(e, BPF_JMP_A(0), above);		/* equal: at the search */
 }
 
+/* r0 = the node whose index is in r5 (r1-r5 clobbered); NULL goes to @bad. */
+static void emit_node_ptr(struct bk_emit *e, const struct bk_search_opts *o, int bad)
+{
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_5, FP_KEYIDX));
+	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEYIDX));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), bad);
+}
+
+/* Tail call the program at index r3; if it returns, the budget is spent. */
+static void emit_tail_call(struct bk_emit *e, const struct bk_search_opts *o, int finish)
+{
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTX));
+	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_MAP_FD, (unsigned)o->progs_fd);
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_tail_call));
+	bk_comment(e, "still here: the tail call budget is spent; the caller runs again");
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_TAIL));
+	bk_jmp(e, BPF_JMP_A(0), finish);
+}
+
+/* r4 = &results[ctl->q] */
+static void emit_result_ptr(struct bk_emit *e, const struct bk_search_opts *o, int bad)
+{
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_CTL, BK_SCTL_OFF_Q));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_4, BK_BATCH, 0), bad);
+	bk_insn(e, BPF_ALU64_IMM(BPF_MUL, BPF_REG_4, sizeof(struct bk_result)));
+	bk_ld_imm64(e, BPF_REG_5, BPF_PSEUDO_MAP_VALUE, (unsigned)o->results_fd);
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_4, BPF_REG_5));
+}
+
+/*
+ * After the search (r8 = the first key >= the position): descend or
+ * answer, then the next query.  r3 = the key, r0 its format byte.
+ */
+static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
+			     const struct bk_search_opts *o, int bad, int finish)
+{
+	unsigned node_words = o->node_size / 8, tab_off = BK_NODE_WORDS_OFF + o->node_size;
+	int none = bk_label(e), leaf = bk_label(e), ptr_unpacked = bk_label(e);
+	int have_child = bk_label(e), leaf_unpacked = bk_label(e), answered = bk_label(e);
+	int next = bk_label(e);
+	unsigned i;
+
+	bk_line(e, "lookup: past the last key, nothing here (the last leaf reaches SPOS_MAX)");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_NODE, offsetof(struct bk_node_hdr, nr_keys)));
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), none);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, R_LO, node_words, 0), bad);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, R_LO));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
+	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_2, tab_off));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_3, R_NODE));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, BK_NODE_WORDS_OFF));
+	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_3, 1));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, BPF_REG_0, 0x7f));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_NODE, offsetof(struct bk_node_hdr, level)));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_4, 0, 0), leaf);
+
+	bk_line(e, "interior node: the btree_ptr_v2 value's mem_ptr is the child; tail call its program");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), ptr_unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_5, BPF_REG_3, 8 * P->key_u64s));
+	bk_jmp(e, BPF_JMP_A(0), have_child);
+	bk_bind(e, ptr_unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_5, BPF_REG_3, 8 * BKEY_U64s));
+	bk_bind(e, have_child);
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_5, BK_SCTL_OFF_NODE));
+	emit_node_ptr(e, o, bad);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_0, offsetof(struct bk_node_hdr, format_id)));
+	emit_tail_call(e, o, finish);
+
+	bk_bind(e, leaf);
+	bk_line(e, "leaf: unpack the key into results[q]");
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, BPF_REG_3));
+	emit_result_ptr(e, o, bad);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), leaf_unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, 0));
+	bk_emit_unpack_packed(e, P, o->strict_align);
+	bk_jmp(e, BPF_JMP_A(0), answered);
+	bk_bind(e, leaf_unpacked);
+	for (i = 0; i < BKEY_U64s; i++) {
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_1, 8 * i));
+		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_4, BPF_REG_0, 8 * i));
+	}
+	bk_bind(e, answered);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, BK_SCTL_OFF_NODE));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_4, BPF_REG_0, offsetof(struct bk_result, node)));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_4, R_LO, offsetof(struct bk_result, idx)));
+	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_4, offsetof(struct bk_result, found), 1));
+	bk_jmp(e, BPF_JMP_A(0), next);
+	bk_bind(e, none);
+	emit_result_ptr(e, o, bad);
+	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_4, offsetof(struct bk_result, found), 0));
+
+	bk_bind(e, next);
+	bk_line(e, "the next query of the batch, from the root");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_CTL, BK_SCTL_OFF_Q));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_4, 1));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_4, BK_SCTL_OFF_Q));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_5, R_CTL, BK_SCTL_OFF_NQ));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_OK));
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, BPF_REG_4, BPF_REG_5, 0), finish);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_4, BK_BATCH, 0), bad);
+	bk_insn(e, BPF_ALU64_IMM(BPF_MUL, BPF_REG_4, sizeof(struct bk_query)));
+	bk_ld_imm64(e, BPF_REG_5, BPF_PSEUDO_MAP_VALUE, (unsigned)o->queries_fd);
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_4, BPF_REG_5));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_4, offsetof(struct bk_query, inode)));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, R_CTL, BPF_REG_0, BK_SCTL_OFF_INODE));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_4, offsetof(struct bk_query, offset)));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, R_CTL, BPF_REG_0, BK_SCTL_OFF_OFFSET));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_4, offsetof(struct bk_query, snapshot)));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_SNAPSHOT));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, BK_SCTL_OFF_ROOT));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_NODE));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, R_CTL, BK_SCTL_OFF_ROOT_FID));
+	emit_tail_call(e, o, finish);
+}
+
 int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		  struct bk_prog *p, struct bkey_format_err *err)
 {
@@ -227,8 +349,9 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	p->shape = BK_SHAPE_MAY_GOTO;
 	p->walk = BK_WALK_TABLE;
 	bk_prog_names(f, p->name, p->func_name);
-	p->name[1] = 's';		/* "bs..": the search program of the format */
-	p->func_name[1] = 's';
+	/* "bs..": the node search of the format, "bl..": its lookup */
+	p->name[1] = o->lookup ? 'l' : 's';
+	p->func_name[1] = p->name[1];
 	snprintf(p->file_name, sizeof(p->file_name), "%s.bkgen", p->func_name);
 	bk_emit_init(e, o->annotate);
 	fail = bk_label(e);
@@ -245,7 +368,10 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 
 	bk_subprog(e);
 	bkey_format_to_str(f, fs, sizeof(fs));
-	bk_line(e, "%s: first key >= a position in one node, format %s", p->name, fs);
+	bk_line(e, "%s: first key >= a position in %s, format %s", p->name,
+		o->lookup ? "the btree (this node, then its child or the answer)" : "one node", fs);
+	if (o->lookup)
+		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTX));
 	bk_ld_imm64(e, R_CTL, BPF_PSEUDO_MAP_VALUE, (unsigned)o->ctl_fd);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_NODE));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_KEYIDX));
@@ -317,7 +443,10 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_bind(e, found);
 	bk_line(e, "found: the index (or nr_keys), the lossy result, status");
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, R_LO, BK_SCTL_OFF_IDX));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_OK));
+	if (o->lookup)
+		emit_lookup_tail(e, &p->plan, o, bad, finish);	/* always jumps on */
+	else
+		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_OK));
 	bk_bind(e, finish);
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_STATUS));
 	bk_insn(e, BPF_EXIT_INSN());

@@ -297,26 +297,19 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 }
 
 /*
- * One packed key, the hot path: check it, unpack it, advance r8/r9, and
- * fall through.  A format byte != 0 goes to @unpacked (emit_walk_cold());
- * a bad key goes to L->bad_key with r8 still at it (see abi.h).
+ * Unpacks the packed key at r1 into the bkey at r4, r2 holding the key's
+ * first 4 bytes: the header transform, then every field.  Clobbers r0
+ * and r2.  Shared by the unpack walks and the lookups.
  */
-static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
-			  const struct bk_gen_opts *o, const struct walk_labels *L,
-			  int unpacked)
+void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool strict_align)
 {
-	const struct bk_plan *P = &p->plan;
-	unsigned ku = P->key_u64s, i;
+	struct bk_gen_opts o = { .strict_align = strict_align };
 	struct merged_stores m;
+	unsigned i;
 
 	plan_merges(P, &m);
-	if (p->walk == BK_WALK_TABLE)
-		emit_locate_table(e, o, L, ku, unpacked);
-	else
-		emit_locate_u64s(e, o, L, ku, unpacked);
-
 	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, pad = 0%s",
-		(int)(BKEY_U64s - ku), m.header64 ? "; as 64 bits, also version_lo's low half = 0" : "");
+		(int)(BKEY_U64s - P->key_u64s), m.header64 ? "; as 64 bits, also version_lo's low half = 0" : "");
 	bk_insn(e, BPF_ALU32_IMM(BPF_AND, R_HDR, 0xffffff));
 	bk_insn(e, BPF_ALU32_IMM(BPF_ADD, R_HDR, P->header_add));
 	bk_insn(e, BPF_STX_MEM(m.header64 ? BPF_DW : BPF_W, R_OUT, R_HDR, 0));
@@ -326,10 +319,28 @@ static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
 			P->fp[BKEY_FIELD_VERSION_HI].offset);
 		bk_insn(e, BPF_ST_MEM(BPF_DW, R_OUT, 8, m.imm_8_15));
 	}
-
 	for (i = 0; i < BKEY_NR_FIELDS; i++)
 		if (!m.done[i])
-			emit_field(e, o, &P->fp[i]);
+			emit_field(e, &o, &P->fp[i]);
+}
+
+/*
+ * One packed key, the hot path: check it, unpack it, advance r8/r9, and
+ * fall through.  A format byte != 0 goes to @unpacked (emit_walk_cold());
+ * a bad key goes to L->bad_key with r8 still at it (see abi.h).
+ */
+static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
+			  const struct bk_gen_opts *o, const struct walk_labels *L,
+			  int unpacked)
+{
+	const struct bk_plan *P = &p->plan;
+	unsigned ku = P->key_u64s;
+
+	if (p->walk == BK_WALK_TABLE)
+		emit_locate_table(e, o, L, ku, unpacked);
+	else
+		emit_locate_u64s(e, o, L, ku, unpacked);
+	bk_emit_unpack_packed(e, P, o->strict_align);
 	emit_advance(e, p->walk);
 }
 

@@ -220,6 +220,161 @@ static void trees(struct kenv *k)
 	test__count("node searches: FAIL", counts[BKEY_PACK_POS_FAIL]);
 }
 
+/* One lookup program per distinct format; node i's format id in *fid_of. */
+static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int *prog_fds,
+			 struct bk_loaded *loaded, uint32_t *nr_fmts, unsigned long *accepted)
+{
+	static struct bk_prog p;
+	static char log[1 << 16];
+	struct bkey_format *fmts = calloc(bt->nr_nodes, sizeof(*fmts));
+	uint32_t i, j;
+
+	*nr_fmts = 0;
+	for (i = 0; i < bt->nr_nodes; i++) {
+		for (j = 0; j < *nr_fmts; j++)
+			if (!memcmp(&fmts[j], &bt->nodes[i].f, sizeof(fmts[j])))
+				break;
+		if (j == *nr_fmts) {
+			struct bk_search_opts o = {
+				.node_size = bt->o.node_size, .lookup = true, .ctl_fd = lr->ctl_fd,
+				.nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
+				.queries_fd = lr->queries_fd, .results_fd = lr->results_fd,
+#if !defined(__x86_64__) && !defined(__aarch64__)
+				.strict_align = true,
+#endif
+			};
+
+			fmts[j] = bt->nodes[i].f;
+			if (!ASSERT_OK(bk_gen_search(&fmts[j], &o, &p, NULL), "generate") ||
+			    bk_prog_load(&p, &loaded[j], log, sizeof(log))) {
+				fprintf(stderr, "%s\n", log);
+				bk_listing(&p.e, stderr, NULL, 0);
+				ASSERT_TRUE(false, "verifier accepts the lookup program");
+				free(fmts);
+				return false;
+			}
+			prog_fds[j] = loaded[j].fd;
+			(*nr_fmts)++;
+			(*accepted)++;
+			if (!ASSERT_OK(bk_lookup_set_prog(lr, j, loaded[j].fd), "prog array"))
+				return false;
+		}
+		bk_node_image(&bt->nodes[i], bt->o.node_size, j,
+			      (uint8_t *)lr->nodes + (size_t)i * lr->node_value_size);
+	}
+	free(fmts);
+	return true;
+}
+
+static bool check_results(const struct bk_lookup_rt *lr, const struct bk_btree *bt,
+			  const struct bk_keyset *ks, uint32_t nq)
+{
+	uint32_t i;
+
+	for (i = 0; i < nq; i++) {
+		const struct bk_query *q = &lr->queries[i];
+		const struct bk_result *r = &lr->results[i];
+		size_t want = bk_keyset_lower_bound(ks, (struct bpos){ q->inode, q->offset,
+								      q->snapshot });
+		struct bkey k;
+		const uint64_t *val;
+
+		if (want == ks->nr) {
+			if (!ASSERT_EQ(r->found, 0, "nothing at or above"))
+				return false;
+			continue;
+		}
+		if (!ASSERT_EQ(r->found, 1, "found") ||
+		    !ASSERT_MEMEQ(r->key, &ks->keys[want].k, 40, "the first key >= the query") ||
+		    !ASSERT_LE(r->node, bt->nr_leaves - 1, "in a leaf"))
+			return false;
+		/* its value, from the node image as a caller reads it */
+		val = bk_node_key(&bt->nodes[r->node], r->idx, &k);
+		if (!ASSERT_MEMEQ(val, bk_keyset_val(ks, &ks->keys[want]),
+				  8 * (k.u64s - BKEY_U64s), "value"))
+			return false;
+	}
+	return true;
+}
+
+static void lookups(struct kenv *k)
+{
+	static const struct { size_t keys; unsigned node_size, sample; } cases[] = {
+		{ 5, 512, 0 }, { 3000, 512, 0 }, { 60000, 512, 0 }, { 20000, 4096, 0 },
+		{ 5000, 1024, 3 }, { 100000, 16384, 0 },
+	};
+	unsigned long accepted = 0, lookups_done = 0, runs = 0, depth_mask = 0;
+	unsigned long long run_ns = 0;
+	uint64_t seed = 0x5eed0701;
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct bk_btree_opts o = { .node_size = cases[c].node_size,
+					   .format_sample = cases[c].sample };
+		struct bk_lookup_stats lst = {};
+		struct bk_keyset ks = {};
+		struct bk_lookup_rt lr;
+		struct bk_btree bt;
+		struct bk_loaded *loaded;
+		int *prog_fds;
+		uint32_t nr_fmts = 0, i, nq = 0, f;
+		char err[200];
+		bool ok;
+
+		make_tree_keys(&seed, cases[c].keys, &ks);
+		if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err))
+			return;
+		depth_mask |= 1UL << bt.depth;
+		loaded = calloc(bt.nr_nodes, sizeof(*loaded));
+		prog_fds = calloc(bt.nr_nodes, sizeof(*prog_fds));
+		ok = ASSERT_OK(bk_lookup_rt_open(&lr, o.node_size, bt.nr_nodes, bt.nr_nodes), "maps") &&
+		     load_lookups(&lr, &bt, prog_fds, loaded, &nr_fmts, &accepted);
+		/* batches: every key's position, below it, snapshot 0, random */
+		for (i = 0; ok && i < ks.nr; i += 1 + ks.nr / 3000) {
+			const struct bkey *key = &ks.keys[i].k;
+			struct bk_query qs[4] = {
+				{ key->inode, key->offset, key->snapshot },
+				{ key->inode, key->offset, key->snapshot - 1 },
+				{ key->inode, key->offset, 0 },
+				{ rnd_next(&seed), rnd_next(&seed), rnd_next(&seed) },
+			};
+			unsigned j;
+
+			for (j = 0; j < 4; j++)
+				lr.queries[nq++] = qs[j];
+			if (nq + 6 > BK_BATCH || i + 1 + ks.nr / 3000 >= ks.nr) {
+				lr.queries[nq++] = (struct bk_query){ 0, 0, 0 };
+				lr.queries[nq++] = (struct bk_query){ UINT64_MAX, UINT64_MAX, UINT32_MAX };
+				memset(lr.results, 0xa5, sizeof(*lr.results) * nq);
+				ok &= ASSERT_EQ(bk_lookup_batch(&lr, prog_fds, bt.root, nq, &lst), 0, "batch");
+				ok &= check_results(&lr, &bt, &ks, nq);
+				lookups_done += nq;
+				nq = 0;
+			}
+		}
+		runs += lst.runs;
+		run_ns += lst.run_ns;
+		for (f = 0; f < nr_fmts; f++)
+			bk_prog_unload(&loaded[f]);
+		free(loaded);
+		free(prog_fds);
+		bk_lookup_rt_close(&lr);
+		if (!ok)
+			fprintf(stderr, "  case %u: %zu keys, node size %u, depth %u\n", c,
+				cases[c].keys, cases[c].node_size, bt.depth);
+		bk_btree_free(&bt);
+		bk_keyset_free(&ks);
+		if (!ok)
+			return;
+	}
+	ASSERT_EQ(depth_mask & 0x1e, 0x1e, "depths 1 to 4");
+	test__count("lookups: programs accepted by the verifier", accepted);
+	test__count("lookups checked against the sorted array", lookups_done);
+	test__count("lookups: program runs", runs);
+	printf("  lookups: %.0f ns per lookup in the kernel (functional run, not a benchmark)\n",
+	       lookups_done ? (double)run_ns / lookups_done : 0);
+}
+
 DEFINE_TEST(search)
 {
 	struct kenv *k;
@@ -229,5 +384,11 @@ DEFINE_TEST(search)
 			test__skip("the node search needs may_goto (kernel 6.9+)");
 		else
 			trees(k);
+	}
+	if (test__start_subtest("lookups") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("lookups need may_goto (kernel 6.9+)");
+		else
+			lookups(k);
 	}
 }

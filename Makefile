@@ -22,7 +22,7 @@ endif
 
 BKEY_SRCS := bkey/bkey.c
 GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/search.c gen/lookup.c gen/load.c
-USER_LIB_SRCS := user/keytext.c user/btree.c
+USER_LIB_SRCS := user/keytext.c user/btree.c user/nodecache.c
 USER_SRCS := user/loader.c user/caps.c user/demo.c $(USER_LIB_SRCS)
 TEST_SRCS := $(wildcard tests/*.c)
 # benchmark only: never linked into the product

@@ -12,6 +12,8 @@
 #include "test_progs.h"
 #include "examples.h"
 #include "kenv.h"
+#include "keytext.h"
+#include "btree.h"
 
 #define LOADER	"./loader"
 #define EX3	"key_u64s=2 bits=40,40,0,12,0,0 offsets=0x100000000,0,0xffffffff,0,0,0"
@@ -222,6 +224,85 @@ static void gen_json(void)
 	free(out);
 }
 
+/* loader lookup on a random key file: every answer as the reference says. */
+static void lookup_cmd(struct kenv *k)
+{
+	char keys[128], queries[128], out[128], expect[128], args[512], *a, *b, *err = NULL;
+	uint64_t seed = 0x5eed0801, val[3] = { 7, 8, 9 };
+	struct bk_keyset ks = {};
+	struct bpos p = { 100, 0, 0 };
+	FILE *fk, *fq, *fe;
+	size_t i, la, lb;
+	char msg[100];
+
+	snprintf(keys, sizeof(keys), "%s/keys.txt", tmpdir);
+	snprintf(queries, sizeof(queries), "%s/queries.txt", tmpdir);
+	snprintf(out, sizeof(out), "%s/lookup.out", tmpdir);
+	snprintf(expect, sizeof(expect), "%s/lookup.expect", tmpdir);
+	fk = fopen(keys, "w");
+	for (i = 0; i < 20000; i++) {
+		struct bkey key = { .format_nw = KEY_FORMAT_CURRENT, .type = 1 + rnd_below(&seed, 20) };
+
+		if (!rnd_below(&seed, 30)) {
+			p.inode += 1 + rnd_below(&seed, 1000);
+			p.offset = 0;
+		}
+		p.offset += 1 + rnd_below(&seed, 5000);
+		key.inode = p.inode;
+		key.offset = p.offset;
+		key.snapshot = rnd_below(&seed, 3) ? UINT32_MAX : rnd_below(&seed, 100);
+		key.size = rnd_below(&seed, 128);
+		key.u64s = BKEY_U64s + rnd_below(&seed, 4);
+		bk_key_print(fk, &key, val);
+		bk_keyset_add(&ks, &key, val);
+	}
+	fclose(fk);
+	bk_keyset_sort(&ks, msg, sizeof(msg));
+
+	fq = fopen(queries, "w");
+	fe = fopen(expect, "w");
+	for (i = 0; i < 3000; i++) {
+		const struct bkey *kk = &ks.keys[rnd_below(&seed, ks.nr)].k;
+		struct bpos q = { kk->inode, kk->offset, kk->snapshot };
+		size_t want;
+
+		if (i % 3 == 1)
+			q.offset -= rnd_below(&seed, 3000);
+		else if (i % 3 == 2)
+			q = (struct bpos){ rnd_below(&seed, 200000), rnd_next(&seed), 0 };
+		fprintf(fq, "%llu:%llu:%u\n", (unsigned long long)q.inode,
+			(unsigned long long)q.offset, q.snapshot);
+		want = bk_keyset_lower_bound(&ks, q);
+		if (want == ks.nr)
+			fprintf(fe, "none\n");
+		else
+			bk_key_print(fe, &ks.keys[want].k, bk_keyset_val(&ks, &ks.keys[want]));
+	}
+	fclose(fq);
+	fclose(fe);
+
+	snprintf(args, sizeof(args), "lookup --keys %s --node-size 1024 <%s >%s", keys, queries, out);
+	ASSERT_EQ(run_loader(args, &err), 0, "lookup");
+	free(err);
+	a = slurp(out, &la);
+	b = slurp(expect, &lb);
+	if (ASSERT_TRUE(a && b, "outputs") && ASSERT_EQ(la, lb, "same length"))
+		ASSERT_TRUE(!memcmp(a, b, la), "every answer equals the reference");
+	free(a);
+	free(b);
+
+	/* a bad query line: status 2, the line number */
+	fq = fopen(queries, "w");
+	fprintf(fq, "1:2:3\n\n4:5\n");
+	fclose(fq);
+	snprintf(args, sizeof(args), "lookup --keys %s <%s", keys, queries);
+	ASSERT_EQ(run_loader(args, &err), 2, "bad query");
+	ASSERT_HAS_SUBSTR(err, "query line 3", "names the line");
+	free(err);
+	bk_keyset_free(&ks);
+	(void)k;
+}
+
 DEFINE_TEST(cli)
 {
 	struct kenv *k;
@@ -234,6 +315,12 @@ DEFINE_TEST(cli)
 		gen_json();
 	if (test__start_subtest("bpf_equals_ref") && have_loader() && (k = kenv_get()))
 		bpf_equals_ref(k);
+	if (test__start_subtest("lookup") && have_loader() && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("lookups need may_goto (kernel 6.9+)");
+		else
+			lookup_cmd(k);
+	}
 	if (tmpdir[0]) {
 		char cmd[128];
 

@@ -20,6 +20,8 @@
 #include "gen.h"
 #include "caps.h"
 #include "demo.h"
+#include "keytext.h"
+#include "nodecache.h"
 #include "util.h"
 
 #define EXIT_USAGE	2	/* bad input: nothing was loaded */
@@ -38,6 +40,7 @@ static void usage(FILE *out)
 "  demo     (the default) unpack built-in filesystem-like nodes in the\n"
 "           kernel, check every key against the C reference, report\n"
 "  unpack   unpack a bset-style stream of keys in the kernel\n"
+"  lookup   build a btree from a key file, look positions up in the kernel\n"
 "  gen      print the generated program for a format (no root needed)\n"
 "  help     this text; 'COMMAND --help' describes a command\n"
 "\n"
@@ -599,6 +602,189 @@ static int cmd_demo(int argc, char **argv)
 	return bad ? EXIT_KERNEL : 0;
 }
 
+/* ---- lookup ---- */
+
+static void usage_lookup(FILE *out)
+{
+	fprintf(out,
+"Usage: %s lookup --keys FILE [--node-size B] [--no-verify]\n"
+"\n"
+"Bulk-loads a btree from the keys in FILE (one per line, in the key text\n"
+"format below; any order, no two at one position), with each node's\n"
+"format computed from its keys and bounds, and loads it into BPF maps with\n"
+"one program per distinct format. Then reads queries inode:offset:snapshot\n"
+"from standard input, one per line, and prints for each the first key at\n"
+"or after it (bcachefs's peek), found by a root-to-leaf walk in the kernel,\n"
+"or 'none'.\n"
+"\n"
+"Key text format:  inode:offset:snapshot size=N type=T ver=HI:LO val=HEX\n"
+"(decimal numbers; size, type, ver and val optional; val is hex bytes, a\n"
+"whole number of 8-byte words).\n"
+"\n"
+"  --keys FILE      the key set (required)\n"
+"  --node-size B    bytes of keys per node, a multiple of 8 in %u..%u\n"
+"                   (default 4096)\n"
+"  --no-verify      skip checking each answer against a sorted array\n"
+"\n"
+"Exit status: 0 success; 1 kernel failure or a mismatch; 2 a malformed key\n"
+"file or query (the message gives the line), nothing loaded.\n",
+		prog_name, BK_NODE_SIZE_MIN, BK_NODE_SIZE_MAX);
+}
+
+static int read_keyfile(const char *path, struct bk_keyset *ks)
+{
+	char err[300];
+	FILE *f = fopen(path, "r");
+	int ret;
+
+	if (!f) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", prog_name, path, strerror(errno));
+		return -errno;
+	}
+	ret = bk_keyset_read(f, ks, err, sizeof(err));
+	fclose(f);
+	if (ret)
+		fprintf(stderr, "%s: %s: %s\n", prog_name, path, err);
+	return ret;
+}
+
+/* All queries first: a bad line stops before anything is loaded. */
+static int read_queries(FILE *in, struct bpos **pos, size_t *n)
+{
+	char *line = NULL, err[200];
+	size_t cap = 0, nr = 0, room = 0;
+	unsigned lineno = 0;
+	int ret = 0;
+
+	*pos = NULL;
+	while (getline(&line, &cap, in) >= 0) {
+		char *s = line + strspn(line, " \t");
+
+		lineno++;
+		if (!*s || *s == '\n' || *s == '#')
+			continue;
+		if (nr == room) {
+			struct bpos *p = realloc(*pos, (room = room ? 2 * room : 1024) * sizeof(*p));
+
+			if (!p) {
+				ret = -ENOMEM;
+				break;
+			}
+			*pos = p;
+		}
+		if (bk_pos_parse(s, &(*pos)[nr], err, sizeof(err))) {
+			fprintf(stderr, "%s: query line %u: %s\n", prog_name, lineno, err);
+			ret = -EINVAL;
+			break;
+		}
+		nr++;
+	}
+	free(line);
+	*n = nr;
+	return ret;
+}
+
+static int parse_node_size(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 0);
+
+	if (*end || v < BK_NODE_SIZE_MIN || v > BK_NODE_SIZE_MAX || v % 8) {
+		fprintf(stderr, "%s: --node-size: \"%s\" is not a multiple of 8 in %u..%u\n",
+			prog_name, s, BK_NODE_SIZE_MIN, BK_NODE_SIZE_MAX);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int cmd_lookup(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "keys", required_argument, NULL, 'k' },
+		{ "node-size", required_argument, NULL, 'n' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct bk_btree_opts bo = { .node_size = 4096 };
+	struct bk_keyset ks = {};
+	struct bk_btree bt = {};
+	struct bk_tree_rt t = {};
+	struct bk_result *res = NULL;
+	struct bpos *pos = NULL;
+	const char *keys = NULL;
+	bool verify = true, loaded = false;
+	size_t n = 0, i, mismatches = 0;
+	char err[300], why[160];
+	int opt, ret = EXIT_USAGE;
+
+	while ((opt = getopt_long(argc, argv, "k:n:Vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'k': keys = optarg; break;
+		case 'n':
+			if (parse_node_size(optarg, &bo.node_size))
+				return EXIT_USAGE;
+			break;
+		case 'V': verify = false; break;
+		case 'h': usage_lookup(stdout); return 0;
+		default: usage_lookup(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!keys) {
+		fprintf(stderr, "%s: lookup: --keys FILE is required\n", prog_name);
+		return EXIT_USAGE;
+	}
+	if (read_keyfile(keys, &ks) || read_queries(stdin, &pos, &n))
+		goto out;
+	if (bk_btree_build(&bt, &ks, &bo, err, sizeof(err))) {
+		fprintf(stderr, "%s: cannot build the btree: %s\n", prog_name, err);
+		goto out;
+	}
+	ret = EXIT_KERNEL;
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog_name, why);
+		goto out;
+	}
+	res = calloc(n ? n : 1, sizeof(*res));
+	if (!res || bk_tree_load(&t, &bt, stderr)) {
+		fprintf(stderr, "%s: cannot load the btree into BPF\n", prog_name);
+		goto out;
+	}
+	loaded = true;
+	if (bk_tree_lookup(&t, pos, n, res)) {
+		fprintf(stderr, "%s: a lookup run failed\n", prog_name);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const struct bk_result *r = &res[i];
+
+		if (verify) {
+			size_t want = bk_keyset_lower_bound(&ks, pos[i]);
+			bool ok = want == ks.nr ? !r->found :
+				  r->found && !memcmp(r->key, &ks.keys[want].k, sizeof(struct bkey));
+
+			mismatches += !ok;
+		}
+		if (!r->found)
+			printf("none\n");
+		else
+			bk_key_print(stdout, (const struct bkey *)r->key, bk_tree_result_val(&t, r));
+	}
+	if (mismatches)
+		fprintf(stderr, "%s: %zu of %zu answers differ from the reference\n", prog_name,
+			mismatches, n);
+	ret = mismatches ? EXIT_KERNEL : 0;
+out:
+	if (loaded)
+		bk_tree_unload(&t);
+	bk_btree_free(&bt);
+	bk_keyset_free(&ks);
+	free(pos);
+	free(res);
+	return ret;
+}
+
 /* ---- gen ---- */
 
 static void json_str(FILE *out, const char *s)
@@ -749,6 +935,8 @@ int main(int argc, char **argv)
 		return cmd_demo(argc - 1, argv + 1);
 	if (!strcmp(cmd, "unpack"))
 		return cmd_unpack(argc - 1, argv + 1);
+	if (!strcmp(cmd, "lookup"))
+		return cmd_lookup(argc - 1, argv + 1);
 	if (!strcmp(cmd, "gen"))
 		return cmd_gen(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

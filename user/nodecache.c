@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nodecache.h"
+#include "util.h"
+
+static uint32_t format_hash(const struct bkey_format *f)
+{
+	const uint8_t *p = (const uint8_t *)f;
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < sizeof(*f); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static void cache_free(struct bk_fmt_cache *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nr; i++)
+		bk_prog_unload(&c->e[i].lookup);
+	free(c->e);
+	free(c->slot);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The entry of format @f, or a new one; its refcount goes up by one. */
+static struct bk_fmt_entry *cache_get(struct bk_fmt_cache *c, const struct bkey_format *f,
+				      bool *created)
+{
+	uint32_t h = format_hash(f) & (c->nr_slots - 1);
+
+	*created = false;
+	for (;; h = (h + 1) & (c->nr_slots - 1)) {
+		struct bk_fmt_entry *e;
+
+		if (!c->slot[h])
+			break;
+		e = &c->e[c->slot[h] - 1];
+		if (!memcmp(&e->f, f, sizeof(*f))) {
+			e->refs++;
+			return e;
+		}
+	}
+	if (c->nr == c->cap)
+		return NULL;		/* sized for one entry per node */
+	c->slot[h] = c->nr + 1;
+	c->e[c->nr] = (struct bk_fmt_entry){ .f = *f, .fid = c->nr, .refs = 1,
+					      .lookup = { .fd = -1 } };
+	*created = true;
+	return &c->e[c->nr++];
+}
+
+static int load_program(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log_out)
+{
+	static struct bk_prog p;
+	static char log[1 << 20];
+	struct bk_search_opts o = {
+		.node_size = t->bt->o.node_size, .lookup = true,
+		.ctl_fd = t->lr.ctl_fd, .nodes_fd = t->lr.nodes_fd, .progs_fd = t->lr.progs_fd,
+		.queries_fd = t->lr.queries_fd, .results_fd = t->lr.results_fd,
+#if !defined(__x86_64__) && !defined(__aarch64__)
+		.strict_align = true,
+#endif
+	};
+	double t0 = bk_now_ns();
+	int ret = bk_gen_search(&e->f, &o, &p, NULL);
+
+	if (!ret)
+		ret = bk_prog_load(&p, &e->lookup, log_out ? log : NULL, log_out ? sizeof(log) : 0);
+	e->prepare_us = (bk_now_ns() - t0) / 1e3;
+	if (ret && log_out) {
+		fprintf(log_out, "the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
+			p.name, strerror(-ret), log);
+		bk_listing(&p.e, log_out, NULL, 0);
+	}
+	if (!ret)
+		ret = bk_lookup_set_prog(&t->lr, e->fid, e->lookup.fd);
+	return ret;
+}
+
+int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
+{
+	uint32_t i, slots = 16;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->bt = bt;
+	while (slots < 2 * bt->nr_nodes)
+		slots *= 2;
+	t->cache.e = calloc(bt->nr_nodes, sizeof(*t->cache.e));
+	t->cache.cap = bt->nr_nodes;
+	t->cache.slot = calloc(slots, sizeof(*t->cache.slot));
+	t->cache.nr_slots = slots;
+	t->prog_fd_by_fid = calloc(bt->nr_nodes, sizeof(*t->prog_fd_by_fid));
+	t->fid_of_node = calloc(bt->nr_nodes, sizeof(*t->fid_of_node));
+	if (!t->cache.e || !t->cache.slot || !t->prog_fd_by_fid || !t->fid_of_node) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = bk_lookup_rt_open(&t->lr, bt->o.node_size, bt->nr_nodes, bt->nr_nodes);
+	if (ret)
+		goto fail;
+	for (i = 0; i < bt->nr_nodes; i++) {
+		bool created;
+		struct bk_fmt_entry *e = cache_get(&t->cache, &bt->nodes[i].f, &created);
+
+		if (!e) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		if (created) {
+			ret = load_program(t, e, log_out);
+			if (ret)
+				goto fail;
+			t->prog_fd_by_fid[e->fid] = e->lookup.fd;
+		}
+		t->fid_of_node[i] = e->fid;
+		bk_node_image(&bt->nodes[i], bt->o.node_size, e->fid,
+			      (uint8_t *)t->lr.nodes + (size_t)i * t->lr.node_value_size);
+	}
+	return 0;
+fail:
+	bk_tree_unload(t);
+	return ret;
+}
+
+void bk_tree_unload(struct bk_tree_rt *t)
+{
+	cache_free(&t->cache);
+	bk_lookup_rt_close(&t->lr);
+	free(t->prog_fd_by_fid);
+	free(t->fid_of_node);
+	t->prog_fd_by_fid = NULL;
+	t->fid_of_node = NULL;
+}
+
+int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
+		   struct bk_result *out)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		uint32_t nq = n - done > BK_BATCH ? BK_BATCH : n - done, i;
+		int ret;
+
+		for (i = 0; i < nq; i++)
+			t->lr.queries[i] = (struct bk_query){ pos[done + i].inode,
+							       pos[done + i].offset,
+							       pos[done + i].snapshot };
+		ret = bk_lookup_batch(&t->lr, t->prog_fd_by_fid, t->bt->root, nq, &t->st);
+		if (ret)
+			return ret < 0 ? ret : -EIO;
+		memcpy(out + done, t->lr.results, nq * sizeof(*out));
+		done += nq;
+	}
+	return 0;
+}
+
+const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r)
+{
+	const struct bk_node_hdr *h = bk_lookup_node(&t->lr, r->node);
+	const uint8_t *words = (const uint8_t *)h + BK_NODE_WORDS_OFF;
+	const uint16_t *tab = (const uint16_t *)((const uint8_t *)h + h->tab_off);
+	const uint8_t *k = words + 8 * tab[r->idx];
+	const struct bkey_format *f = (const void *)h->format;
+
+	return (const uint64_t *)k + ((k[1] & 0x7f) ? BKEY_U64s : f->key_u64s);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A btree loaded into BPF: node images in the nodes map, and a cache of
+ * programs keyed by the exact format.  Each distinct format has exactly
+ * one lookup program, shared (and counted) by every node with that
+ * format; its index in the prog array is the format id in the nodes'
+ * headers.
+ */
+#ifndef USER_NODECACHE_H
+#define USER_NODECACHE_H
+
+#include "btree.h"
+#include "gen.h"
+
+struct bk_fmt_entry {
+	struct bkey_format	f;
+	uint32_t		fid;
+	uint32_t		refs;		/* nodes using it */
+	struct bk_loaded	lookup;
+	double			prepare_us;	/* generate + verify + JIT */
+};
+
+struct bk_fmt_cache {
+	struct bk_fmt_entry	*e;		/* by fid */
+	uint32_t		nr, cap;
+	uint32_t		*slot;		/* open addressing: fid + 1, 0 = empty */
+	uint32_t		nr_slots;
+};
+
+struct bk_tree_rt {
+	const struct bk_btree	*bt;
+	struct bk_lookup_rt	lr;
+	struct bk_fmt_cache	cache;
+	int			*prog_fd_by_fid;
+	uint32_t		*fid_of_node;
+	struct bk_lookup_stats	st;
+};
+
+/* Loads @bt: maps, node images, one program per distinct format.  A
+ * verifier rejection prints its log and our listing to @log_out. */
+int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out);
+void bk_tree_unload(struct bk_tree_rt *t);
+
+/*
+ * Looks up @n positions (batches of BK_BATCH) in the kernel; out[i] gets
+ * the first key >= pos[i] (found = 0 if none), with node and index.
+ */
+int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
+		   struct bk_result *out);
+
+/* The value words of a result, read from the node image in the map. */
+const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r);
+
+#endif

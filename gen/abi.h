@@ -47,7 +47,7 @@ struct bk_ctl {
 	 * walk state here between callbacks */
 	unsigned int	cur_in;
 	unsigned int	cur_out;
-	unsigned int	pad;
+	unsigned int	node;		/* the node walked, for programs reading a nodes map */
 };
 
 #define BK_CTL_OFF_IN_START	0
@@ -61,6 +61,7 @@ struct bk_ctl {
 #define BK_CTL_OFF_ARG_OUT	32
 #define BK_CTL_OFF_CUR_IN	36
 #define BK_CTL_OFF_CUR_OUT	40
+#define BK_CTL_OFF_NODE		44
 
 /*
  * Status codes.  A program stops at a bad key with BK_ERR_BAD_KEY and

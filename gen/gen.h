@@ -75,6 +75,13 @@ struct bk_gen_opts {
 	unsigned	chunk;		/* keys per bpf_loop callback (>= 1) */
 	/* map fds referenced by the program (any value for listings) */
 	int		ctl_fd, in_fd, out_fd, tab_fd;
+	/*
+	 * The table walk over a btree node instead of the in/tab maps:
+	 * node ctl->node of this nodes map (node_size bytes of keys, the
+	 * table after them, gen/abi.h).  0 = not used.
+	 */
+	int		nodes_fd;
+	unsigned	node_size;
 };
 
 struct bk_prog {
@@ -231,6 +238,15 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
  */
 int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint64_t *words,
 		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word);
+
+/*
+ * Runs a program generated with .nodes_fd over keys [first, end) of node
+ * @node: out[0, end - first) gets them unpacked.  Returns the status
+ * (BK_OK or BK_ERR_*, >= 0) with *nr_out keys written, or -errno.
+ */
+int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
+		uint32_t first, uint32_t end, uint32_t *nr_out, uint32_t repeat,
+		uint32_t *duration_ns);
 
 /*
  * Fills tab[0..] with the word offsets of the keys in words[0, nr_words)

@@ -24,6 +24,7 @@ ABI_OFF(bk_ctl, arg_end, BK_CTL_OFF_ARG_END);
 ABI_OFF(bk_ctl, arg_out, BK_CTL_OFF_ARG_OUT);
 ABI_OFF(bk_ctl, cur_in, BK_CTL_OFF_CUR_IN);
 ABI_OFF(bk_ctl, cur_out, BK_CTL_OFF_CUR_OUT);
+ABI_OFF(bk_ctl, node, BK_CTL_OFF_NODE);
 ABI_OFF(bk_search_ctl, offset, BK_SCTL_OFF_OFFSET);
 ABI_OFF(bk_search_ctl, snapshot, BK_SCTL_OFF_SNAPSHOT);
 ABI_OFF(bk_search_ctl, node, BK_SCTL_OFF_NODE);
@@ -266,6 +267,30 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 		rt->ctl->status = why ? (unsigned)why : BK_ERR_BAD_KEY;
 	}
 	return 0;
+}
+
+int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
+		uint32_t first, uint32_t end, uint32_t *nr_out, uint32_t repeat,
+		uint32_t *duration_ns)
+{
+	unsigned char pkt[64] = {};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
+		    .repeat = repeat);
+
+	if (first > end || end > BK_IDX_MASK)
+		return -EINVAL;
+	rt->ctl->node = node;
+	rt->ctl->arg_in = rt->ctl->cur_in = 2 * first;
+	rt->ctl->arg_end = 2 * end;
+	rt->ctl->arg_out = rt->ctl->cur_out = 0;
+	rt->ctl->status = ~0u;
+	if (bpf_prog_test_run_opts(l->fd, &opts))
+		return -errno;
+	if (duration_ns)
+		*duration_ns = opts.duration;
+	if (nr_out)
+		*nr_out = rt->ctl->cur_out / 40;
+	return rt->ctl->status;
 }
 
 uint32_t bk_build_table(const struct bkey_format *f, const uint64_t *words, uint32_t nr_words,

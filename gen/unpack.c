@@ -272,9 +272,11 @@ static void emit_locate_u64s(struct bk_emit *e, const struct bk_gen_opts *o,
 static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 			      const struct walk_labels *L, unsigned ku, int unpacked)
 {
+	unsigned tab_limit = o->nodes_fd ? 2 * (o->node_size / 8) - 2 : TAB_LIMIT;
+
 	bk_line(e, "key i at in + 8*tab[i]: format byte, u64s == tab[i+1] - tab[i], key_u64s <= u64s <= 250 + key_u64s");
 	bk_comment(e, "for the verifier: tab[i + 1] lies inside the table");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, TAB_LIMIT, 0), L->bounds);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, tab_limit, 0), L->bounds);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, OUT_LIMIT, 0), L->full);
 	bk_insn(e, BPF_MOV64_REG(R_KEY, R_TAB));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
@@ -282,7 +284,12 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_LDX_MEM(BPF_H, R_KEY, R_KEY, 0));
 	bk_comment(e, "the key's words, as the table says");
 	bk_insn(e, BPF_ALU64_REG(BPF_SUB, R_NEXT, R_KEY));
-	bk_comment(e, "a 16-bit word offset: inside the in map");
+	if (o->nodes_fd) {
+		bk_comment(e, "the key starts inside the node");
+		bk_jmp(e, BPF_JMP_IMM(BPF_JGE, R_KEY, o->node_size / 8, 0), L->bad_key);
+	} else {
+		bk_comment(e, "a 16-bit word offset: inside the in map");
+	}
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_KEY, 3));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IN));
 	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
@@ -447,10 +454,32 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	walk_labels_init(e, &L);
 	bk_subprog(e);
 	emit_title(e, p);
-	emit_map_value(e, BPF_REG_1, o->ctl_fd);
-	emit_prologue(e, o);
-	emit_map_value(e, R_IN, o->in_fd);
-	emit_map_value(e, R_OBASE, p->walk == BK_WALK_TABLE ? o->tab_fd : o->out_fd);
+	if (o->nodes_fd) {
+		bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
+			BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
+		emit_map_value(e, BPF_REG_1, o->ctl_fd);
+		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTL_OFF_NODE));
+		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, -4));
+		bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
+		bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, -4));
+		bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+		bk_insn(e, BPF_MOV64_IMM(R_IOFF, 0));
+		bk_insn(e, BPF_MOV64_IMM(R_OOFF, 0));
+		bk_comment(e, "no such node: r0 = 0, then the status");
+		bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L.bounds);
+		bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
+		bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
+		emit_map_value(e, BPF_REG_1, o->ctl_fd);
+		emit_prologue(e, o);
+	} else {
+		emit_map_value(e, BPF_REG_1, o->ctl_fd);
+		emit_prologue(e, o);
+		emit_map_value(e, R_IN, o->in_fd);
+		emit_map_value(e, R_OBASE, p->walk == BK_WALK_TABLE ? o->tab_fd : o->out_fd);
+	}
 	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
 
 	bk_bind(e, loop);
@@ -577,6 +606,9 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 	if (o->chunk > 8)
 		return -EINVAL;
 	if (o->walk == BK_WALK_TABLE && o->shape != BK_SHAPE_MAY_GOTO)
+		return -EINVAL;
+	if (o->nodes_fd && (o->walk != BK_WALK_TABLE || o->node_size < 64 || o->node_size % 8 ||
+			    o->node_size > 8 * BK_IDX_MASK))
 		return -EINVAL;
 	p->shape = o->shape;
 	p->walk = o->walk;

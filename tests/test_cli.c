@@ -291,6 +291,29 @@ static void lookup_cmd(struct kenv *k)
 	free(a);
 	free(b);
 
+	/* scans from three places, one reaching the end of the tree */
+	for (i = 0; i < 3; i++) {
+		const struct bkey *kk = &ks.keys[i == 2 ? ks.nr - 10 : rnd_below(&seed, ks.nr)].k;
+		size_t first, j;
+
+		first = bk_keyset_lower_bound(&ks, (struct bpos){ kk->inode, kk->offset - 1, 0 });
+		fe = fopen(expect, "w");
+		for (j = first; j < ks.nr && j < first + 700; j++)
+			bk_key_print(fe, &ks.keys[j].k, bk_keyset_val(&ks, &ks.keys[j]));
+		fclose(fe);
+		snprintf(args, sizeof(args), "scan --keys %s --node-size 1024 --from %llu:%llu:0 "
+			 "--count 700 >%s", keys, (unsigned long long)kk->inode,
+			 (unsigned long long)kk->offset - 1, out);
+		ASSERT_EQ(run_loader(args, &err), 0, "scan");
+		free(err);
+		a = slurp(out, &la);
+		b = slurp(expect, &lb);
+		if (ASSERT_TRUE(a && b, "outputs") && ASSERT_EQ(la, lb, "scan length"))
+			ASSERT_TRUE(!memcmp(a, b, la), "scan equals the reference");
+		free(a);
+		free(b);
+	}
+
 	/* a bad query line: status 2, the line number */
 	fq = fopen(queries, "w");
 	fprintf(fq, "1:2:3\n\n4:5\n");

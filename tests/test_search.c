@@ -14,6 +14,7 @@
 #include "test_progs.h"
 #include "btree.h"
 #include "kenv.h"
+#include "nodecache.h"
 
 struct search_env {
 	int			ctl_fd, nodes_fd;
@@ -375,6 +376,65 @@ static void lookups(struct kenv *k)
 	       lookups_done ? (double)run_ns / lookups_done : 0);
 }
 
+/* bk_tree_scan through the format cache, across leaves, unpacked keys too. */
+static void scans(struct kenv *k)
+{
+	static const struct { size_t keys; unsigned node_size, sample; } cases[] = {
+		{ 20000, 512, 0 }, { 8000, 1024, 3 }, { 30000, 4096, 0 },
+	};
+	static struct bk_result res[3000];
+	uint64_t seed = 0x5eed0901;
+	unsigned long scanned = 0, unpacked = 0;
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct bk_btree_opts o = { .node_size = cases[c].node_size,
+					   .format_sample = cases[c].sample };
+		struct bk_keyset ks = {};
+		struct bk_tree_rt t;
+		struct bk_btree bt;
+		char err[200];
+		unsigned i;
+		bool ok = true;
+
+		make_tree_keys(&seed, cases[c].keys, &ks);
+		if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err))
+			return;
+		for (i = 0; i < bt.nr_leaves; i++)
+			unpacked += bt.nodes[i].nr_unpacked;
+		if (!ASSERT_OK(bk_tree_load(&t, &bt, stderr), "load")) {
+			bk_btree_free(&bt);
+			bk_keyset_free(&ks);
+			return;
+		}
+		for (i = 0; i < 40 && ok; i++) {
+			const struct bkey *key = &ks.keys[rnd_below(&seed, ks.nr)].k;
+			struct bpos from = { key->inode, key->offset, i % 2 ? key->snapshot : 0 };
+			size_t count = 1 + rnd_below(&seed, 3000), got, first, j;
+
+			first = bk_keyset_lower_bound(&ks, from);
+			ok &= ASSERT_OK(bk_tree_scan(&t, from, count, res, &got), "scan");
+			ok &= ASSERT_EQ(got, ks.nr - first < count ? ks.nr - first : count, "keys");
+			for (j = 0; j < got && ok; j++) {
+				struct bkey kk;
+				const uint64_t *val = bk_node_key(&bt.nodes[res[j].node], res[j].idx, &kk);
+
+				ok &= ASSERT_MEMEQ(res[j].key, &ks.keys[first + j].k, 40, "key in order");
+				ok &= ASSERT_MEMEQ(val, bk_keyset_val(&ks, &ks.keys[first + j]),
+						   8 * (kk.u64s - BKEY_U64s), "value");
+			}
+			scanned += got;
+		}
+		bk_tree_unload(&t);
+		bk_btree_free(&bt);
+		bk_keyset_free(&ks);
+		if (!ok)
+			return;
+	}
+	ASSERT_GT(unpacked, 0, "leaves with keys stored unpacked");
+	test__count("scanned keys checked against the sorted array", scanned);
+}
+
 DEFINE_TEST(search)
 {
 	struct kenv *k;
@@ -390,5 +450,11 @@ DEFINE_TEST(search)
 			test__skip("lookups need may_goto (kernel 6.9+)");
 		else
 			lookups(k);
+	}
+	if (test__start_subtest("scans") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("scans need may_goto (kernel 6.9+)");
+		else
+			scans(k);
 	}
 }

@@ -41,6 +41,7 @@ static void usage(FILE *out)
 "           kernel, check every key against the C reference, report\n"
 "  unpack   unpack a bset-style stream of keys in the kernel\n"
 "  lookup   build a btree from a key file, look positions up in the kernel\n"
+"  scan     the keys from a position on, from the same btree, in the kernel\n"
 "  gen      print the generated program for a format (no root needed)\n"
 "  help     this text; 'COMMAND --help' describes a command\n"
 "\n"
@@ -785,6 +786,124 @@ out:
 	return ret;
 }
 
+/* ---- scan ---- */
+
+static void usage_scan(FILE *out)
+{
+	fprintf(out,
+"Usage: %s scan --keys FILE --from inode:offset:snapshot --count N\n"
+"               [--node-size B] [--no-verify]\n"
+"\n"
+"Builds and loads the btree of FILE as 'lookup' does, then prints the N keys\n"
+"from the first one at or after the position on, crossing leaves, in the\n"
+"key text format: a lookup in the kernel finds the first, and each leaf's\n"
+"run of keys is unpacked in one run of its format's program.\n"
+"\n"
+"  --keys FILE      the key set (required; format in 'lookup --help')\n"
+"  --from POS       where to start (required)\n"
+"  --count N        how many keys at most (required)\n"
+"  --node-size B    bytes of keys per node (default 4096)\n"
+"  --no-verify      skip checking the keys against a sorted array\n"
+"\n"
+"Exit status as for lookup.\n", prog_name);
+}
+
+static int cmd_scan(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "keys", required_argument, NULL, 'k' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "node-size", required_argument, NULL, 'n' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct bk_btree_opts bo = { .node_size = 4096 };
+	struct bk_keyset ks = {};
+	struct bk_btree bt = {};
+	struct bk_tree_rt t = {};
+	struct bk_result *res = NULL;
+	const char *keys = NULL, *from_s = NULL;
+	struct bpos from;
+	unsigned long count = 0;
+	size_t got = 0, i, first, mismatches = 0;
+	bool verify = true, loaded = false;
+	char err[300], why[160], *end;
+	int opt, ret = EXIT_USAGE;
+
+	while ((opt = getopt_long(argc, argv, "k:f:c:n:Vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'k': keys = optarg; break;
+		case 'f': from_s = optarg; break;
+		case 'c':
+			count = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || count > 100000000) {
+				fprintf(stderr, "%s: --count: \"%s\" is not a number in 0..100000000\n",
+					prog_name, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			if (parse_node_size(optarg, &bo.node_size))
+				return EXIT_USAGE;
+			break;
+		case 'V': verify = false; break;
+		case 'h': usage_scan(stdout); return 0;
+		default: usage_scan(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!keys || !from_s) {
+		fprintf(stderr, "%s: scan: --keys FILE, --from POS and --count N are required\n",
+			prog_name);
+		return EXIT_USAGE;
+	}
+	if (bk_pos_parse(from_s, &from, err, sizeof(err))) {
+		fprintf(stderr, "%s: --from: %s\n", prog_name, err);
+		return EXIT_USAGE;
+	}
+	if (read_keyfile(keys, &ks))
+		goto out;
+	if (bk_btree_build(&bt, &ks, &bo, err, sizeof(err))) {
+		fprintf(stderr, "%s: cannot build the btree: %s\n", prog_name, err);
+		goto out;
+	}
+	ret = EXIT_KERNEL;
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog_name, why);
+		goto out;
+	}
+	res = calloc(count ? count : 1, sizeof(*res));
+	if (!res || bk_tree_load(&t, &bt, stderr)) {
+		fprintf(stderr, "%s: cannot load the btree into BPF\n", prog_name);
+		goto out;
+	}
+	loaded = true;
+	if (bk_tree_scan(&t, from, count, res, &got)) {
+		fprintf(stderr, "%s: a scan run failed\n", prog_name);
+		goto out;
+	}
+	first = bk_keyset_lower_bound(&ks, from);
+	if (verify && got != (ks.nr - first < count ? ks.nr - first : count))
+		mismatches++;
+	for (i = 0; i < got; i++) {
+		if (verify && (first + i >= ks.nr ||
+			       memcmp(res[i].key, &ks.keys[first + i].k, sizeof(struct bkey))))
+			mismatches++;
+		bk_key_print(stdout, (const struct bkey *)res[i].key, bk_tree_result_val(&t, &res[i]));
+	}
+	if (mismatches)
+		fprintf(stderr, "%s: the scan differs from the reference\n", prog_name);
+	ret = mismatches ? EXIT_KERNEL : 0;
+out:
+	if (loaded)
+		bk_tree_unload(&t);
+	bk_btree_free(&bt);
+	bk_keyset_free(&ks);
+	free(res);
+	return ret;
+}
+
 /* ---- gen ---- */
 
 static void json_str(FILE *out, const char *s)
@@ -937,6 +1056,8 @@ int main(int argc, char **argv)
 		return cmd_unpack(argc - 1, argv + 1);
 	if (!strcmp(cmd, "lookup"))
 		return cmd_lookup(argc - 1, argv + 1);
+	if (!strcmp(cmd, "scan"))
+		return cmd_scan(argc - 1, argv + 1);
 	if (!strcmp(cmd, "gen"))
 		return cmd_gen(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

@@ -21,8 +21,10 @@ static void cache_free(struct bk_fmt_cache *c)
 {
 	uint32_t i;
 
-	for (i = 0; i < c->nr; i++)
+	for (i = 0; i < c->nr; i++) {
 		bk_prog_unload(&c->e[i].lookup);
+		bk_prog_unload(&c->e[i].scan);
+	}
 	free(c->e);
 	free(c->slot);
 	memset(c, 0, sizeof(*c));
@@ -50,15 +52,33 @@ static struct bk_fmt_entry *cache_get(struct bk_fmt_cache *c, const struct bkey_
 		return NULL;		/* sized for one entry per node */
 	c->slot[h] = c->nr + 1;
 	c->e[c->nr] = (struct bk_fmt_entry){ .f = *f, .fid = c->nr, .refs = 1,
-					      .lookup = { .fd = -1 } };
+					      .lookup = { .fd = -1 }, .scan = { .fd = -1 } };
 	*created = true;
 	return &c->e[c->nr++];
 }
 
-static int load_program(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log_out)
+static void report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log)
+{
+	if (!log_out)
+		return;
+	fprintf(log_out, "the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
+		p->name, strerror(-ret), log);
+	bk_listing(&p->e, log_out, NULL, 0);
+}
+
+static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log_out)
 {
 	static struct bk_prog p;
 	static char log[1 << 20];
+	struct bk_gen_opts so = {
+		.shape = BK_SHAPE_MAY_GOTO, .walk = BK_WALK_TABLE, .chunk = 1,
+		.ctl_fd = t->srt.ctl_fd, .in_fd = t->srt.in_fd, .out_fd = t->srt.out_fd,
+		.tab_fd = t->srt.tab_fd, .nodes_fd = t->lr.nodes_fd,
+		.node_size = t->bt->o.node_size,
+#if !defined(__x86_64__) && !defined(__aarch64__)
+		.strict_align = true,
+#endif
+	};
 	struct bk_search_opts o = {
 		.node_size = t->bt->o.node_size, .lookup = true,
 		.ctl_fd = t->lr.ctl_fd, .nodes_fd = t->lr.nodes_fd, .progs_fd = t->lr.progs_fd,
@@ -70,14 +90,19 @@ static int load_program(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log_
 	double t0 = bk_now_ns();
 	int ret = bk_gen_search(&e->f, &o, &p, NULL);
 
-	if (!ret)
+	if (!ret) {
 		ret = bk_prog_load(&p, &e->lookup, log_out ? log : NULL, log_out ? sizeof(log) : 0);
-	e->prepare_us = (bk_now_ns() - t0) / 1e3;
-	if (ret && log_out) {
-		fprintf(log_out, "the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
-			p.name, strerror(-ret), log);
-		bk_listing(&p.e, log_out, NULL, 0);
+		if (ret)
+			report_reject(log_out, &p, ret, log);
 	}
+	if (!ret)
+		ret = bk_gen_unpack(&e->f, &so, &p, NULL);
+	if (!ret) {
+		ret = bk_prog_load(&p, &e->scan, log_out ? log : NULL, log_out ? sizeof(log) : 0);
+		if (ret)
+			report_reject(log_out, &p, ret, log);
+	}
+	e->prepare_us = (bk_now_ns() - t0) / 1e3;
 	if (!ret)
 		ret = bk_lookup_set_prog(&t->lr, e->fid, e->lookup.fd);
 	return ret;
@@ -103,6 +128,8 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 		goto fail;
 	}
 	ret = bk_lookup_rt_open(&t->lr, bt->o.node_size, bt->nr_nodes, bt->nr_nodes);
+	if (!ret)
+		ret = bk_runtime_open(&t->srt);
 	if (ret)
 		goto fail;
 	for (i = 0; i < bt->nr_nodes; i++) {
@@ -114,7 +141,7 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 			goto fail;
 		}
 		if (created) {
-			ret = load_program(t, e, log_out);
+			ret = load_programs(t, e, log_out);
 			if (ret)
 				goto fail;
 			t->prog_fd_by_fid[e->fid] = e->lookup.fd;
@@ -133,6 +160,7 @@ void bk_tree_unload(struct bk_tree_rt *t)
 {
 	cache_free(&t->cache);
 	bk_lookup_rt_close(&t->lr);
+	bk_runtime_close(&t->srt);
 	free(t->prog_fd_by_fid);
 	free(t->fid_of_node);
 	t->prog_fd_by_fid = NULL;
@@ -157,6 +185,42 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 			return ret < 0 ? ret : -EIO;
 		memcpy(out + done, t->lr.results, nq * sizeof(*out));
 		done += nq;
+	}
+	return 0;
+}
+
+int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
+		 struct bk_result *out, size_t *got)
+{
+	struct bk_result first;
+	uint32_t node, idx;
+	int ret;
+
+	*got = 0;
+	if (!count)
+		return 0;
+	ret = bk_tree_lookup(t, &from, 1, &first);
+	if (ret || !first.found)
+		return ret;
+	for (node = first.node, idx = first.idx; *got < count && node < t->bt->nr_leaves;
+	     node++, idx = 0) {
+		const struct bk_fmt_entry *e = &t->cache.e[t->fid_of_node[node]];
+		uint32_t nr = t->bt->nodes[node].nr_keys, take = nr - idx, n, i;
+
+		if (take > count - *got)
+			take = count - *got;
+		ret = bk_run_node(&e->scan, &t->srt, node, idx, idx + take, &n, 1, NULL);
+		if (ret || n != take)
+			return ret < 0 ? ret : -EIO;
+		for (i = 0; i < take; i++) {
+			struct bk_result *r = &out[*got + i];
+
+			memcpy(r->key, &t->srt.out[i], sizeof(r->key));
+			r->node = node;
+			r->idx = idx + i;
+			r->found = 1;
+		}
+		*got += take;
 	}
 	return 0;
 }

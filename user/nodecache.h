@@ -16,8 +16,9 @@ struct bk_fmt_entry {
 	struct bkey_format	f;
 	uint32_t		fid;
 	uint32_t		refs;		/* nodes using it */
-	struct bk_loaded	lookup;
-	double			prepare_us;	/* generate + verify + JIT */
+	struct bk_loaded	lookup;		/* root-to-leaf lookups */
+	struct bk_loaded	scan;		/* unpacks a run of a node's keys */
+	double			prepare_us;	/* both: generate + verify + JIT */
 };
 
 struct bk_fmt_cache {
@@ -30,6 +31,7 @@ struct bk_fmt_cache {
 struct bk_tree_rt {
 	const struct bk_btree	*bt;
 	struct bk_lookup_rt	lr;
+	struct bk_runtime	srt;		/* the scan programs' ctl and out */
 	struct bk_fmt_cache	cache;
 	int			*prog_fd_by_fid;
 	uint32_t		*fid_of_node;
@@ -47,6 +49,14 @@ void bk_tree_unload(struct bk_tree_rt *t);
  */
 int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 		   struct bk_result *out);
+
+/*
+ * The @count keys from the first one >= @from, crossing leaves: a lookup,
+ * then each leaf's run of keys unpacked by its format's scan program.
+ * out[i] as for lookups; *got may be less than @count at the end.
+ */
+int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
+		 struct bk_result *out, size_t *got);
 
 /* The value words of a result, read from the node image in the map. */
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r);

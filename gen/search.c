@@ -210,6 +210,19 @@ static void emit_unpacked_cmp(struct bk_emit *e, int above, int below)
 	bk_jmp(e, BPF_JMP_A(0), above);		/* equal: at the search */
 }
 
+/*
+ * r3 = the u16 at r2 + @tab_off.  An instruction's offset is 16 bits,
+ * signed: past 32767 (nodes over 32 KiB) the pointer moves first.
+ */
+static void emit_load_tab(struct bk_emit *e, unsigned tab_off)
+{
+	if (tab_off > INT16_MAX) {
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, tab_off));
+		tab_off = 0;
+	}
+	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_2, tab_off));
+}
+
 /* r0 = the node whose index is in r5 (r1-r5 clobbered); NULL goes to @bad. */
 static void emit_node_ptr(struct bk_emit *e, const struct bk_search_opts *o, int bad)
 {
@@ -262,7 +275,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, R_LO));
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
-	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_2, tab_off));
+	emit_load_tab(e, tab_off);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_3, R_NODE));
@@ -412,7 +425,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_1));
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
-	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_2, tab_off));
+	emit_load_tab(e, tab_off);
 	bk_comment(e, "the key lies inside the node");
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
 	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));

@@ -303,6 +303,7 @@ static void lookups(struct kenv *k)
 	static const struct { size_t keys; unsigned node_size, sample; } cases[] = {
 		{ 5, 512, 0 }, { 3000, 512, 0 }, { 60000, 512, 0 }, { 20000, 4096, 0 },
 		{ 5000, 1024, 3 }, { 100000, 16384, 0 },
+		{ 60000, 65536, 0 },	/* the table past a 16-bit instruction offset */
 	};
 	unsigned long accepted = 0, lookups_done = 0, runs = 0, depth_mask = 0;
 	unsigned long long run_ns = 0;
@@ -380,7 +381,7 @@ static void lookups(struct kenv *k)
 static void scans(struct kenv *k)
 {
 	static const struct { size_t keys; unsigned node_size, sample; } cases[] = {
-		{ 20000, 512, 0 }, { 8000, 1024, 3 }, { 30000, 4096, 0 },
+		{ 20000, 512, 0 }, { 8000, 1024, 3 }, { 30000, 4096, 0 }, { 40000, 65536, 0 },
 	};
 	static struct bk_result res[3000];
 	uint64_t seed = 0x5eed0901;

@@ -255,6 +255,18 @@ int bk_keyset_sort(struct bk_keyset *ks, char *err, size_t errlen)
 	return 0;
 }
 
+int bk_keyset_sort_dedup(struct bk_keyset *ks)
+{
+	size_t i, n = 0;
+
+	qsort(ks->keys, ks->nr, sizeof(*ks->keys), cmp_keyval);
+	for (i = 0; i < ks->nr; i++)
+		if (!n || cmp_keyval(&ks->keys[n - 1], &ks->keys[i]))
+			ks->keys[n++] = ks->keys[i];
+	ks->nr = n;
+	return 0;
+}
+
 int bk_keyset_read(FILE *in, struct bk_keyset *ks, char *err, size_t errlen)
 {
 	static uint64_t val[BKEY_VAL_U64s_MAX];

@@ -181,8 +181,11 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 							       pos[done + i].offset,
 							       pos[done + i].snapshot };
 		ret = bk_lookup_batch(&t->lr, t->prog_fd_by_fid, t->bt->root, nq, &t->st);
-		if (ret)
+		if (ret) {
+			t->last_status = ret;
+			t->last_node = t->lr.ctl->node;
 			return ret < 0 ? ret : -EIO;
+		}
 		memcpy(out + done, t->lr.results, nq * sizeof(*out));
 		done += nq;
 	}

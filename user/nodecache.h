@@ -36,6 +36,8 @@ struct bk_tree_rt {
 	int			*prog_fd_by_fid;
 	uint32_t		*fid_of_node;
 	struct bk_lookup_stats	st;
+	int			last_status;	/* of a failed run: BK_ERR_* or -errno */
+	uint32_t		last_node;	/* and the node it stopped at */
 };
 
 /* Loads @bt: maps, node images, one program per distinct format.  A

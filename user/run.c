@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The main job (sudo ./loader): the built-in workload's three btrees
+ * built, loaded into BPF, looked up and scanned through prog runs, every
+ * answer checked against a sorted array, and a report.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "run.h"
+#include "caps.h"
+#include "nodecache.h"
+#include "util.h"
+#include "workload.h"
+
+#define BPF_FS_MAGIC	0xcafe4a11
+
+struct run_opts {
+	size_t		keys;
+	unsigned	node_size;
+	size_t		lookups;	/* per tree */
+	size_t		scans;		/* per tree */
+	size_t		scan_len;
+	uint64_t	seed;
+	bool		verify, json;
+	const char	*pin;
+};
+
+struct tree_report {
+	const char	*name;
+	size_t		keys, unpacked;
+	uint32_t	nodes, leaves, depth, formats, programs;
+	unsigned long	xlated, jited;
+	double		prep_p50, prep_p99;	/* us per format: lookup + scan programs */
+	size_t		lookups, scanned;
+	double		lookup_s, kernel_ns_per_lookup, scan_s;
+	unsigned long	runs;
+	double		ref_lookup_s, ref_scan_s;
+	size_t		mismatches;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
+
+/* A progress bar on a terminal, for phases that take over a second. */
+struct progress {
+	const char	*what;
+	double		t0;
+	bool		shown;
+};
+
+static void progress_start(struct progress *p, const char *what)
+{
+	p->what = what;
+	p->t0 = bk_now_ns();
+	p->shown = false;
+}
+
+static void progress(struct progress *p, size_t done, size_t total)
+{
+	int i, w = 30, fill;
+
+	if (!isatty(2) || bk_now_ns() - p->t0 < 1e9 || !total)
+		return;
+	fill = (int)((double)done / total * w);
+	fprintf(stderr, "\r  %-28s [", p->what);
+	for (i = 0; i < w; i++)
+		fputc(i < fill ? '#' : '.', stderr);
+	fprintf(stderr, "] %3d%%", (int)(100.0 * done / total));
+	p->shown = true;
+}
+
+static void progress_end(struct progress *p)
+{
+	if (p->shown)
+		fprintf(stderr, "\r%*s\r", 72, "");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	return bk_cmp_double(a, b);
+}
+
+/* Queries: keys' own positions, just below keys, and random spots. */
+static void make_queries(const struct bk_keyset *ks, uint64_t *seed, struct bpos *q, size_t n)
+{
+	const struct bkey *lo = &ks->keys[0].k, *hi = &ks->keys[ks->nr - 1].k;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct bkey *k = &ks->keys[bk_rnd(seed) % ks->nr].k;
+
+		switch (i % 4) {
+		case 0:
+		case 1:
+			q[i] = (struct bpos){ k->inode, k->offset, k->snapshot };
+			break;
+		case 2:
+			q[i] = (struct bpos){ k->inode, k->offset - 1, 0 };
+			break;
+		default:
+			q[i] = (struct bpos){ lo->inode + bk_rnd(seed) % (hi->inode - lo->inode + 1),
+					      bk_rnd(seed), bk_rnd(seed) };
+		}
+	}
+}
+
+static size_t check_lookups(const struct bk_keyset *ks, const struct bpos *q,
+			    const struct bk_result *r, size_t n)
+{
+	size_t i, bad = 0;
+
+	for (i = 0; i < n; i++) {
+		size_t want = bk_keyset_lower_bound(ks, q[i]);
+
+		bad += want == ks->nr ? r[i].found != 0 :
+		       !r[i].found || memcmp(r[i].key, &ks->keys[want].k, sizeof(struct bkey));
+	}
+	return bad;
+}
+
+static int pin_tree(const struct bk_tree_rt *t, const char *dir, const char *name)
+{
+	char path[512];
+	uint32_t i;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s/nodes", dir, name);
+	if (bpf_obj_pin(t->lr.nodes_fd, path))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s/progs", dir, name);
+	if (bpf_obj_pin(t->lr.progs_fd, path))
+		return -errno;
+	for (i = 0; i < t->cache.nr; i++) {
+		snprintf(path, sizeof(path), "%s/%s/lookup_%u", dir, name, i);
+		if (bpf_obj_pin(t->cache.e[i].lookup.fd, path))
+			return -errno;
+		snprintf(path, sizeof(path), "%s/%s/scan_%u", dir, name, i);
+		if (bpf_obj_pin(t->cache.e[i].scan.fd, path))
+			return -errno;
+	}
+	return 0;
+}
+
+static int run_tree(const char *name, const struct bk_keyset *ks, const struct run_opts *o,
+		    struct tree_report *rep)
+{
+	struct bk_btree_opts bo = { .node_size = o->node_size };
+	struct bk_btree bt = {};
+	struct bk_tree_rt t = {};
+	struct bpos *q = NULL;
+	struct bk_result *res = NULL;
+	struct progress pg;
+	uint64_t seed = o->seed ^ (uintptr_t)name[0];
+	double *prep = NULL, t0;
+	char err[300];
+	size_t i, done;
+	int ret;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->name = name;
+	rep->keys = ks->nr;
+	ret = bk_btree_build(&bt, ks, &bo, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "loader: %s: cannot build the btree: %s\n", name, err);
+		return ret;
+	}
+	rep->nodes = bt.nr_nodes;
+	rep->leaves = bt.nr_leaves;
+	rep->depth = bt.depth;
+	for (i = 0; i < bt.nr_nodes; i++)
+		rep->unpacked += bt.nodes[i].nr_unpacked;
+
+	ret = bk_tree_load(&t, &bt, stderr);
+	if (ret) {
+		fprintf(stderr, "loader: %s: cannot load the btree into BPF: %s\n", name,
+			strerror(-ret));
+		goto out;
+	}
+	rep->formats = t.cache.nr;
+	rep->programs = 2 * t.cache.nr;
+	prep = calloc(t.cache.nr, sizeof(*prep));
+	for (i = 0; i < t.cache.nr; i++) {
+		const struct bk_fmt_entry *e = &t.cache.e[i];
+
+		rep->xlated += e->lookup.xlated_insns + e->scan.xlated_insns;
+		rep->jited += e->lookup.jited_bytes + e->scan.jited_bytes;
+		prep[i] = e->prepare_us;
+	}
+	qsort(prep, t.cache.nr, sizeof(*prep), cmp_double);
+	rep->prep_p50 = prep[t.cache.nr / 2];
+	rep->prep_p99 = prep[t.cache.nr * 99 / 100];
+	if (o->pin) {
+		ret = pin_tree(&t, o->pin, name);
+		if (ret) {
+			fprintf(stderr, "loader: cannot pin under %s: %s\n", o->pin, strerror(-ret));
+			goto out;
+		}
+	}
+
+	/* lookups, in batches, timed as a whole; the kernel's own time beside */
+	q = calloc(o->lookups, sizeof(*q));
+	res = calloc(o->lookups > o->scan_len ? o->lookups : o->scan_len, sizeof(*res));
+	if (!q || !res) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	make_queries(ks, &seed, q, o->lookups);
+	progress_start(&pg, "lookups");
+	t0 = bk_now_ns();
+	for (done = 0; done < o->lookups && !stop; done += BK_BATCH) {
+		size_t n = o->lookups - done < BK_BATCH ? o->lookups - done : BK_BATCH;
+
+		ret = bk_tree_lookup(&t, q + done, n, res + done);
+		if (ret) {
+			fprintf(stderr, "loader: %s: a lookup run failed at node %u: status %d\n", name,
+				t.last_node, t.last_status);
+			goto out;
+		}
+		progress(&pg, done + n, o->lookups);
+	}
+	rep->lookup_s = (bk_now_ns() - t0) / 1e9;
+	progress_end(&pg);
+	rep->lookups = o->lookups;
+	rep->runs = t.st.runs;
+	rep->kernel_ns_per_lookup = o->lookups ? (double)t.st.run_ns / o->lookups : 0;
+	t0 = bk_now_ns();
+	for (i = 0; i < o->lookups; i++)
+		done = bk_keyset_lower_bound(ks, q[i]);
+	rep->ref_lookup_s = (bk_now_ns() - t0) / 1e9;
+	if (o->verify)
+		rep->mismatches += check_lookups(ks, q, res, o->lookups);
+
+	/* scans from random keys */
+	progress_start(&pg, "scans");
+	t0 = bk_now_ns();
+	for (i = 0; i < o->scans && !stop; i++) {
+		const struct bkey *k = &ks->keys[bk_rnd(&seed) % ks->nr].k;
+		struct bpos from = { k->inode, k->offset, k->snapshot };
+		size_t got, first, j;
+
+		ret = bk_tree_scan(&t, from, o->scan_len, res, &got);
+		if (ret) {
+			fprintf(stderr, "loader: %s: a scan run failed: %d\n", name, ret);
+			goto out;
+		}
+		rep->scanned += got;
+		if (o->verify) {
+			double v0 = bk_now_ns();
+
+			first = bk_keyset_lower_bound(ks, from);
+			rep->mismatches += got != (ks->nr - first < o->scan_len ?
+						   ks->nr - first : o->scan_len);
+			for (j = 0; j < got; j++)
+				rep->mismatches += memcmp(res[j].key, &ks->keys[first + j].k,
+							  sizeof(struct bkey)) != 0;
+			t0 += bk_now_ns() - v0;		/* checking is not scanning */
+		}
+		progress(&pg, i + 1, o->scans);
+	}
+	rep->scan_s = (bk_now_ns() - t0) / 1e9;
+	progress_end(&pg);
+	/* the reference scan: find the first, copy the keys */
+	t0 = bk_now_ns();
+	for (i = 0; i < o->scans; i++) {
+		const struct bkey *k = &ks->keys[bk_rnd(&seed) % ks->nr].k;
+		size_t first = bk_keyset_lower_bound(ks, (struct bpos){ k->inode, k->offset,
+								       k->snapshot }), j;
+
+		for (j = 0; j < o->scan_len && first + j < ks->nr; j++)
+			memcpy(res[j].key, &ks->keys[first + j].k, sizeof(struct bkey));
+	}
+	rep->ref_scan_s = (bk_now_ns() - t0) / 1e9;
+	ret = stop ? -EINTR : 0;
+out:
+	bk_tree_unload(&t);
+	bk_btree_free(&bt);
+	free(q);
+	free(res);
+	free(prep);
+	return ret;
+}
+
+static void print_report(const struct tree_report *r, unsigned n, const struct run_opts *o,
+			 double total_s)
+{
+	size_t bad = 0;
+	unsigned i;
+
+	printf("bkey-bpf: %zu keys in 3 btrees (seed %#llx), %u-byte nodes; every lookup "
+	       "and scanned key %s\n\n", r[0].keys + r[1].keys + r[2].keys,
+	       (unsigned long long)o->seed, o->node_size,
+	       o->verify ? "checked against a sorted array" : "unchecked (--no-verify)");
+	printf("%-8s %8s %6s %6s %5s %7s %8s %9s %8s %8s %8s\n", "btree", "keys", "nodes",
+	       "depth", "fmts", "progs", "unpacked", "xlated", "JIT B", "prep p50", "prep p99");
+	for (i = 0; i < n; i++)
+		printf("%-8s %8zu %6u %6u %5u %7u %8zu %9lu %8lu %7.0fus %7.0fus\n", r[i].name,
+		       r[i].keys, r[i].nodes, r[i].depth, r[i].formats, r[i].programs,
+		       r[i].unpacked, r[i].xlated, r[i].jited, r[i].prep_p50, r[i].prep_p99);
+	printf("\n%-8s %9s %12s %12s %12s | %12s %12s   %s\n", "btree", "lookups", "lookups/s",
+	       "kernel ns/lk", "scan keys/s", "ref lookup/s", "ref scan k/s", "mismatches");
+	for (i = 0; i < n; i++) {
+		printf("%-8s %9zu %12.0f %12.0f %12.0f | %12.0f %12.0f   %zu\n", r[i].name,
+		       r[i].lookups, r[i].lookups / r[i].lookup_s, r[i].kernel_ns_per_lookup,
+		       r[i].scanned / r[i].scan_s, r[i].lookups / r[i].ref_lookup_s,
+		       r[i].scanned / r[i].ref_scan_s, r[i].mismatches);
+		bad += r[i].mismatches;
+	}
+	printf("\nlookups: one root-to-leaf walk per lookup inside the kernel (lossy search key\n"
+	       "and packed comparison per node, tail calls between formats), %u lookups per\n"
+	       "batch; lookups/s counts the whole call, kernel ns/lk only the program runs.\n"
+	       "ref: the same answers from a sorted array in userspace (no unpacking).\n"
+	       "prep: generating, verifying and JIT-compiling a format's two programs.\n"
+	       "mismatches: %zu. Total %.1f s.\n", BK_BATCH, bad, total_s);
+}
+
+static void json_report(const struct tree_report *r, unsigned n, const struct run_opts *o)
+{
+	unsigned i;
+	size_t bad = 0;
+
+	printf("{\"seed\":%llu,\"node_size\":%u,\"verified\":%s,\"btrees\":[",
+	       (unsigned long long)o->seed, o->node_size, o->verify ? "true" : "false");
+	for (i = 0; i < n; i++) {
+		printf("%s{\"name\":\"%s\",\"keys\":%zu,\"nodes\":%u,\"leaves\":%u,\"depth\":%u,"
+		       "\"formats\":%u,\"programs\":%u,\"keys_unpacked\":%zu,\"xlated_insns\":%lu,"
+		       "\"jited_bytes\":%lu,\"prepare_us_p50\":%.1f,\"prepare_us_p99\":%.1f,"
+		       "\"lookups\":%zu,\"lookups_per_s\":%.0f,\"kernel_ns_per_lookup\":%.1f,"
+		       "\"runs\":%lu,\"scan_keys\":%zu,\"scan_keys_per_s\":%.0f,"
+		       "\"ref_lookups_per_s\":%.0f,\"ref_scan_keys_per_s\":%.0f,\"mismatches\":%zu}",
+		       i ? "," : "", r[i].name, r[i].keys, r[i].nodes, r[i].leaves, r[i].depth,
+		       r[i].formats, r[i].programs, r[i].unpacked, r[i].xlated, r[i].jited,
+		       r[i].prep_p50, r[i].prep_p99, r[i].lookups, r[i].lookups / r[i].lookup_s,
+		       r[i].kernel_ns_per_lookup, r[i].runs, r[i].scanned, r[i].scanned / r[i].scan_s,
+		       r[i].lookups / r[i].ref_lookup_s, r[i].scanned / r[i].ref_scan_s,
+		       r[i].mismatches);
+		bad += r[i].mismatches;
+	}
+	printf("],\"mismatches\":%zu}\n", bad);
+}
+
+void run_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+"Usage: %s [run] [--keys N] [--node-size B] [--lookups N] [--scans N]\n"
+"          [--scan-len N] [--seed S] [--no-verify] [--pin DIR] [-j]\n"
+"\n"
+"The main job. Builds a filesystem-like key set (inodes; extents across many\n"
+"inodes with realistic sizes; dirents with 64-bit hashes), bulk-loads each of\n"
+"its three btrees with per-node formats, loads them into BPF maps with one\n"
+"program per distinct format, runs lookups (one root-to-leaf walk per lookup\n"
+"in the kernel) and scans through prog runs, checks every answer against a\n"
+"sorted array, and reports. Needs CAP_BPF and CAP_NET_ADMIN.\n"
+"\n"
+"  --keys N        keys in all (default 1000000)\n"
+"  --node-size B   bytes of keys per node (default 65536)\n"
+"  --lookups N     lookups per btree (default 200000)\n"
+"  --scans N       scans per btree (default 200), --scan-len keys each (1000)\n"
+"  --seed S        the key set's seed (default 0x5eedb7ee)\n"
+"  --no-verify     skip the checks against the sorted arrays\n"
+"  --pin DIR       pin the maps and programs under DIR (on bpffs), so that\n"
+"                  bpftool can show and dump them after exit; without it\n"
+"                  everything is released at exit and on Ctrl-C\n"
+"  -j, --json      print the report as JSON\n"
+"\n"
+"Exit status: 0 if every answer matched; 1 otherwise or on failure.\n", prog);
+}
+
+int run_main(int argc, char **argv, const char *prog)
+{
+	static const struct option opts[] = {
+		{ "keys", required_argument, NULL, 'k' },
+		{ "node-size", required_argument, NULL, 'n' },
+		{ "lookups", required_argument, NULL, 'l' },
+		{ "scans", required_argument, NULL, 's' },
+		{ "scan-len", required_argument, NULL, 'L' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct run_opts o = {
+		.keys = 1000000, .node_size = 65536, .lookups = 200000, .scans = 200,
+		.scan_len = 1000, .seed = 0x5eedb7ee, .verify = true,
+	};
+	struct tree_report rep[3];
+	struct bk_workload w;
+	struct progress pg;
+	double t0 = bk_now_ns();
+	char why[160], *end;
+	unsigned i, n = 0;
+	size_t bad = 0;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "k:n:l:s:L:S:Vp:jh", opts, NULL)) != -1) {
+		unsigned long long v = 0;
+
+		if (optarg && strchr("knlsLS", opt)) {
+			errno = 0;
+			v = strtoull(optarg, &end, 0);
+			if (errno || *end || !*optarg) {
+				fprintf(stderr, "%s: --%s: \"%s\" is not a number\n", prog,
+					opts[strchr("knlsLS", opt) - "knlsLS"].name, optarg);
+				return 2;
+			}
+		}
+		switch (opt) {
+		case 'k': o.keys = v; break;
+		case 'n': o.node_size = v; break;
+		case 'l': o.lookups = v; break;
+		case 's': o.scans = v; break;
+		case 'L': o.scan_len = v; break;
+		case 'S': o.seed = v; break;
+		case 'V': o.verify = false; break;
+		case 'p': o.pin = optarg; break;
+		case 'j': o.json = true; break;
+		case 'h': run_usage(stdout, prog); return 0;
+		default: run_usage(stderr, prog); return 2;
+		}
+	}
+	if (o.keys < 100 || o.keys > 50000000 || o.node_size < BK_NODE_SIZE_MIN ||
+	    o.node_size > BK_NODE_SIZE_MAX || o.node_size % 8 || !o.scan_len ||
+	    o.scan_len > 1000000) {
+		fprintf(stderr, "%s: --keys must be in 100..50000000, --node-size a multiple of 8 "
+			"in %u..%u, --scan-len in 1..1000000\n", prog, BK_NODE_SIZE_MIN,
+			BK_NODE_SIZE_MAX);
+		return 2;
+	}
+	if (o.pin) {
+		struct statfs sf;
+
+		if (statfs(o.pin, &sf) || sf.f_type != BPF_FS_MAGIC) {
+			fprintf(stderr, "%s: --pin: %s is not a directory on bpffs "
+				"(mount -t bpf bpf /sys/fs/bpf)\n", prog, o.pin);
+			return 2;
+		}
+	}
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog, why);
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	progress_start(&pg, "building the key set");
+	ret = bk_workload_build(&w, o.keys, o.seed);
+	progress_end(&pg);
+	if (ret) {
+		fprintf(stderr, "%s: cannot build the key set: %s\n", prog, strerror(-ret));
+		return 1;
+	}
+	{
+		const struct { const char *name; const struct bk_keyset *ks; } trees[] = {
+			{ "inodes", &w.inodes }, { "extents", &w.extents }, { "dirents", &w.dirents },
+		};
+
+		for (i = 0; i < 3 && !stop; i++) {
+			ret = run_tree(trees[i].name, trees[i].ks, &o, &rep[i]);
+			if (ret)
+				break;
+			n++;
+		}
+	}
+	bk_workload_free(&w);
+	if (stop) {
+		fprintf(stderr, "%s: interrupted; everything%s released\n", prog,
+			o.pin ? " not pinned was" : " was");
+		return 130;
+	}
+	if (ret)
+		return 1;
+	if (o.json)
+		json_report(rep, n, &o);
+	else
+		print_report(rep, n, &o, (bk_now_ns() - t0) / 1e9);
+	for (i = 0; i < n; i++)
+		bad += rep[i].mismatches;
+	return bad ? 1 : 0;
+}

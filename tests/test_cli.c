@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,31 @@ static int run_loader(const char *args, char **err)
 	if (err)
 		*err = slurp(path, NULL);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A shell command's standard output, or NULL. */
+static char *run_cmd_out(const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+
+	if (!f || !buf) {
+		if (f)
+			pclose(f);
+		free(buf);
+		return NULL;
+	}
+	while ((n += fread(buf + n, 1, cap - 1 - n, f)) == cap - 1) {
+		char *b = realloc(buf, cap *= 2);
+
+		if (!b)
+			break;
+		buf = b;
+	}
+	pclose(f);
+	buf[n] = 0;
+	return buf;
 }
 
 static bool write_file(const char *path, const void *p, size_t len)
@@ -145,6 +171,13 @@ static void no_caps(void)
 	err = slurp(path, NULL);
 	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "status 1");
 	ASSERT_HAS_SUBSTR(err, "missing capability CAP_BPF", "names CAP_BPF");
+	free(err);
+	snprintf(cmd, sizeof(cmd), "setpriv --bounding-set=-all --inh-caps=-all -- %s "
+		 "--keys 1000 2>%s", LOADER, path);
+	st = system(cmd);
+	err = slurp(path, NULL);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "main job without caps: status 1");
+	ASSERT_HAS_SUBSTR(err, "missing capability CAP_BPF", "main job names the capability");
 	ASSERT_HAS_SUBSTR(err, "CAP_NET_ADMIN", "names CAP_NET_ADMIN");
 	ASSERT_EQ(strchr(err ? err : "", '\n') - (err ? err : ""), strlen(err ? err : "") - 1,
 		  "one line");
@@ -326,6 +359,90 @@ static void lookup_cmd(struct kenv *k)
 	(void)k;
 }
 
+static int count_progs(void)
+{
+	char *out = run_cmd_out("bpftool prog show 2>/dev/null | grep -c '^[0-9]'");
+	int n = out ? atoi(out) : -1;
+
+	free(out);
+	return n;
+}
+
+/* The main job, small: JSON, every answer checked, nothing left behind. */
+static void main_job(struct kenv *k)
+{
+	char args[512], *err = NULL, *out, path[128];
+	int before = count_progs(), st;
+
+	snprintf(path, sizeof(path), "%s/run.json", tmpdir);
+	snprintf(args, sizeof(args), "--keys 20000 --lookups 4000 --scans 10 --scan-len 200 "
+		 "--node-size 4096 -j >%s", path);
+	ASSERT_EQ(run_loader(args, &err), 0, "run");
+	free(err);
+	out = slurp(path, NULL);
+	ASSERT_HAS_SUBSTR(out, "\"name\":\"extents\"", "three btrees");
+	ASSERT_HAS_SUBSTR(out, "\"name\":\"dirents\"", "dirents");
+	ASSERT_HAS_SUBSTR(out, "],\"mismatches\":0}", "no mismatches");
+	free(out);
+	ASSERT_EQ(count_progs(), before, "nothing left loaded");
+
+	/* Ctrl-C in the middle: exit 130, nothing left loaded */
+	snprintf(args, sizeof(args), "%s --keys 400000 --lookups 2000000 >/dev/null 2>&1 & "
+		 "pid=$!; sleep 1.5; kill -INT $pid; wait $pid", LOADER);
+	st = system(args);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 130, "interrupted");
+	ASSERT_EQ(count_progs(), before, "nothing left loaded after Ctrl-C");
+	(void)k;
+}
+
+/* --pin: bpftool sees the programs after exit; dump disassembles them. */
+static void pin_and_dump(struct kenv *k)
+{
+	char mnt[] = "/tmp/bkey-bpffs.XXXXXX", dir[64], args[512], *err = NULL, *out, cmd[300];
+	int before = count_progs();
+
+	/* a private bpffs, whatever the machine has mounted */
+	if (!mkdtemp(mnt)) {
+		test__skip("no temporary directory for a bpffs");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "mount -t bpf bpf %s 2>/dev/null", mnt);
+	if (system(cmd)) {
+		rmdir(mnt);
+		test__skip("cannot mount a bpffs (mount -t bpf): not root, or no bpffs");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/pins", mnt);
+	mkdir(dir, 0700);
+	snprintf(args, sizeof(args), "--keys 5000 --lookups 1000 --scans 2 --node-size 4096 "
+		 "--pin %s >/dev/null", dir);
+	ASSERT_EQ(run_loader(args, &err), 0, "run --pin");
+	free(err);
+	snprintf(cmd, sizeof(cmd), "bpftool prog show pinned %s/inodes/lookup_0 2>&1", dir);
+	out = run_cmd_out(cmd);
+	ASSERT_HAS_SUBSTR(out, "bl", "bpftool shows the pinned lookup program");
+	free(out);
+	snprintf(cmd, sizeof(cmd), "bpftool prog dump xlated pinned %s/inodes/scan_0 linum 2>&1", dir);
+	out = run_cmd_out(cmd);
+	ASSERT_HAS_SUBSTR(out, "key i at in + 8*tab[i]", "linum lines of the pinned scan program");
+	free(out);
+	snprintf(args, sizeof(args), "dump --pinned %s/inodes/lookup_0 >%s/dump.txt", dir, tmpdir);
+	ASSERT_EQ(run_loader(args, NULL), 0, "dump --pinned");
+	snprintf(cmd, sizeof(cmd), "%s/dump.txt", tmpdir);
+	out = slurp(cmd, NULL);
+	ASSERT_HAS_SUBSTR(out, "bytes of JIT'd code", "dump header");
+	free(out);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && umount %s && rmdir %s", dir, mnt, mnt);
+	ASSERT_EQ(system(cmd), 0, "unpin");
+	ASSERT_EQ(count_progs(), before, "unpinned: nothing left");
+
+	ASSERT_EQ(run_loader("dump --format '" EX3 "' >/dev/null", NULL), 0, "dump --format");
+	ASSERT_EQ(run_loader("--pin /tmp", &err), 2, "--pin outside bpffs");
+	ASSERT_HAS_SUBSTR(err, "not a directory on bpffs", "says why");
+	free(err);
+	(void)k;
+}
+
 DEFINE_TEST(cli)
 {
 	struct kenv *k;
@@ -338,6 +455,18 @@ DEFINE_TEST(cli)
 		gen_json();
 	if (test__start_subtest("bpf_equals_ref") && have_loader() && (k = kenv_get()))
 		bpf_equals_ref(k);
+	if (test__start_subtest("main_job") && have_loader() && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("the main job needs may_goto (kernel 6.9+)");
+		else
+			main_job(k);
+	}
+	if (test__start_subtest("pin_and_dump") && have_loader() && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("the main job needs may_goto (kernel 6.9+)");
+		else
+			pin_and_dump(k);
+	}
 	if (test__start_subtest("lookup") && have_loader() && (k = kenv_get())) {
 		if (!k->ft.may_goto)
 			test__skip("lookups need may_goto (kernel 6.9+)");

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "bkey.h"
@@ -46,6 +47,7 @@ static void usage(FILE *out)
 "  lookup   build a btree from a key file, look positions up in the kernel\n"
 "  scan     the keys from a position on, from the same btree, in the kernel\n"
 "  gen      print the generated program for a format (no root needed)\n"
+"  dump     a program's JIT'd machine code (bpftool on Debian cannot)\n"
 "  help     this text; 'COMMAND --help' describes a command\n"
 "\n"
 "A format is written 'key_u64s=K bits=b0,b1,b2,b3,b4,b5 offsets=o0,o1,o2,o3,o4,o5'\n"
@@ -907,6 +909,185 @@ out:
 	return ret;
 }
 
+/* ---- dump ---- */
+
+static void usage_dump(FILE *out)
+{
+	fprintf(out,
+"Usage: %s dump (--format FMT [--kind unpack|lookup] | --id ID | --pinned PATH)\n"
+"\n"
+"Prints a program's JIT'd machine code, disassembled by objdump (binutils)\n"
+"for this machine's architecture, or as hex bytes without it. With --format\n"
+"it generates and loads the format's program (an unpack program, or a\n"
+"lookup program for --kind lookup), dumps it and releases it; --id and\n"
+"--pinned dump a program already loaded, such as one pinned by 'run --pin'.\n"
+"Debian's bpftool cannot do this: it is built without libbfd.\n", prog_name);
+}
+
+static const char *objdump_arch(void)
+{
+#if defined(__x86_64__)
+	return "i386:x86-64";
+#elif defined(__aarch64__)
+	return "aarch64";
+#elif defined(__riscv)
+	return "riscv:rv64";
+#else
+	return NULL;
+#endif
+}
+
+/* The JIT image of @fd, disassembled (or in hex) on stdout. */
+static int dump_jited(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), size;
+	unsigned char *buf;
+	char path[] = "/tmp/bkey-jit.XXXXXX", cmd[256], name[BPF_OBJ_NAME_LEN];
+	const char *arch = objdump_arch();
+	int tmp, ret = 0;
+	__u32 i, id;
+
+	/* once for the size, once for the bytes */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	size = info.jited_prog_len;
+	id = info.id;
+	memcpy(name, info.name, sizeof(name));
+	if (!size) {
+		fprintf(stderr, "%s: program %u has no JIT image (is the JIT off?)\n", prog_name, id);
+		return -ENOENT;
+	}
+	buf = malloc(size);
+	if (!buf)
+		return -ENOMEM;
+	memset(&info, 0, sizeof(info));
+	info.jited_prog_len = size;
+	info.jited_prog_insns = (unsigned long)buf;
+	len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		free(buf);
+		return -errno;
+	}
+	printf("# prog id %u \"%s\": %u bytes of JIT'd code\n", id, name, size);
+	fflush(stdout);
+	tmp = mkstemp(path);
+	if (tmp >= 0 && arch && !system("command -v objdump >/dev/null 2>&1") &&
+	    write(tmp, buf, size) == (ssize_t)size) {
+		snprintf(cmd, sizeof(cmd), "objdump -D -b binary -m%s %s | tail -n +8", arch, path);
+		ret = system(cmd) ? -EIO : 0;
+	} else {
+		for (i = 0; i < size; i++)
+			printf("%02x%s", buf[i], i % 16 == 15 ? "\n" : " ");
+		printf("\n");
+	}
+	if (tmp >= 0) {
+		close(tmp);
+		unlink(path);
+	}
+	free(buf);
+	return ret;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "pinned", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *fmt = NULL, *kind = "unpack", *pinned = NULL;
+	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1, .tab_fd = -1 };
+	struct bk_loaded l = { .fd = -1 };
+	struct bk_lookup_rt lr;
+	bool have_lr = false;
+	long id = -1;
+	char why[160];
+	int opt, ret, fd = -1;
+
+	while ((opt = getopt_long(argc, argv, "f:k:i:p:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': fmt = optarg; break;
+		case 'k': kind = optarg; break;
+		case 'i': id = atol(optarg); break;
+		case 'p': pinned = optarg; break;
+		case 'h': usage_dump(stdout); return 0;
+		default: usage_dump(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!!fmt + (id >= 0) + !!pinned != 1 || (strcmp(kind, "unpack") && strcmp(kind, "lookup"))) {
+		usage_dump(stderr);
+		return EXIT_USAGE;
+	}
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog_name, why);
+		return EXIT_KERNEL;
+	}
+	if (id >= 0) {
+		fd = bpf_prog_get_fd_by_id(id);
+		if (fd < 0) {
+			fprintf(stderr, "%s: no program with id %ld: %s\n", prog_name, id, strerror(errno));
+			return EXIT_KERNEL;
+		}
+	} else if (pinned) {
+		fd = bpf_obj_get(pinned);
+		if (fd < 0) {
+			fprintf(stderr, "%s: cannot open %s: %s\n", prog_name, pinned, strerror(errno));
+			return EXIT_KERNEL;
+		}
+	} else {
+		struct bk_gen_opts o = { .shape = BK_SHAPE_AUTO, .chunk = 1, .annotate = true,
+					 .strict_align = strict_align_default() };
+		struct bkey_format f;
+		struct bk_prog *p = calloc(1, sizeof(*p));
+
+		if (!p || parse_format_arg(fmt, &f)) {
+			free(p);
+			return EXIT_USAGE;
+		}
+		if (!strcmp(kind, "lookup")) {
+			struct bk_search_opts so = { .node_size = 4096, .lookup = true,
+						     .strict_align = o.strict_align };
+
+			ret = bk_lookup_rt_open(&lr, 4096, 1, 1);
+			have_lr = !ret;
+			so.ctl_fd = lr.ctl_fd;
+			so.nodes_fd = lr.nodes_fd;
+			so.progs_fd = lr.progs_fd;
+			so.queries_fd = lr.queries_fd;
+			so.results_fd = lr.results_fd;
+			if (!ret)
+				ret = bk_gen_search(&f, &so, p, NULL);
+			if (!ret)
+				ret = bk_prog_load(p, &l, NULL, 0);
+		} else {
+			ret = open_kernel(&rt, &o);
+			if (!ret)
+				ret = gen_load_or_report(&f, &o, &rt, p, &l);
+		}
+		free(p);
+		if (ret) {
+			fprintf(stderr, "%s: cannot load the program: %s\n", prog_name, strerror(-ret));
+			goto out;
+		}
+		fd = l.fd;
+	}
+	ret = dump_jited(fd);
+	if (ret)
+		fprintf(stderr, "%s: dump failed: %s\n", prog_name, strerror(-ret));
+out:
+	if (fd >= 0 && fd != l.fd)
+		close(fd);
+	bk_prog_unload(&l);
+	bk_runtime_close(&rt);
+	if (have_lr)
+		bk_lookup_rt_close(&lr);
+	return ret ? EXIT_KERNEL : 0;
+}
+
 /* ---- gen ---- */
 
 static void json_str(FILE *out, const char *s)
@@ -1063,6 +1244,8 @@ int main(int argc, char **argv)
 		return cmd_lookup(argc - 1, argv + 1);
 	if (!strcmp(cmd, "scan"))
 		return cmd_scan(argc - 1, argv + 1);
+	if (!strcmp(cmd, "dump"))
+		return cmd_dump(argc - 1, argv + 1);
 	if (!strcmp(cmd, "gen"))
 		return cmd_gen(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

@@ -80,8 +80,8 @@ enum bk_status {
 	BK_ERR_ARGS		= 16,	/* a key offset outside the in map */
 	BK_ERR_OUT_FULL		= 17,	/* output area exhausted */
 	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */
-	BK_ERR_TAIL		= 19,	/* a lookup's tail call failed: the kernel's
-					 * budget (33 per run) is spent; run again */
+	BK_ERR_TAIL		= 19,	/* a run's lookups (or tail calls) are spent:
+					 * run again from ctl->node */
 };
 
 /*
@@ -124,6 +124,11 @@ struct bk_search_ctl {
 	unsigned int	nq;		/* queries in the batch */
 	unsigned int	root;		/* the root node */
 	unsigned int	root_fid;	/* its program's index in the prog array */
+	/* lookups this run may still start: a run ends between lookups, so
+	 * a lookup's walk never spans two runs (the driver sets it to what
+	 * the kernel's 33 tail calls per run allow at the tree's depth) */
+	unsigned int	budget;
+	unsigned int	pad3;
 };
 
 #define BK_BATCH	1024	/* queries per batch */
@@ -155,5 +160,6 @@ struct bk_result {
 #define BK_SCTL_OFF_NQ		100
 #define BK_SCTL_OFF_ROOT	104
 #define BK_SCTL_OFF_ROOT_FID	108
+#define BK_SCTL_OFF_BUDGET	112
 
 #endif /* GEN_ABI_H */

@@ -157,6 +157,7 @@ struct bk_lookup_rt {
 
 struct bk_lookup_stats {
 	unsigned long		runs;		/* program runs */
+	unsigned long		split;		/* lookups that spanned two runs (0) */
 	unsigned long long	run_ns;		/* the kernel's time in them */
 };
 
@@ -172,7 +173,7 @@ int bk_lookup_set_prog(struct bk_lookup_rt *lr, uint32_t fid, int prog_fd);
  * -errno.
  */
 int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t root,
-		    uint32_t nq, struct bk_lookup_stats *st);
+		    uint32_t nq, unsigned depth, struct bk_lookup_stats *st);
 
 /* ---- Kernel side ---- */
 

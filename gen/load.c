@@ -39,6 +39,7 @@ ABI_OFF(bk_search_ctl, q, BK_SCTL_OFF_Q);
 ABI_OFF(bk_search_ctl, nq, BK_SCTL_OFF_NQ);
 ABI_OFF(bk_search_ctl, root, BK_SCTL_OFF_ROOT);
 ABI_OFF(bk_search_ctl, root_fid, BK_SCTL_OFF_ROOT_FID);
+ABI_OFF(bk_search_ctl, budget, BK_SCTL_OFF_BUDGET);
 ABI_OFF(bk_result, node, 40);
 ABI_OFF(bk_result, found, 48);
 _Static_assert(sizeof(struct bk_result) == 56, "bk_result");

@@ -103,8 +103,11 @@ int bk_lookup_set_prog(struct bk_lookup_rt *lr, uint32_t fid, int prog_fd)
 }
 
 int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t root,
-		    uint32_t nq, struct bk_lookup_stats *st)
+		    uint32_t nq, unsigned depth, struct bk_lookup_stats *st)
 {
+	/* a lookup takes depth tail calls (depth - 1 for a run's first):
+	 * that many whole lookups fit the kernel's 33 per run */
+	unsigned per_run = depth ? 33 / depth : 1;
 	unsigned char pkt[64] = {};
 	struct bk_search_ctl *c = lr->ctl;
 	const struct bk_query *q0 = &lr->queries[0];
@@ -128,6 +131,7 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 			return -EINVAL;
 		fid = bk_lookup_node(lr, c->node)->format_id;
 		c->status = ~0u;
+		c->budget = per_run ? per_run : 1;
 		if (bpf_prog_test_run_opts(prog_fd_by_fid[fid], &opts))
 			return -errno;
 		if (st) {
@@ -138,5 +142,7 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 			return 0;
 		if (c->status != BK_ERR_TAIL)
 			return c->status;	/* a bad node: BK_ERR_* with c->node */
+		if (st && c->node != root)
+			st->split++;		/* stopped inside a walk */
 	}
 }

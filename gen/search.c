@@ -340,6 +340,12 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_SNAPSHOT));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, BK_SCTL_OFF_ROOT));
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_NODE));
+	bk_comment(e, "this run's lookups spent: end between lookups, the caller runs again");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_CTL, BK_SCTL_OFF_BUDGET));
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_4, 1));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_4, BK_SCTL_OFF_BUDGET));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_TAIL));
+	bk_jmp(e, BPF_JMP32_IMM(BPF_JEQ, BPF_REG_4, 0, 0), finish);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, R_CTL, BK_SCTL_OFF_ROOT_FID));
 	emit_tail_call(e, o, finish);
 }

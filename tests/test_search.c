@@ -305,7 +305,7 @@ static void lookups(struct kenv *k)
 		{ 5000, 1024, 3 }, { 100000, 16384, 0 },
 		{ 60000, 65536, 0 },	/* the table past a 16-bit instruction offset */
 	};
-	unsigned long accepted = 0, lookups_done = 0, runs = 0, depth_mask = 0;
+	unsigned long accepted = 0, lookups_done = 0, runs = 0, depth_mask = 0, classes[3] = {};
 	unsigned long long run_ns = 0;
 	uint64_t seed = 0x5eed0701;
 	unsigned c;
@@ -348,7 +348,7 @@ static void lookups(struct kenv *k)
 				lr.queries[nq++] = (struct bk_query){ 0, 0, 0 };
 				lr.queries[nq++] = (struct bk_query){ UINT64_MAX, UINT64_MAX, UINT32_MAX };
 				memset(lr.results, 0xa5, sizeof(*lr.results) * nq);
-				ok &= ASSERT_EQ(bk_lookup_batch(&lr, prog_fds, bt.root, nq, &lst), 0, "batch");
+				ok &= ASSERT_EQ(bk_lookup_batch(&lr, prog_fds, bt.root, nq, bt.depth, &lst), 0, "batch");
 				ok &= check_results(&lr, &bt, &ks, nq);
 				lookups_done += nq;
 				nq = 0;
@@ -356,6 +356,18 @@ static void lookups(struct kenv *k)
 		}
 		runs += lst.runs;
 		run_ns += lst.run_ns;
+		ok &= ASSERT_EQ(lst.split, 0, "every lookup's walk within one run");
+		for (f = 0; f < bt.nr_nodes; f++) {
+			struct bk_plan plan;
+			unsigned fi;
+
+			bk_plan_format(&bt.nodes[f].f, &plan, NULL);
+			for (fi = 0; fi < BKEY_NR_FIELDS; fi++) {
+				classes[0] += plan.fp[fi].kind == BK_FIELD_CONST;
+				classes[1] += plan.fp[fi].kind == BK_FIELD_STRADDLE;
+				classes[2] += plan.fp[fi].bits == 64;
+			}
+		}
 		for (f = 0; f < nr_fmts; f++)
 			bk_prog_unload(&loaded[f]);
 		free(loaded);
@@ -370,6 +382,9 @@ static void lookups(struct kenv *k)
 			return;
 	}
 	ASSERT_EQ(depth_mask & 0x1e, 0x1e, "depths 1 to 4");
+	ASSERT_GT(classes[0], 0, "nodes with zero-width fields");
+	ASSERT_GT(classes[1], 0, "nodes with fields straddling words");
+	ASSERT_GT(classes[2], 0, "nodes with 64-bit fields");
 	test__count("lookups: programs accepted by the verifier", accepted);
 	test__count("lookups checked against the sorted array", lookups_done);
 	test__count("lookups: program runs", runs);

@@ -218,8 +218,8 @@ static void random_trees(void)
 	ASSERT_GT(st.fail, 0, "lossy FAIL searches");
 	ASSERT_GT(st.none, 0, "searches above every key");
 	test__count("btree lookups checked (exact, smaller, fail, none)", st.lookups);
-	test__count("btree lookups: SMALLER", st.smaller);
-	test__count("btree lookups: FAIL", st.fail);
+	test__count("btree lookups, smaller packing", st.smaller);
+	test__count("btree lookups, fail packing", st.fail);
 	test__count("btree keys stored unpacked", unpacked);
 }
 

@@ -265,9 +265,9 @@ static void lossy_pos(void)
 				return;
 		}
 	}
-	test__count("lossy: EXACT", counts[0]);
-	test__count("lossy: SMALLER", counts[1]);
-	test__count("lossy: FAIL", counts[2]);
+	test__count("lossy packing, exact results", counts[0]);
+	test__count("lossy packing, smaller results", counts[1]);
+	test__count("lossy packing, fail results", counts[2]);
 }
 
 /* Packed comparison agrees with position comparison in one format. */

@@ -217,8 +217,8 @@ static void trees(struct kenv *k)
 	ASSERT_GT(counts[BKEY_PACK_POS_FAIL], 0, "FAIL searches");
 	test__count("node searches: programs accepted by the verifier", st.accepted);
 	test__count("node searches checked (kernel == C)", counts[0] + counts[1] + counts[2]);
-	test__count("node searches: SMALLER", counts[BKEY_PACK_POS_SMALLER]);
-	test__count("node searches: FAIL", counts[BKEY_PACK_POS_FAIL]);
+	test__count("node searches, smaller packing", counts[BKEY_PACK_POS_SMALLER]);
+	test__count("node searches, fail packing", counts[BKEY_PACK_POS_FAIL]);
 }
 
 /* One lookup program per distinct format; node i's format id in *fid_of. */

@@ -267,6 +267,8 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 	return true;
 }
 
+static unsigned long lossy_seen[3];	/* how queries packed into their answer's leaf */
+
 static bool check_results(const struct bk_lookup_rt *lr, const struct bk_btree *bt,
 			  const struct bk_keyset *ks, uint32_t nq)
 {
@@ -289,6 +291,13 @@ static bool check_results(const struct bk_lookup_rt *lr, const struct bk_btree *
 		    !ASSERT_MEMEQ(r->key, &ks->keys[want].k, 40, "the first key >= the query") ||
 		    !ASSERT_LE(r->node, bt->nr_leaves - 1, "in a leaf"))
 			return false;
+		{
+			uint64_t packed[5];
+
+			lossy_seen[bkey_pack_pos_lossy(&bt->nodes[r->node].f,
+						       (struct bpos){ q->inode, q->offset, q->snapshot },
+						       packed)]++;
+		}
 		/* its value, from the node image as a caller reads it */
 		val = bk_node_key(&bt->nodes[r->node], r->idx, &k);
 		if (!ASSERT_MEMEQ(val, bk_keyset_val(ks, &ks->keys[want]),
@@ -385,6 +394,10 @@ static void lookups(struct kenv *k)
 	ASSERT_GT(classes[0], 0, "nodes with zero-width fields");
 	ASSERT_GT(classes[1], 0, "nodes with fields straddling words");
 	ASSERT_GT(classes[2], 0, "nodes with 64-bit fields");
+	ASSERT_GT(lossy_seen[BKEY_PACK_POS_SMALLER], 0, "lookups whose search key packed SMALLER");
+	ASSERT_GT(lossy_seen[BKEY_PACK_POS_FAIL], 0, "lookups whose search key FAILed to pack");
+	test__count("lookups, smaller packing in the answer's leaf", lossy_seen[BKEY_PACK_POS_SMALLER]);
+	test__count("lookups, fail packing in the answer's leaf", lossy_seen[BKEY_PACK_POS_FAIL]);
 	test__count("lookups: programs accepted by the verifier", accepted);
 	test__count("lookups checked against the sorted array", lookups_done);
 	test__count("lookups: program runs", runs);

@@ -7,6 +7,7 @@ BPFTOOL ?= bpftool
 ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/riscv64/riscv/')
 
 CFLAGS ?= -g -O2
+KERNELS ?= 6.1 6.12 7.3
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
 INCLUDES := -Ibkey -Igen -Iuser -Ibench -Ibpf -I$(OUTPUT)
 LDLIBS := -lbpf -lelf -lz
@@ -82,6 +83,18 @@ $(OUTPUT):
 # Runs every selftest (needs root for the kernel parts; they SKIP otherwise).
 test: all
 	$(Q)$(OUTPUT)/test_progs $(TEST_ARGS)
+
+# a static selftest binary for VMs (busybox initramfs, no libraries there)
+$(OUTPUT)/test_progs-static: $(TEST_OBJS) $(USER_LIB_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) -static $^ -lbpf -lelf -lz -lzstd -o $@ 2>&1 | grep -v 'statically linked applications' || true
+	$(Q)test -x $@
+
+.PHONY: vmtest
+# Selftests in VMs booting stock Debian kernels (root; qemu-system-x86,
+# busybox-static).  KERNELS="6.1 6.12 7.3" selects them.
+vmtest: $(OUTPUT)/test_progs-static
+	$(Q)KERNELS="$(KERNELS)" tests/vm/vmtest.sh $(OUTPUT)/test_progs-static $(OUTPUT)
 
 .PHONY: bench
 # Benchmark (root): prints a table, writes bench.json and bench.png (gnuplot).

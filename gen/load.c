@@ -380,7 +380,8 @@ int bk_probe_features(struct bk_features *ft)
 
 	ft->may_goto = probe_load(may_goto_prog, sizeof(may_goto_prog) / sizeof(may_goto_prog[0])) == 0;
 	ret = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_loop, NULL);
-	ft->bpf_loop = ret > 0;
+	/* "callbacks are not allowed in non-JITed programs" */
+	ft->bpf_loop = ret > 0 && ft->jit;
 
 	if (ft->may_goto) {
 		ft->best = BK_SHAPE_MAY_GOTO;
@@ -397,7 +398,7 @@ int bk_probe_features(struct bk_features *ft)
 	} else {
 		ft->best = BK_SHAPE_AUTO;
 		snprintf(ft->why, sizeof(ft->why),
-			 "kernel has neither may_goto nor bpf_loop: no supported shape");
+			 "neither may_goto nor bpf_loop (whose callbacks need the JIT): no supported shape");
 		return -EOPNOTSUPP;
 	}
 	return 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "test_progs.h"
+#include "util.h"
 
 int env_verbose;
 const char *env_shared_dir = "../shared";
@@ -197,6 +198,7 @@ int main(int argc, char **argv)
 	char *env;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	bk_raise_nofile();
 	env = getenv("BKEY_SHARED");
 	if (env && *env)
 		env_shared_dir = env;

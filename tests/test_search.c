@@ -246,9 +246,11 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 			};
 
 			fmts[j] = bt->nodes[i].f;
+			int lret = -1;
+
 			if (!ASSERT_OK(bk_gen_search(&fmts[j], &o, &p, NULL), "generate") ||
-			    bk_prog_load(&p, &loaded[j], log, sizeof(log))) {
-				fprintf(stderr, "%s\n", log);
+			    (lret = bk_prog_load(&p, &loaded[j], log, sizeof(log)))) {
+				fprintf(stderr, "load: %s\n%s\n", strerror(-lret), log);
 				bk_listing(&p.e, stderr, NULL, 0);
 				ASSERT_TRUE(false, "verifier accepts the lookup program");
 				free(fmts);

@@ -1226,6 +1226,7 @@ int main(int argc, char **argv)
 	const char *cmd;
 
 	libbpf_set_print(NULL);
+	bk_raise_nofile();
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 			usage(stdout);

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static inline double bk_now_ns(void)
@@ -39,6 +40,22 @@ static inline uint64_t bk_rnd(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/*
+ * A btree with thousands of formats keeps thousands of program fds: raise
+ * the soft limit to the hard one (and the hard one too where permitted).
+ */
+static inline void bk_raise_nofile(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		return;
+	r.rlim_cur = r.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &r);
+	r.rlim_cur = r.rlim_max = 1 << 20;
+	setrlimit(RLIMIT_NOFILE, &r);	/* root may go further */
 }
 
 #endif

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make vmtest: boot stock Debian kernels under qemu and run the selftests
+# inside them, with the JIT on and again with bpf_jit_enable=0 where the
+# kernel allows it.
+#
+#   tests/vm/vmtest.sh TEST_BINARY OUTDIR
+#   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below)
+#   VM_TIMEOUT=900           seconds per boot; a hang fails, never stalls
+#   VM_RANDOM_FORMATS=5000   random formats per run (TCG is ~10x slower)
+#
+# Kernels come from Debian's mirror with apt-get download against a private
+# sources list, lists and cache under OUTDIR (the system's apt setup is
+# never touched), unpacked with dpkg -x; a second run needs no network.
+# The guest is busybox-static plus the static test binary; results come
+# back over a second serial port written to a file.
+set -euo pipefail
+
+TESTBIN=$(readlink -f "$1")
+OUT=$(readlink -f "${2:-.output}")/vm
+KERNELS=${KERNELS:-"6.1 6.12 7.3"}
+VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
+VM_TEST_ARGS=${VM_TEST_ARGS:-}		# e.g. "-t search" to run a subset
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+APT_DIR=$OUT/apt
+APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
+	  -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
+	  -o "Dir::State::status=$APT_DIR/status" -o "APT::Sandbox::User=root" -q)
+
+log() { printf '  %-8s %s\n' "$1" "$2" >&2; }
+
+# The Debian suite that ships each kernel series.
+suite_of() {
+	case "$1" in
+	6.1) echo bookworm ;;
+	6.12) echo trixie ;;
+	7.3) echo trixie-backports ;;
+	*) echo "vmtest: unknown kernel series $1 (6.1, 6.12, 7.3)" >&2; return 1 ;;
+	esac
+}
+
+apt_setup() {
+	[ -s "$APT_DIR/sources.list" ] && return 0
+	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+	: >"$APT_DIR/status"
+	local s
+	for s in bookworm trixie trixie-backports; do
+		echo "deb [signed-by=$KEYRING] $MIRROR $s main"
+	done >"$APT_DIR/sources.list"
+	log APT "private lists in $APT_DIR"
+	apt-get "${APT_OPTS[@]}" update >/dev/null
+}
+
+# vmlinuz of kernel series $1, fetched once into $OUT/kernels/$1.
+fetch_kernel() {
+	local series=$1 dir=$OUT/kernels/$1 suite ver dep pkg
+	if [ -s "$dir/vmlinuz" ]; then
+		echo "$dir/vmlinuz"
+		return 0
+	fi
+	suite=$(suite_of "$series")
+	apt_setup
+	ver=$(apt-cache "${APT_OPTS[@]}" madison linux-image-amd64 |
+	      awk -v s="$series" -F'|' '{gsub(/ /,"",$2)} index($2, s".")==1 {print $2; exit}')
+	[ -n "$ver" ] || { echo "vmtest: no linux-image-amd64 $series.* in $suite" >&2; return 1; }
+	dep=$(apt-cache "${APT_OPTS[@]}" show "linux-image-amd64=$ver" |
+	      sed -n 's/^Depends: //p' | tr ',' '\n' | grep -o 'linux-image-[^ ]*' | head -1)
+	mkdir -p "$dir/debs" "$dir/root"
+	# newer kernels split the image: the binary package holds vmlinuz
+	for pkg in "$dep" "linux-binary-${dep#linux-image-}"; do
+		(cd "$dir/debs" && apt-get "${APT_OPTS[@]}" download "$pkg" >/dev/null 2>&1) || continue
+		dpkg -x "$dir/debs/${pkg}"_*.deb "$dir/root"
+		local z
+		z=$(find "$dir/root" -path '*boot/vmlinuz-*' -o -path '*modules/*/vmlinuz' | head -1)
+		if [ -n "$z" ]; then
+			cp "$z" "$dir/vmlinuz"
+			rm -rf "$dir/root" "$dir/debs"
+			log KERNEL "$series: $pkg ($ver)"
+			echo "$dir/vmlinuz"
+			return 0
+		fi
+	done
+	echo "vmtest: no vmlinuz found for $series ($dep)" >&2
+	return 1
+}
+
+# The guest: busybox-static, the test binary, and /init.
+make_initrd() {
+	local root=$OUT/initrd-root bb
+	bb=$(command -v busybox) || { echo "vmtest: busybox-static is not installed" >&2; return 1; }
+	file -L "$bb" | grep -q 'statically linked' ||
+		{ echo "vmtest: $bb is not static (install busybox-static)" >&2; return 1; }
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+	cp "$bb" "$root/bin/busybox"
+	for a in sh mount mkdir cat echo uname poweroff sync sleep; do
+		ln -s busybox "$root/bin/$a"
+	done
+	cp "$TESTBIN" "$root/test_progs"
+	cat >"$root/init" <<EOF
+#!/bin/sh
+export PATH=/bin
+mount -t devtmpfs dev /dev
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
+exec >/dev/ttyS1 2>&1
+echo "== kernel \$(uname -r)"
+echo "== jit on (bpf_jit_enable=\$(cat /proc/sys/net/core/bpf_jit_enable))"
+BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
+echo "== rc \$?"
+if echo 0 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null &&
+   [ "\$(cat /proc/sys/net/core/bpf_jit_enable)" = 0 ]; then
+	echo "== jit off (interpreter)"
+	BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
+	echo "== rc \$?"
+else
+	echo "== jit off: not allowed (JIT always on)"
+fi
+echo "== done"
+sync
+poweroff -f
+EOF
+	chmod +x "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initrd.gz"
+}
+
+# KVM only where it works: vmx/svm in the CPU flags and a probe boot.
+pick_accel() {
+	local k=$1
+	if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+		if boot "$k" kvm host 120 "$OUT/probe" && grep -q '^== done' "$OUT/probe/result.txt"; then
+			echo "kvm host"
+			return
+		fi
+		log ACCEL "KVM probe boot failed: TCG"
+	fi
+	echo "tcg max"
+}
+
+# boot VMLINUZ ACCEL CPU TIMEOUT DIR: the guest's result in DIR/result.txt
+boot() {
+	local k=$1 accel=$2 cpu=$3 t=$4 dir=$5
+	mkdir -p "$dir"
+	: >"$dir/result.txt"
+	timeout --kill-after=10 "$t" qemu-system-x86_64 -machine "accel=$accel" -cpu "$cpu" \
+		-m 2048 -smp 1 -kernel "$k" -initrd "$OUT/initrd.gz" \
+		-append "console=ttyS0 panic=-1 quiet" -display none -no-reboot -monitor none \
+		-serial "file:$dir/console.log" -serial "file:$dir/result.txt" || true
+}
+
+summary_of() {
+	local f=$1
+	awk '/^== kernel/ {k=$3}
+	     /^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"}
+	     /passed, .* failed/ {r[m]=$0}
+	     /^== jit off: not allowed/ {r["interpreter"]="not allowed (JIT always on)"}
+	     END {printf "%s: jit: %s | interpreter: %s\n", k, r["jit"] ? r["jit"] : "no result",
+		  r["interpreter"] ? r["interpreter"] : "no result"}' "$f"
+}
+
+main() {
+	local series k accel cpu fail=0 t0 line
+	mkdir -p "$OUT"
+	make_initrd
+	read -r accel cpu < <(pick_accel "$(fetch_kernel "${KERNELS%% *}")")
+	log ACCEL "$accel (-cpu $cpu)"
+	for series in $KERNELS; do
+		k=$(fetch_kernel "$series")
+		t0=$(date +%s)
+		log BOOT "$series"
+		boot "$k" "$accel" "$cpu" "$VM_TIMEOUT" "$OUT/run-$series"
+		line=$(summary_of "$OUT/run-$series/result.txt")
+		echo "vmtest $series: $line ($(( $(date +%s) - t0 )) s)"
+		if ! grep -q '^== done' "$OUT/run-$series/result.txt" ||
+		   grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$OUT/run-$series/result.txt" ||
+		   grep -qE '^== rc [1-9]' "$OUT/run-$series/result.txt"; then
+			echo "vmtest $series: FAILED; see $OUT/run-$series/{result,console}.txt" >&2
+			grep -E 'FAIL|SKIP' "$OUT/run-$series/result.txt" | head -20 >&2 || true
+			fail=1
+		fi
+	done
+	return $fail
+}
+
+main

@@ -415,3 +415,13 @@ size_t bk_keyset_lower_bound(const struct bk_keyset *ks, struct bpos pos)
 	}
 	return lo;
 }
+
+bool bk_keyset_answer_ok(const struct bk_keyset *ks, struct bpos pos, bool found,
+			 const void *key)
+{
+	size_t want = bk_keyset_lower_bound(ks, pos);
+
+	if (want == ks->nr)
+		return !found;
+	return found && !memcmp(key, &ks->keys[want].k, sizeof(struct bkey));
+}

@@ -73,5 +73,8 @@ void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_
 
 /* The sorted-array reference: index of the first key >= pos, or nr. */
 size_t bk_keyset_lower_bound(const struct bk_keyset *ks, struct bpos pos);
+/* Is (@found, @key) the reference's answer for @pos? */
+bool bk_keyset_answer_ok(const struct bk_keyset *ks, struct bpos pos, bool found,
+			 const void *key);
 
 #endif

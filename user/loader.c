@@ -690,6 +690,31 @@ static int read_queries(FILE *in, struct bpos **pos, size_t *n)
 	return ret;
 }
 
+/*
+ * Builds the btree of @ks and loads it into BPF.  Returns 0, EXIT_USAGE
+ * (the keys do not fit the nodes) or EXIT_KERNEL, with one message.
+ */
+static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
+		   struct bk_btree *bt, struct bk_tree_rt *t, bool *loaded)
+{
+	char err[300], why[160];
+
+	if (bk_btree_build(bt, ks, bo, err, sizeof(err))) {
+		fprintf(stderr, "%s: cannot build the btree: %s\n", prog_name, err);
+		return EXIT_USAGE;
+	}
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog_name, why);
+		return EXIT_KERNEL;
+	}
+	if (bk_tree_load(t, bt, stderr)) {
+		fprintf(stderr, "%s: cannot load the btree into BPF\n", prog_name);
+		return EXIT_KERNEL;
+	}
+	*loaded = true;
+	return 0;
+}
+
 static int parse_node_size(const char *s, unsigned *out)
 {
 	char *end;
@@ -722,7 +747,7 @@ static int cmd_lookup(int argc, char **argv)
 	const char *keys = NULL;
 	bool verify = true, loaded = false;
 	size_t n = 0, i, mismatches = 0;
-	char err[300], why[160];
+
 	int opt, ret = EXIT_USAGE;
 
 	while ((opt = getopt_long(argc, argv, "k:n:Vh", opts, NULL)) != -1) {
@@ -743,21 +768,11 @@ static int cmd_lookup(int argc, char **argv)
 	}
 	if (read_keyfile(keys, &ks) || read_queries(stdin, &pos, &n))
 		goto out;
-	if (bk_btree_build(&bt, &ks, &bo, err, sizeof(err))) {
-		fprintf(stderr, "%s: cannot build the btree: %s\n", prog_name, err);
-		goto out;
-	}
-	ret = EXIT_KERNEL;
-	if (!bk_caps_ok(why, sizeof(why))) {
-		fprintf(stderr, "%s: %s\n", prog_name, why);
-		goto out;
-	}
 	res = calloc(n ? n : 1, sizeof(*res));
-	if (!res || bk_tree_load(&t, &bt, stderr)) {
-		fprintf(stderr, "%s: cannot load the btree into BPF\n", prog_name);
+	ret = res ? tree_up(&ks, &bo, &bt, &t, &loaded) : EXIT_KERNEL;
+	if (ret)
 		goto out;
-	}
-	loaded = true;
+	ret = EXIT_KERNEL;
 	if (bk_tree_lookup(&t, pos, n, res)) {
 		fprintf(stderr, "%s: a lookup run failed\n", prog_name);
 		goto out;
@@ -765,13 +780,8 @@ static int cmd_lookup(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		const struct bk_result *r = &res[i];
 
-		if (verify) {
-			size_t want = bk_keyset_lower_bound(&ks, pos[i]);
-			bool ok = want == ks.nr ? !r->found :
-				  r->found && !memcmp(r->key, &ks.keys[want].k, sizeof(struct bkey));
-
-			mismatches += !ok;
-		}
+		if (verify)
+			mismatches += !bk_keyset_answer_ok(&ks, pos[i], r->found, r->key);
 		if (!r->found)
 			printf("none\n");
 		else
@@ -834,7 +844,7 @@ static int cmd_scan(int argc, char **argv)
 	unsigned long count = 0;
 	size_t got = 0, i, first, mismatches = 0;
 	bool verify = true, loaded = false;
-	char err[300], why[160], *end;
+	char err[300], *end;
 	int opt, ret = EXIT_USAGE;
 
 	while ((opt = getopt_long(argc, argv, "k:f:c:n:Vh", opts, NULL)) != -1) {
@@ -869,21 +879,11 @@ static int cmd_scan(int argc, char **argv)
 	}
 	if (read_keyfile(keys, &ks))
 		goto out;
-	if (bk_btree_build(&bt, &ks, &bo, err, sizeof(err))) {
-		fprintf(stderr, "%s: cannot build the btree: %s\n", prog_name, err);
-		goto out;
-	}
-	ret = EXIT_KERNEL;
-	if (!bk_caps_ok(why, sizeof(why))) {
-		fprintf(stderr, "%s: %s\n", prog_name, why);
-		goto out;
-	}
 	res = calloc(count ? count : 1, sizeof(*res));
-	if (!res || bk_tree_load(&t, &bt, stderr)) {
-		fprintf(stderr, "%s: cannot load the btree into BPF\n", prog_name);
+	ret = res ? tree_up(&ks, &bo, &bt, &t, &loaded) : EXIT_KERNEL;
+	if (ret)
 		goto out;
-	}
-	loaded = true;
+	ret = EXIT_KERNEL;
 	if (bk_tree_scan(&t, from, count, res, &got)) {
 		fprintf(stderr, "%s: a scan run failed\n", prog_name);
 		goto out;

@@ -122,12 +122,8 @@ static size_t check_lookups(const struct bk_keyset *ks, const struct bpos *q,
 {
 	size_t i, bad = 0;
 
-	for (i = 0; i < n; i++) {
-		size_t want = bk_keyset_lower_bound(ks, q[i]);
-
-		bad += want == ks->nr ? r[i].found != 0 :
-		       !r[i].found || memcmp(r[i].key, &ks->keys[want].k, sizeof(struct bkey));
-	}
+	for (i = 0; i < n; i++)
+		bad += !bk_keyset_answer_ok(ks, q[i], r[i].found, r[i].key);
 	return bad;
 }
 

@@ -96,6 +96,30 @@ $(OUTPUT)/test_progs-static: $(TEST_OBJS) $(USER_LIB_OBJS) $(GEN_OBJS) $(BKEY_OB
 vmtest: $(OUTPUT)/test_progs-static
 	$(Q)KERNELS="$(KERNELS)" tests/vm/vmtest.sh $(OUTPUT)/test_progs-static $(OUTPUT)
 
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer:
+# everything rebuilt into $(OUTPUT)/san, the loader under test included.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_OBJ = $(patsubst %.c,$(OUTPUT)/san/%.o,$(1))
+
+$(OUTPUT)/san/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h bench/*.h bpf/*.h)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/san/loader: $(call SAN_OBJ,$(USER_SRCS) $(GEN_SRCS) $(BKEY_SRCS))
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/san/test_progs: $(call SAN_OBJ,$(TEST_SRCS) $(USER_LIB_SRCS) $(GEN_SRCS) $(BKEY_SRCS))
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ $(LDLIBS) -o $@
+
+.PHONY: sanitize
+sanitize: $(OUTPUT)/san/loader $(OUTPUT)/san/test_progs
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		BKEY_LOADER=$(OUTPUT)/san/loader BKEY_RANDOM_FORMATS=$${BKEY_RANDOM_FORMATS:-20000} \
+		$(OUTPUT)/san/test_progs $(TEST_ARGS)
+
 .PHONY: bench
 # Benchmark (root): prints a table, writes bench.json and bench.png (gnuplot).
 bench: $(OUTPUT)/bkbench

@@ -16,7 +16,14 @@
 #include "keytext.h"
 #include "btree.h"
 
-#define LOADER	"./loader"
+/* the loader under test: ./loader, or $BKEY_LOADER (make sanitize) */
+static const char *loader_path(void)
+{
+	const char *p = getenv("BKEY_LOADER");
+
+	return p && *p ? p : "./loader";
+}
+#define LOADER	loader_path()
 #define EX3	"key_u64s=2 bits=40,40,0,12,0,0 offsets=0x100000000,0,0xffffffff,0,0,0"
 
 static char tmpdir[64];

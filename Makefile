@@ -120,6 +120,35 @@ sanitize: $(OUTPUT)/san/loader $(OUTPUT)/san/test_progs
 		BKEY_LOADER=$(OUTPUT)/san/loader BKEY_RANDOM_FORMATS=$${BKEY_RANDOM_FORMATS:-20000} \
 		$(OUTPUT)/san/test_progs $(TEST_ARGS)
 
+# libFuzzer targets (clang, ASan, UBSan).  make fuzz runs each for
+# FUZZ_RUNS executions (at most FUZZ_TIME seconds); node and diff need root.
+FUZZ_TARGETS := format keystream keytext node diff
+FUZZ_RUNS ?= 1000000
+FUZZ_TIME ?= 600
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_OBJ = $(patsubst %.c,$(OUTPUT)/fuzz/obj/%.o,$(1))
+
+$(OUTPUT)/fuzz/obj/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(call FUZZ_OBJ,$(BKEY_SRCS) $(GEN_SRCS) $(USER_LIB_SRCS))
+	$(call msg,FUZZER,$@)
+	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer $(INCLUDES) $^ $(LDLIBS) -o $@
+
+.PHONY: fuzz
+fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(OUTPUT)/fuzz/corpus/$$t; \
+		printf '  %-8s %s\n' FUZZ $$t; \
+		$(OUTPUT)/fuzz/fuzz_$$t -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) \
+			-print_final_stats=1 -artifact_prefix=$(OUTPUT)/fuzz/$$t- \
+			$(OUTPUT)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+			2>$(OUTPUT)/fuzz/$$t.log || { tail -40 $(OUTPUT)/fuzz/$$t.log; exit 1; }; \
+		grep -E '^Done|stat::number_of_executed_units' $(OUTPUT)/fuzz/$$t.log | sed 's/^/           /'; \
+	done
+
 .PHONY: bench
 # Benchmark (root): prints a table, writes bench.json and bench.png (gnuplot).
 bench: $(OUTPUT)/bkbench

@@ -720,3 +720,25 @@ enum bkey_stream_err bkey_stream_check(const struct bkey_format *f,
 	*key_words = kw;
 	return BKEY_STREAM_OK;
 }
+
+enum bkey_stream_err bkey_stream_walk(const struct bkey_format *f, const uint64_t *words,
+				      size_t nr_words, size_t *nr_keys, size_t *bad_pos)
+{
+	size_t pos = 0, n = 0;
+	unsigned kw;
+
+	while (pos < nr_words) {
+		enum bkey_stream_err err = bkey_stream_check(f, words, nr_words, pos, &kw);
+
+		if (err) {
+			*nr_keys = n;
+			*bad_pos = pos;
+			return err;
+		}
+		pos += ((const uint8_t *)&words[pos])[0];
+		n++;
+	}
+	*nr_keys = n;
+	*bad_pos = pos;
+	return BKEY_STREAM_OK;
+}

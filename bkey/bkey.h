@@ -268,5 +268,11 @@ const char *bkey_stream_err_str(enum bkey_stream_err e);
 enum bkey_stream_err bkey_stream_check(const struct bkey_format *f,
 				       const uint64_t *words, size_t nr_words,
 				       size_t pos, unsigned *key_words);
+/*
+ * Checks a whole stream.  Returns BKEY_STREAM_OK with *nr_keys, or the
+ * first bad key's reason with *nr_keys keys before it at word *bad_pos.
+ */
+enum bkey_stream_err bkey_stream_walk(const struct bkey_format *f, const uint64_t *words,
+				      size_t nr_words, size_t *nr_keys, size_t *bad_pos);
 
 #endif /* BKEY_BKEY_H */

@@ -244,6 +244,8 @@ int bk_keyset_sort(struct bk_keyset *ks, char *err, size_t errlen)
 {
 	size_t i;
 
+	if (!ks->nr)
+		return 0;	/* qsort's pointer must not be NULL, even for none */
 	qsort(ks->keys, ks->nr, sizeof(*ks->keys), cmp_keyval);
 	for (i = 1; i < ks->nr; i++)
 		if (!cmp_keyval(&ks->keys[i - 1], &ks->keys[i])) {
@@ -259,6 +261,8 @@ int bk_keyset_sort_dedup(struct bk_keyset *ks)
 {
 	size_t i, n = 0;
 
+	if (!ks->nr)
+		return 0;
 	qsort(ks->keys, ks->nr, sizeof(*ks->keys), cmp_keyval);
 	for (i = 0; i < ks->nr; i++)
 		if (!n || cmp_keyval(&ks->keys[n - 1], &ks->keys[i]))

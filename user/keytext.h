@@ -52,7 +52,7 @@ void bk_keyset_free(struct bk_keyset *ks);
 int bk_keyset_add(struct bk_keyset *ks, const struct bkey *k, const uint64_t *val);
 /* Sorts by position; -EINVAL with both lines in @err on a duplicate. */
 int bk_keyset_sort(struct bk_keyset *ks, char *err, size_t errlen);
-/* Sorts by position, keeping the first key of each position. */
+/* Sorts by position, keeping one key of each position. */
 int bk_keyset_sort_dedup(struct bk_keyset *ks);
 
 #endif

@@ -297,23 +297,16 @@ struct stream {
 /* Checks every key up front: a malformed stream loads nothing. */
 static int check_stream(const struct bkey_format *f, struct stream *st)
 {
-	size_t pos = 0, key = 0;
+	size_t bad;
+	enum bkey_stream_err err = bkey_stream_walk(f, st->words, st->nr_words, &st->nr_keys, &bad);
 
-	while (pos < st->nr_words) {
-		unsigned kw;
-		enum bkey_stream_err err = bkey_stream_check(f, st->words, st->nr_words, pos, &kw);
+	if (err) {
+		const uint8_t *h = (const uint8_t *)&st->words[bad];
 
-		if (err) {
-			const uint8_t *h = (const uint8_t *)&st->words[pos];
-
-			fprintf(stderr, "%s: malformed stream: key %zu at byte %zu (u64s=%u format=%u): %s\n",
-				prog_name, key, pos * 8, h[0], h[1] & 0x7f, bkey_stream_err_str(err));
-			return -EINVAL;
-		}
-		pos += ((const uint8_t *)&st->words[pos])[0];
-		key++;
+		fprintf(stderr, "%s: malformed stream: key %zu at byte %zu (u64s=%u format=%u): %s\n",
+			prog_name, st->nr_keys, bad * 8, h[0], h[1] & 0x7f, bkey_stream_err_str(err));
+		return -EINVAL;
 	}
-	st->nr_keys = key;
 	return 0;
 }
 

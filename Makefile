@@ -146,7 +146,7 @@ fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 			-print_final_stats=1 -artifact_prefix=$(OUTPUT)/fuzz/$$t- \
 			$(OUTPUT)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
 			2>$(OUTPUT)/fuzz/$$t.log || { tail -40 $(OUTPUT)/fuzz/$$t.log; exit 1; }; \
-		grep -E '^Done|stat::number_of_executed_units' $(OUTPUT)/fuzz/$$t.log | sed 's/^/           /'; \
+		grep -E '^Done|^fuzz_' $(OUTPUT)/fuzz/$$t.log | sed 's/^/           /'; \
 	done
 
 .PHONY: bench

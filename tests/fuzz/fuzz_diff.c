@@ -19,6 +19,13 @@ static struct bk_prog prog;
 static struct bk_loaded l = { .fd = -1 };
 static struct bkey_format loaded_f;
 static int loaded_mode = -1;
+static unsigned long programs, runs, keys;	/* reported at exit */
+
+static void report(void)
+{
+	fprintf(stderr, "fuzz_diff: %lu programs loaded, %lu kernel runs, %lu keys compared\n",
+		programs, runs, keys);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -27,6 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_diff: needs root and bpf()\n");
 		exit(1);
 	}
+	atexit(report);
 	return 0;
 }
 
@@ -60,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();	/* every valid format loads */
 		loaded_f = f;
 		loaded_mode = mode;
+		programs++;
 	}
 	for (p = data + 57; p + 50 <= data + size && pos + 5 + 7 < 4096; p += 50) {
 		uint64_t v[BKEY_NR_FIELDS];
@@ -83,6 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		nr_keys++;
 	}
 	status = bk_unpack_words(&l, &rt, words, pos, &got, &stop);
+	runs++;
+	keys += got;
 	if (status != BK_OK || got != nr_keys || stop != pos)
 		__builtin_trap();
 	for (i = 0, pos = 0; i < got; i++) {

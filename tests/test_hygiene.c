@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Resource hygiene: thousands of load/unload cycles must not grow open
+ * fds, loaded programs, maps, BTF objects or process memory.  Kernel
+ * objects are counted system-wide by id, as bpftool lists them.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "test_progs.h"
+#include "btree.h"
+#include "kenv.h"
+#include "nodecache.h"
+
+struct counts {
+	long	fds, progs, maps, btfs, rss_kb;
+};
+
+static long count_ids(int (*next)(__u32, __u32 *))
+{
+	__u32 id = 0;
+	long n = 0;
+
+	while (!next(id, &id))
+		n++;
+	return n;
+}
+
+static long count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	long n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static long rss_kb(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f && fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	if (f)
+		fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static struct counts snapshot_now(void)
+{
+	struct counts c = {
+		.fds = count_fds(), .progs = count_ids(bpf_prog_get_next_id),
+		.maps = count_ids(bpf_map_get_next_id), .btfs = count_ids(bpf_btf_get_next_id),
+		.rss_kb = rss_kb(),
+	};
+	return c;
+}
+
+/* The kernel frees closed maps and programs after an RCU grace period or
+ * from a work queue: wait until two looks 50 ms apart agree (at most 2 s). */
+static struct counts snapshot(void)
+{
+	struct counts a = snapshot_now(), b;
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		usleep(50 * 1000);
+		b = snapshot_now();
+		if (a.progs == b.progs && a.maps == b.maps && a.btfs == b.btfs)
+			return b;
+		a = b;
+	}
+	return a;
+}
+
+/* None may grow: fds exactly, kernel objects at most as many as before. */
+static void assert_no_growth(const struct counts *before, const struct counts *after)
+{
+	ASSERT_EQ(after->fds, before->fds, "open fds");
+	ASSERT_LE(after->progs, before->progs, "loaded programs");
+	ASSERT_LE(after->maps, before->maps, "maps");
+	ASSERT_LE(after->btfs, before->btfs, "BTF objects");
+	ASSERT_LE(after->rss_kb - before->rss_kb, 512, "process memory (KiB)");
+}
+
+static void print_counts(const char *when, const struct counts *c)
+{
+	printf("  %-7s fds %ld, programs %ld, maps %ld, BTF objects %ld, RSS %ld KiB\n",
+	       when, c->fds, c->progs, c->maps, c->btfs, c->rss_kb);
+}
+
+/* One cycle: generate, load, run, unload a program for a rotating format. */
+static bool unpack_cycle(struct kenv *k, unsigned i, uint64_t *seed)
+{
+	static struct bk_prog p;
+	static uint64_t words[64];
+	struct bkey_format f = rnd_format(seed, -1, 0);
+	struct bk_gen_opts o = {
+		.shape = k->ft.best, .walk = i % 2 && k->ft.may_goto ? BK_WALK_TABLE : BK_WALK_U64S,
+		.chunk = 1, .ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
+		.tab_fd = k->rt.tab_fd,
+	};
+	struct bk_loaded l;
+	unsigned nr;
+	uint32_t n = rnd_stream(seed, &f, 4, words, 64, &nr), got;
+
+	if (bk_gen_unpack(&f, &o, &p, NULL) || bk_prog_load(&p, &l, NULL, 0))
+		return false;
+	bk_unpack_words(&l, &k->rt, words, n, &got, NULL);
+	bk_prog_unload(&l);
+	return got == nr;
+}
+
+static void cycles(struct kenv *k)
+{
+	const char *env = getenv("BKEY_HYGIENE_CYCLES");
+	unsigned long nr = env ? strtoul(env, NULL, 0) : 10000, i;
+	uint64_t seed = 0x5eed0a01;
+	struct counts before, after;
+	bool ok = true;
+
+	for (i = 0; i < 200; i++)		/* warm up: allocator, libbpf */
+		unpack_cycle(k, i, &seed);
+	before = snapshot();
+	for (i = 0; i < nr && ok; i++)
+		ok &= ASSERT_TRUE(unpack_cycle(k, i, &seed), "cycle");
+	after = snapshot();
+	print_counts("before", &before);
+	print_counts("after", &after);
+	assert_no_growth(&before, &after);
+	test__count("load/unload cycles", i);
+}
+
+/* Whole btrees loaded into BPF and released, with lookups between. */
+static void trees(struct kenv *k)
+{
+	uint64_t seed = 0x5eed0a02, val[2] = { 1, 2 };
+	struct counts before, after;
+	struct bk_keyset ks = {};
+	struct bk_btree bt;
+	struct bk_btree_opts o = { .node_size = 1024 };
+	struct bk_result r;
+	char err[200];
+	unsigned i;
+
+	for (i = 0; i < 3000; i++) {
+		struct bkey key = { .u64s = 6, .format_nw = 1, .inode = 4096 + i / 50,
+				    .offset = rnd_below(&seed, 1 << 20), .snapshot = UINT32_MAX };
+
+		bk_keyset_add(&ks, &key, val);
+	}
+	bk_keyset_sort_dedup(&ks);
+	if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err))
+		return;
+	for (i = 0; i < 50; i++) {
+		struct bk_tree_rt t;
+
+		if (i == 5)
+			before = snapshot();	/* after warm-up, nothing loaded */
+		if (!ASSERT_OK(bk_tree_load(&t, &bt, stderr), "tree load"))
+			break;
+		ASSERT_OK(bk_tree_lookup(&t, &(struct bpos){ 4100, 0, 0 }, 1, &r), "lookup");
+		bk_tree_unload(&t);
+	}
+	after = snapshot();
+	print_counts("before", &before);
+	print_counts("after", &after);
+	assert_no_growth(&before, &after);
+	bk_btree_free(&bt);
+	bk_keyset_free(&ks);
+}
+
+DEFINE_TEST(hygiene)
+{
+	struct kenv *k;
+
+	if (test__start_subtest("load_unload_cycles") && (k = kenv_get()))
+		cycles(k);
+	if (test__start_subtest("tree_cycles") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("btrees need may_goto (kernel 6.9+)");
+		else
+			trees(k);
+	}
+}

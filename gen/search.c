@@ -256,6 +256,54 @@ static void emit_result_ptr(struct bk_emit *e, const struct bk_search_opts *o, i
 }
 
 /*
+ * The key the search found (r8 < nr_keys) is checked before it is used,
+ * as a child pointer or an answer: it starts and ends inside the node,
+ * its u64s equals the table's stride, its format byte is 0 or 1, and it
+ * has its key words and at most 250 value words.  A node that went bad
+ * in the map stops the lookup with an error, never a wrong answer.
+ * Leaves r3 = the key, r0 = its format byte.
+ */
+static void emit_check_found(struct bk_emit *e, const struct bk_plan *P, unsigned node_words,
+			     unsigned tab_off, int bad)
+{
+	unsigned ku = P->key_u64s;
+	int packed = bk_label(e), ok = bk_label(e);
+
+	bk_line(e, "check the key found: inside the node, u64s == the table's stride, format 0 or 1, "
+		"%u <= u64s <= %u (or 5 <= u64s unpacked)", ku, ku + BKEY_VAL_U64s_MAX);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, R_LO));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
+	if (tab_off > INT16_MAX - 2) {
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, tab_off));
+		tab_off = 0;
+	}
+	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_2, tab_off));
+	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_5, BPF_REG_2, tab_off + 2));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
+	bk_comment(e, "the key ends inside the node");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, BPF_REG_5, node_words, 0), bad);
+	bk_insn(e, BPF_ALU64_REG(BPF_SUB, BPF_REG_5, BPF_REG_3));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_3, R_NODE));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, BK_NODE_WORDS_OFF));
+	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_3, 1));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, BPF_REG_0, 0x7f));
+	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_4, BPF_REG_3, 0));
+	bk_comment(e, "the table agrees with the key");
+	bk_jmp(e, BPF_JMP_REG(BPF_JNE, BPF_REG_4, BPF_REG_5, 0), bad);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), packed);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, KEY_FORMAT_CURRENT, 0), bad);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, BPF_REG_4, BKEY_U64s, 0), bad);
+	bk_jmp(e, BPF_JMP_A(0), ok);
+	bk_bind(e, packed);
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, BPF_REG_4, ku, 0), bad);
+	if (ku + BKEY_VAL_U64s_MAX < BKEY_U64s_MAX)
+		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, BPF_REG_4, ku + BKEY_VAL_U64s_MAX, 0), bad);
+	bk_bind(e, ok);
+}
+
+/*
  * After the search (r8 = the first key >= the position): descend or
  * answer, then the next query.  r3 = the key, r0 its format byte.
  */
@@ -272,16 +320,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_NODE, offsetof(struct bk_node_hdr, nr_keys)));
 	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), none);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, R_LO, node_words, 0), bad);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, R_LO));
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
-	emit_load_tab(e, tab_off);
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_3, R_NODE));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, BK_NODE_WORDS_OFF));
-	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_3, 1));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, BPF_REG_0, 0x7f));
+	emit_check_found(e, P, node_words, tab_off, bad);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_NODE, offsetof(struct bk_node_hdr, level)));
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_4, 0, 0), leaf);
 

@@ -282,6 +282,10 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
 	bk_insn(e, BPF_LDX_MEM(BPF_H, R_NEXT, R_KEY, 2));
 	bk_insn(e, BPF_LDX_MEM(BPF_H, R_KEY, R_KEY, 0));
+	if (o->nodes_fd) {
+		bk_comment(e, "the key ends inside the node");
+		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, o->node_size / 8, 0), L->bad_key);
+	}
 	bk_comment(e, "the key's words, as the table says");
 	bk_insn(e, BPF_ALU64_REG(BPF_SUB, R_NEXT, R_KEY));
 	if (o->nodes_fd) {

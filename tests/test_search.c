@@ -466,6 +466,75 @@ static void scans(struct kenv *k)
 	test__count("scanned keys checked against the sorted array", scanned);
 }
 
+/*
+ * Node images that went bad in the map, each case of issue 6: a lookup
+ * (and a scan) through the node stops with an error naming the node and
+ * the reason, never a wrong answer.
+ */
+static void bad_nodes(struct kenv *k)
+{
+	static const struct { const char *name, *reason; } cases[] = {
+		{ "u64s_zero", "u64s = 0" },
+		{ "past_end", "runs past the end of the node" },
+		{ "format_byte", "format byte is neither 0" },
+		{ "value_too_long", "value longer than 250 words" },
+		{ "table_outside", "points outside the node" },
+	};
+	struct bk_btree_opts o = { .node_size = 1024 };
+	uint64_t seed = 0x5eed0b01;
+	struct bk_keyset ks = {};
+	struct bk_tree_rt t;
+	struct bk_btree bt;
+	char err[300];
+	unsigned c;
+
+	make_tree_keys(&seed, 3000, &ks);
+	if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err) ||
+	    !ASSERT_OK(bk_tree_load(&t, &bt, stderr), "load"))
+		goto out_keys;
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		uint32_t leaf = bt.nr_leaves / 2, nr = bt.nodes[leaf].nr_keys;
+		/* past_end: the last key, whose end is the table's last entry */
+		uint32_t j = c == 1 ? nr - 1 : nr / 2;
+		uint8_t *img = (uint8_t *)t.lr.nodes + (size_t)leaf * t.lr.node_value_size;
+		uint8_t *save = malloc(t.lr.node_value_size);
+		uint16_t *tab = (uint16_t *)(img + BK_NODE_WORDS_OFF + o.node_size);
+		uint8_t *key = img + BK_NODE_WORDS_OFF + 8 * tab[j];
+		struct bkey kk;
+		struct bk_result r, sr[4];
+		struct bpos p;
+		size_t got;
+
+		memcpy(save, img, t.lr.node_value_size);
+		bk_node_key(&bt.nodes[leaf], j, &kk);
+		p = (struct bpos){ kk.inode, kk.offset, kk.snapshot };
+		switch (c) {
+		case 0: key[0] = 0; break;
+		case 1: tab[nr] = o.node_size / 8 + 1; key[0] = tab[nr] - tab[j]; break;
+		case 2: key[1] = 2; break;
+		case 3: key[0] = 255; break;
+		case 4: tab[j] = o.node_size / 8 + 3; break;
+		}
+		if (ASSERT_ERR(bk_tree_lookup(&t, &p, 1, &r), cases[c].name)) {
+			ASSERT_EQ(t.last_node, leaf, "the failing node");
+			bk_tree_bad_reason(&t, err, sizeof(err));
+			ASSERT_HAS_SUBSTR(err, cases[c].reason, cases[c].name);
+		}
+		/* a scan across the node stops there too */
+		bk_node_key(&bt.nodes[leaf], 0, &kk);
+		ASSERT_ERR(bk_tree_scan(&t, (struct bpos){ kk.inode, kk.offset, kk.snapshot }, 4 + j,
+					sr, &got), "scan stops");
+		memcpy(img, save, t.lr.node_value_size);
+		free(save);
+		ASSERT_OK(bk_tree_lookup(&t, &p, 1, &r), "restored");
+		ASSERT_TRUE(r.found, "restored: found again");
+	}
+	bk_tree_unload(&t);
+	bk_btree_free(&bt);
+out_keys:
+	bk_keyset_free(&ks);
+}
+
 DEFINE_TEST(search)
 {
 	struct kenv *k;
@@ -481,6 +550,12 @@ DEFINE_TEST(search)
 			test__skip("lookups need may_goto (kernel 6.9+)");
 		else
 			lookups(k);
+	}
+	if (test__start_subtest("bad_nodes") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("lookups need may_goto (kernel 6.9+)");
+		else
+			bad_nodes(k);
 	}
 	if (test__start_subtest("scans") && (k = kenv_get())) {
 		if (!k->ft.may_goto)

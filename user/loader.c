@@ -740,6 +740,7 @@ static int cmd_lookup(int argc, char **argv)
 	const char *keys = NULL;
 	bool verify = true, loaded = false;
 	size_t n = 0, i, mismatches = 0;
+	char err[300];
 
 	int opt, ret = EXIT_USAGE;
 
@@ -767,7 +768,8 @@ static int cmd_lookup(int argc, char **argv)
 		goto out;
 	ret = EXIT_KERNEL;
 	if (bk_tree_lookup(&t, pos, n, res)) {
-		fprintf(stderr, "%s: a lookup run failed\n", prog_name);
+		bk_tree_bad_reason(&t, err, sizeof(err));
+		fprintf(stderr, "%s: a lookup failed: %s\n", prog_name, err);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -878,7 +880,8 @@ static int cmd_scan(int argc, char **argv)
 		goto out;
 	ret = EXIT_KERNEL;
 	if (bk_tree_scan(&t, from, count, res, &got)) {
-		fprintf(stderr, "%s: a scan run failed\n", prog_name);
+		bk_tree_bad_reason(&t, err, sizeof(err));
+		fprintf(stderr, "%s: a scan failed: %s\n", prog_name, err);
 		goto out;
 	}
 	first = bk_keyset_lower_bound(&ks, from);

@@ -213,8 +213,11 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 		if (take > count - *got)
 			take = count - *got;
 		ret = bk_run_node(&e->scan, &t->srt, node, idx, idx + take, &n, 1, NULL);
-		if (ret || n != take)
+		if (ret || n != take) {
+			t->last_status = ret ? ret : -EIO;
+			t->last_node = node;
 			return ret < 0 ? ret : -EIO;
+		}
 		for (i = 0; i < take; i++) {
 			struct bk_result *r = &out[*got + i];
 
@@ -226,6 +229,58 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 		*got += take;
 	}
 	return 0;
+}
+
+void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
+{
+	const struct bk_node_hdr *h;
+	const struct bkey_format *f;
+	const uint64_t *words;
+	const uint16_t *tab;
+	uint32_t nwords = t->bt->o.node_size / 8, i;
+
+	if (t->last_status < 0 || t->last_node >= t->lr.nr_nodes) {
+		snprintf(buf, len, "%s", strerror(t->last_status < 0 ? -t->last_status : EINVAL));
+		return;
+	}
+	h = bk_lookup_node(&t->lr, t->last_node);
+	f = (const void *)h->format;
+	words = (const uint64_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF);
+	tab = (const uint16_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF + t->bt->o.node_size);
+	if (h->nr_keys > nwords) {
+		snprintf(buf, len, "node %u: %u keys, more than it holds", t->last_node, h->nr_keys);
+		return;
+	}
+	/* a table entry outside the node first: it also ends the key before */
+	for (i = 0; i < h->nr_keys; i++)
+		if (tab[i] >= nwords) {
+			snprintf(buf, len, "node %u key %u: the key table points outside the node "
+				 "(word %u of %u)", t->last_node, i, tab[i], nwords);
+			return;
+		}
+	for (i = 0; i < h->nr_keys; i++) {
+		unsigned kw, u64s;
+		enum bkey_stream_err err;
+
+		if (tab[i + 1] > nwords) {
+			snprintf(buf, len, "node %u key %u: key runs past the end of the node",
+				 t->last_node, i);
+			return;
+		}
+		err = bkey_stream_check(f, words, nwords, tab[i], &kw);
+		if (err) {
+			snprintf(buf, len, "node %u key %u: %s", t->last_node, i,
+				 bkey_stream_err_str(err));
+			return;
+		}
+		u64s = ((const uint8_t *)&words[tab[i]])[0];
+		if (tab[i + 1] != tab[i] + u64s) {
+			snprintf(buf, len, "node %u key %u: the key table says %d words, u64s says %u",
+				 t->last_node, i, (int)tab[i + 1] - (int)tab[i], u64s);
+			return;
+		}
+	}
+	snprintf(buf, len, "node %u: status %d", t->last_node, t->last_status);
 }
 
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r)

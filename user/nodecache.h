@@ -60,6 +60,13 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 		 struct bk_result *out, size_t *got);
 
+/*
+ * Why the last failed lookup or scan stopped: the first problem in node
+ * t->last_node's image ("node N key I: u64s = 0", "...points outside the
+ * node", ...).
+ */
+void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len);
+
 /* The value words of a result, read from the node image in the map. */
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r);
 

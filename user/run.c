@@ -223,8 +223,8 @@ static int run_tree(const char *name, const struct bk_keyset *ks, const struct r
 
 		ret = bk_tree_lookup(&t, q + done, n, res + done);
 		if (ret) {
-			fprintf(stderr, "loader: %s: a lookup run failed at node %u: status %d\n", name,
-				t.last_node, t.last_status);
+			bk_tree_bad_reason(&t, err, sizeof(err));
+			fprintf(stderr, "loader: %s: a lookup failed: %s\n", name, err);
 			goto out;
 		}
 		progress(&pg, done + n, o->lookups);

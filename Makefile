@@ -90,11 +90,37 @@ $(OUTPUT)/test_progs-static: $(TEST_OBJS) $(USER_LIB_OBJS) $(GEN_OBJS) $(BKEY_OB
 	$(Q)$(CC) $(CFLAGS) -static $^ -lbpf -lelf -lz -lzstd -o $@ 2>&1 | grep -v 'statically linked applications' || true
 	$(Q)test -x $@
 
+# make vmtest ARCH=arm64: the same suite cross-built for arm64 against a
+# sysroot of Debian's arm64 static libraries (tests/vm/sysroot.sh).
+VM_ARCH := $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
+ARM64_CC ?= aarch64-linux-gnu-gcc
+ARM64_SYSROOT := $(OUTPUT)/vm/sysroot-arm64
+ARM64_OBJ = $(patsubst %.c,$(OUTPUT)/arm64/%.o,$(1))
+
+$(ARM64_SYSROOT)/.done: tests/vm/sysroot.sh
+	$(call msg,SYSROOT,$(ARM64_SYSROOT))
+	$(Q)tests/vm/sysroot.sh arm64 $(OUTPUT) >/dev/null
+
+$(OUTPUT)/arm64/%.o: %.c $(ARM64_SYSROOT)/.done $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h)
+	$(call msg,CC-ARM64,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(ARM64_CC) $(CFLAGS) -Wall -std=gnu11 $(INCLUDES) -I$(ARM64_SYSROOT)/usr/include -c $< -o $@
+
+$(OUTPUT)/arm64/test_progs-static: $(call ARM64_OBJ,$(TEST_SRCS) $(USER_LIB_SRCS) $(GEN_SRCS) $(BKEY_SRCS))
+	$(call msg,BINARY,$@)
+	$(Q)$(ARM64_CC) -static $^ -L$(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu \
+		-lbpf -lelf -lz -lzstd -o $@ 2>&1 | grep -v 'statically linked applications' || true
+	$(Q)test -x $@
+
+VM_TESTBIN := $(if $(filter arm64,$(VM_ARCH)),$(OUTPUT)/arm64/test_progs-static,$(OUTPUT)/test_progs-static)
+
 .PHONY: vmtest
 # Selftests in VMs booting stock Debian kernels (root; qemu-system-x86,
-# busybox-static).  KERNELS="6.1 6.12 7.3" selects them.
-vmtest: $(OUTPUT)/test_progs-static
-	$(Q)KERNELS="$(KERNELS)" tests/vm/vmtest.sh $(OUTPUT)/test_progs-static $(OUTPUT)
+# busybox-static; for ARCH=arm64 also qemu-system-arm, gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross).  KERNELS="6.1 6.12 7.3" selects them.
+vmtest: $(VM_TESTBIN)
+	$(Q)KERNELS="$(KERNELS)" VM_ARCH=$(VM_ARCH) BUSYBOX=$(ARM64_SYSROOT)/bin/busybox \
+		tests/vm/vmtest.sh $(VM_TESTBIN) $(OUTPUT)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer:
 # everything rebuilt into $(OUTPUT)/san, the loader under test included.

@@ -19,6 +19,12 @@ set -euo pipefail
 
 TESTBIN=$(readlink -f "$1")
 OUT=$(readlink -f "${2:-.output}")/vm
+VM_ARCH=${VM_ARCH:-x86_64}		# x86_64 or arm64
+case "$VM_ARCH" in
+x86_64) DEB_ARCH=amd64 ;;
+arm64) DEB_ARCH=arm64 ;;
+*) echo "vmtest: unsupported VM_ARCH $VM_ARCH (x86_64, arm64)" >&2; exit 2 ;;
+esac
 KERNELS=${KERNELS:-"6.1 6.12 7.3"}
 VM_TIMEOUT=${VM_TIMEOUT:-900}
 VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
@@ -26,10 +32,11 @@ VM_TEST_ARGS=${VM_TEST_ARGS:-}		# e.g. "-t search" to run a subset
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
-APT_DIR=$OUT/apt
+APT_DIR=$OUT/apt-kernels-$DEB_ARCH
 APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
 	  -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
-	  -o "Dir::State::status=$APT_DIR/status" -o "APT::Sandbox::User=root" -q)
+	  -o "Dir::State::status=$APT_DIR/status" -o "APT::Sandbox::User=root"
+	  -o "APT::Architecture=$DEB_ARCH" -o "APT::Architectures=$DEB_ARCH" -q)
 
 log() { printf '  %-8s %s\n' "$1" "$2" >&2; }
 
@@ -48,26 +55,30 @@ apt_setup() {
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
 	: >"$APT_DIR/status"
 	local s
-	for s in bookworm trixie trixie-backports; do
-		echo "deb [signed-by=$KEYRING] $MIRROR $s main"
-	done >"$APT_DIR/sources.list"
+	{
+		for s in bookworm trixie trixie-backports; do
+			echo "deb [signed-by=$KEYRING] $MIRROR $s main"
+		done
+		# the current arm64 6.1 build is in bookworm-security
+		echo "deb [signed-by=$KEYRING] ${MIRROR%/debian}/debian-security bookworm-security main"
+	} >"$APT_DIR/sources.list"
 	log APT "private lists in $APT_DIR"
 	apt-get "${APT_OPTS[@]}" update >/dev/null
 }
 
 # vmlinuz of kernel series $1, fetched once into $OUT/kernels/$1.
 fetch_kernel() {
-	local series=$1 dir=$OUT/kernels/$1 suite ver dep pkg
+	local series=$1 dir=$OUT/kernels/$DEB_ARCH-$1 suite ver dep pkg
 	if [ -s "$dir/vmlinuz" ]; then
 		echo "$dir/vmlinuz"
 		return 0
 	fi
 	suite=$(suite_of "$series")
 	apt_setup
-	ver=$(apt-cache "${APT_OPTS[@]}" madison linux-image-amd64 |
+	ver=$(apt-cache "${APT_OPTS[@]}" madison "linux-image-$DEB_ARCH" |
 	      awk -v s="$series" -F'|' '{gsub(/ /,"",$2)} index($2, s".")==1 {print $2; exit}')
-	[ -n "$ver" ] || { echo "vmtest: no linux-image-amd64 $series.* in $suite" >&2; return 1; }
-	dep=$(apt-cache "${APT_OPTS[@]}" show "linux-image-amd64=$ver" |
+	[ -n "$ver" ] || { echo "vmtest: no linux-image-$DEB_ARCH $series.* in $suite" >&2; return 1; }
+	dep=$(apt-cache "${APT_OPTS[@]}" show "linux-image-$DEB_ARCH=$ver" |
 	      sed -n 's/^Depends: //p' | tr ',' '\n' | grep -o 'linux-image-[^ ]*' | head -1)
 	mkdir -p "$dir/debs" "$dir/root"
 	# newer kernels split the image: the binary package holds vmlinuz
@@ -90,8 +101,13 @@ fetch_kernel() {
 
 # The guest: busybox-static, the test binary, and /init.
 make_initrd() {
-	local root=$OUT/initrd-root bb
-	bb=$(command -v busybox) || { echo "vmtest: busybox-static is not installed" >&2; return 1; }
+	local root=$OUT/initrd-root bb tty=ttyS1
+	if [ "$VM_ARCH" = x86_64 ]; then
+		bb=$(command -v busybox) || { echo "vmtest: busybox-static is not installed" >&2; return 1; }
+	else
+		bb=$BUSYBOX		# from the arch's sysroot
+		tty=ttyS0		# virt: the pci-serial result port
+	fi
 	file -L "$bb" | grep -q 'statically linked' ||
 		{ echo "vmtest: $bb is not static (install busybox-static)" >&2; return 1; }
 	rm -rf "$root"
@@ -109,7 +125,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmp /tmp
 mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
-exec >/dev/ttyS1 2>&1
+exec >/dev/$tty 2>&1
 echo "== kernel \$(uname -r)"
 echo "== jit on (bpf_jit_enable=\$(cat /proc/sys/net/core/bpf_jit_enable))"
 BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
@@ -127,12 +143,16 @@ sync
 poweroff -f
 EOF
 	chmod +x "$root/init"
-	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initrd.gz"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initrd-$VM_ARCH.gz"
 }
 
 # KVM only where it works: vmx/svm in the CPU flags and a probe boot.
 pick_accel() {
 	local k=$1
+	if [ "$VM_ARCH" = arm64 ]; then
+		echo "tcg cortex-a72"	# -cpu max is 3-4x slower (pointer auth)
+		return
+	fi
 	if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
 		if boot "$k" kvm host 120 "$OUT/probe" && grep -q '^== done' "$OUT/probe/result.txt"; then
 			echo "kvm host"
@@ -148,8 +168,16 @@ boot() {
 	local k=$1 accel=$2 cpu=$3 t=$4 dir=$5
 	mkdir -p "$dir"
 	: >"$dir/result.txt"
+	if [ "$VM_ARCH" = arm64 ]; then
+		timeout --kill-after=10 "$t" qemu-system-aarch64 -M virt -cpu "$cpu" -accel "$accel" \
+			-m 2048 -smp 1 -nodefaults -no-reboot -kernel "$k" \
+			-initrd "$OUT/initrd-$VM_ARCH.gz" -append "console=ttyAMA0 panic=-1 quiet" \
+			-display none -monitor none -serial "file:$dir/console.log" \
+			-device pci-serial,chardev=res -chardev "file,id=res,path=$dir/result.txt" || true
+		return
+	fi
 	timeout --kill-after=10 "$t" qemu-system-x86_64 -machine "accel=$accel" -cpu "$cpu" \
-		-m 2048 -smp 1 -kernel "$k" -initrd "$OUT/initrd.gz" \
+		-m 2048 -smp 1 -kernel "$k" -initrd "$OUT/initrd-$VM_ARCH.gz" \
 		-append "console=ttyS0 panic=-1 quiet" -display none -no-reboot -monitor none \
 		-serial "file:$dir/console.log" -serial "file:$dir/result.txt" || true
 }
@@ -173,15 +201,16 @@ main() {
 	for series in $KERNELS; do
 		k=$(fetch_kernel "$series")
 		t0=$(date +%s)
-		log BOOT "$series"
-		boot "$k" "$accel" "$cpu" "$VM_TIMEOUT" "$OUT/run-$series"
-		line=$(summary_of "$OUT/run-$series/result.txt")
-		echo "vmtest $series: $line ($(( $(date +%s) - t0 )) s)"
-		if ! grep -q '^== done' "$OUT/run-$series/result.txt" ||
-		   grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$OUT/run-$series/result.txt" ||
-		   grep -qE '^== rc [1-9]' "$OUT/run-$series/result.txt"; then
-			echo "vmtest $series: FAILED; see $OUT/run-$series/{result,console}.txt" >&2
-			grep -E 'FAIL|SKIP' "$OUT/run-$series/result.txt" | head -20 >&2 || true
+		log BOOT "$VM_ARCH $series"
+		local run=$OUT/run-$DEB_ARCH-$series
+		boot "$k" "$accel" "$cpu" "$VM_TIMEOUT" "$run"
+		line=$(summary_of "$run/result.txt")
+		echo "vmtest $VM_ARCH $series: $line ($(( $(date +%s) - t0 )) s)"
+		if ! grep -q '^== done' "$run/result.txt" ||
+		   grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$run/result.txt" ||
+		   grep -qE '^== rc [1-9]' "$run/result.txt"; then
+			echo "vmtest $series: FAILED; see $run/{result,console}.txt" >&2
+			grep -E 'FAIL|SKIP' "$run/result.txt" | head -20 >&2 || true
 			fail=1
 		fi
 	done

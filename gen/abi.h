@@ -97,7 +97,11 @@ struct bk_node_hdr {
 	unsigned int	level;		/* 0 = leaf */
 	unsigned int	format_id;	/* its program's index in the prog array */
 	unsigned int	tab_off;	/* byte offset of the key table */
-	unsigned int	pad[5];
+	/* a leaf: the next leaf in key order + 1, 0 for the last one.  A
+	 * real leaf may end below its max_key: a position past its last key
+	 * is answered by the next leaf's first key */
+	unsigned int	next_leaf;
+	unsigned int	pad[4];
 	unsigned long long min_inode, min_offset;
 	unsigned int	min_snapshot, pad2;
 };

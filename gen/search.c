@@ -313,10 +313,10 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	unsigned node_words = o->node_size / 8, tab_off = BK_NODE_WORDS_OFF + o->node_size;
 	int none = bk_label(e), leaf = bk_label(e), ptr_unpacked = bk_label(e);
 	int have_child = bk_label(e), leaf_unpacked = bk_label(e), answered = bk_label(e);
-	int next = bk_label(e);
+	int next = bk_label(e), nothing = bk_label(e);
 	unsigned i;
 
-	bk_line(e, "lookup: past the last key, nothing here (the last leaf reaches SPOS_MAX)");
+	bk_line(e, "lookup: past the last key of an interior node: nothing (its last key is its max)");
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_NODE, offsetof(struct bk_node_hdr, nr_keys)));
 	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), none);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, R_LO, node_words, 0), bad);
@@ -356,6 +356,14 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_4, offsetof(struct bk_result, found), 1));
 	bk_jmp(e, BPF_JMP_A(0), next);
 	bk_bind(e, none);
+	bk_line(e, "past a leaf's last key: the next leaf answers, if there is one");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_NODE, offsetof(struct bk_node_hdr, level)));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_4, 0, 0), nothing);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_5, R_NODE, offsetof(struct bk_node_hdr, next_leaf)));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_5, 0, 0), nothing);
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_5, 1));
+	bk_jmp(e, BPF_JMP_A(0), have_child);
+	bk_bind(e, nothing);
 	emit_result_ptr(e, o, bad);
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_4, offsetof(struct bk_result, found), 0));
 

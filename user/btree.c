@@ -291,6 +291,8 @@ int bk_btree_build(struct bk_btree *bt, const struct bk_keyset *ks,
 	}
 	bt->root = bt->nr_nodes - 1;
 	bt->depth = level + 1;
+	for (i = 0; i + 1 < bt->nr_leaves; i++)
+		bt->nodes[i].next_leaf = i + 2;
 	return 0;
 }
 
@@ -393,6 +395,7 @@ void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_
 	h->level = n->level;
 	h->format_id = format_id;
 	h->tab_off = BK_NODE_WORDS_OFF + node_size;
+	h->next_leaf = n->level ? 0 : n->next_leaf;
 	h->min_inode = n->min_key.inode;
 	h->min_offset = n->min_key.offset;
 	h->min_snapshot = n->min_key.snapshot;

@@ -25,6 +25,7 @@ struct bk_node {
 	uint32_t		u64s;		/* words of keys and values */
 	uint64_t		*words;		/* the bset: keys walked by u64s */
 	uint16_t		*tab;		/* word offset of each key, + the end */
+	uint32_t		next_leaf;	/* a leaf: the next one's index + 1, 0 = last */
 };
 
 struct bk_btree_opts {
@@ -40,6 +41,9 @@ struct bk_btree {
 	uint32_t		root;
 	unsigned		depth;		/* levels, 1 = the root is a leaf */
 	uint32_t		nr_leaves;
+	/* leaves may end below their max key (real trees): a lookup may hop
+	 * to the next leaf, one more tail call than depth */
+	bool			leaf_gaps;
 };
 
 /* Builds from a sorted key set (bk_keyset_sort()).  -EINVAL with a message

@@ -23,6 +23,7 @@
 #include "demo.h"
 #include "keytext.h"
 #include "nodecache.h"
+#include "imagecmd.h"
 #include "run.h"
 #include "util.h"
 
@@ -46,6 +47,8 @@ static void usage(FILE *out)
 "  unpack   unpack a bset-style stream of keys in the kernel\n"
 "  lookup   build a btree from a key file, look positions up in the kernel\n"
 "  scan     the keys from a position on, from the same btree, in the kernel\n"
+"  image    a real bcachefs image: its btrees loaded into BPF with their own\n"
+"           formats, every key unpacked in the kernel, lookups and scans\n"
 "  gen      print the generated program for a format (no root needed)\n"
 "  dump     a program's JIT'd machine code (bpftool on Debian cannot)\n"
 "  help     this text; 'COMMAND --help' describes a command\n"
@@ -1243,6 +1246,8 @@ int main(int argc, char **argv)
 		return cmd_scan(argc - 1, argv + 1);
 	if (!strcmp(cmd, "dump"))
 		return cmd_dump(argc - 1, argv + 1);
+	if (!strcmp(cmd, "image"))
+		return image_main(argc - 1, argv + 1, prog_name);
 	if (!strcmp(cmd, "gen"))
 		return cmd_gen(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

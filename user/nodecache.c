@@ -180,7 +180,8 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 			t->lr.queries[i] = (struct bk_query){ pos[done + i].inode,
 							       pos[done + i].offset,
 							       pos[done + i].snapshot };
-		ret = bk_lookup_batch(&t->lr, t->prog_fd_by_fid, t->bt->root, nq, t->bt->depth, &t->st);
+		ret = bk_lookup_batch(&t->lr, t->prog_fd_by_fid, t->bt->root, nq,
+				       t->bt->depth + t->bt->leaf_gaps, &t->st);
 		if (ret) {
 			t->last_status = ret;
 			t->last_node = t->lr.ctl->node;

@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * loader image FILE: a real bcachefs image's btrees loaded into BPF with
+ * their own node formats, every on-disk key unpacked in the kernel, every
+ * live key looked up and scanned through prog runs and checked against
+ * the merged view, and unpack timing of generated BPF vs generic C.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caps.h"
+#include "image.h"
+#include "imagecmd.h"
+#include "util.h"
+
+struct image_opts {
+	const char	*file;
+	int		btree;		/* -1: all */
+	bool		list, json;
+	unsigned	rounds, repeat;
+	size_t		scans, scan_len;
+	uint64_t	seed;
+};
+
+struct btree_report {
+	unsigned	id;
+	const char	*status;	/* NULL: loaded and run */
+	uint32_t	nodes, bsets, formats, programs, depth, skipped;
+	uint64_t	keys, live;
+	double		bpf_ns, c_ns;	/* unpack ns per on-disk key, medians */
+	size_t		lookups, scanned, mismatches;
+	double		prep_us;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
+
+void image_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+"Usage: %s image [--list-ondisk] [--btree NAME] [-j] [--rounds N] FILE\n"
+"\n"
+"Reads a bcachefs image (plain, or zstd-compressed), metadata version 27\n"
+"(bcachefs-tools v0.27), one device, cleanly unmounted. Finds each btree's\n"
+"root in the superblock's clean section and walks it through btree_ptr_v2\n"
+"pointers, checking every bset's CRC-32C, the pointer's seq (no stale node\n"
+"is read), the node's btree, level and min..max, and each format (spec 9).\n"
+"A node that fails is reported with its location and skipped with its\n"
+"subtree; its btree is then not loaded.\n"
+"\n"
+"Each btree is loaded into BPF with one lookup and one unpack program per\n"
+"distinct node format, and every on-disk key is unpacked in the kernel and\n"
+"checked against the model. Then every live key (bsets merged, newest wins,\n"
+"deleted keys and whiteouts dropped) is looked up, at its position and just\n"
+"after the key before it, and the btree is scanned from the start and from\n"
+"random positions; each answer is checked against the merged view.\n"
+"\n"
+"  --list-ondisk  print every node (btree, level, min..max, seq, written,\n"
+"                 pointer dev:bucket:sector, format), its bsets (\"offset S\n"
+"                 version V, journal seq J\") and every key in on-disk order\n"
+"                 as bcachefs prints it without the value: \"u64s U type T\n"
+"                 inode:offset:snapshot len N ver V\"; unpacked in the kernel\n"
+"  --btree NAME   only this btree (extents, inodes, dirents, xattrs, alloc,\n"
+"                 quotas, stripes, reflink, subvolumes, snapshots, lru,\n"
+"                 freespace, need_discard, backpointers, bucket_gens)\n"
+"  --rounds N     interleaved timing rounds of BPF vs generic C (default 5)\n"
+"  --scans N      random scans of 64 keys per btree (default 200)\n"
+"  -j, --json     the report as JSON\n"
+"\n"
+"Report, per btree: nodes, bsets, on-disk keys, live keys, distinct formats,\n"
+"programs loaded, the median ns per on-disk key of the unpack in the kernel\n"
+"(generated BPF, one prog run per bset) and of generic C (the model's\n"
+"streaming unpack, bcachefs's portable algorithm) over the same bsets in\n"
+"the same run, lookups and scanned keys, and mismatches.\n"
+"\n"
+"Exit status: 0 every node read and every answer right; 1 a node skipped,\n"
+"a mismatch, or a kernel failure; 2 bad usage or an unreadable image\n"
+"(superblock: magic, version, checksum, truncation).\n",
+		prog);
+}
+
+static int parse_opts(int argc, char **argv, const char *prog, struct image_opts *o)
+{
+	static const struct option opts[] = {
+		{ "list-ondisk", no_argument, NULL, 'l' },
+		{ "btree", required_argument, NULL, 'b' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "scans", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	char *end;
+	int c;
+
+	*o = (struct image_opts){ .btree = -1, .rounds = 5, .repeat = 20, .scans = 200,
+				  .scan_len = 64, .seed = 1 };
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			o->list = true;
+			break;
+		case 'b':
+			o->btree = bch_btree_id(optarg);
+			if (o->btree < 0) {
+				fprintf(stderr, "%s image: --btree %s: no such btree\n", prog, optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'r':
+		case 's': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || !*optarg || v < (c == 'r') || v > 1000000) {
+				fprintf(stderr, "%s image: --%s %s: not a number in %d..1000000\n",
+					prog, c == 'r' ? "rounds" : "scans", optarg, c == 'r');
+				return -EINVAL;
+			}
+			if (c == 'r')
+				o->rounds = v;
+			else
+				o->scans = v;
+			break;
+		}
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			image_usage(stdout, prog);
+			return 1;
+		default:
+			image_usage(stderr, prog);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "%s image: expected one image FILE\n", prog);
+		image_usage(stderr, prog);
+		return -EINVAL;
+	}
+	o->file = argv[optind];
+	return 0;
+}
+
+/* ---- Checks: every on-disk key, lookups, scans ---- */
+
+static int unpack_all(struct bk_img_tree *it, char *err, size_t errlen)
+{
+	static struct bkey keys[BK_OUT_CAP_KEYS];
+	uint32_t j;
+	unsigned b;
+	int ret;
+
+	for (j = 0; j < it->ib->nr_nodes; j++)
+		for (b = 0; b < it->ib->nodes[j].nr_bsets; b++) {
+			ret = bk_img_unpack_bset(it, j, b, keys, 1, NULL, err, errlen);
+			if (ret)
+				return ret;
+		}
+	return 0;
+}
+
+static struct bpos pos_succ(struct bpos p)
+{
+	if (++p.snapshot)
+		return p;
+	if (++p.offset)
+		return p;
+	++p.inode;
+	return p;
+}
+
+static struct bpos key_pos(const struct bkey *k)
+{
+	return (struct bpos){ k->inode, k->offset, k->snapshot };
+}
+
+/* Every live key at its position and right after the one before, and past the end. */
+static int check_lookups(struct bk_img_tree *it, struct btree_report *r)
+{
+	const struct bk_keyset *ks = &it->live;
+	size_t n = 2 * ks->nr + 2, i, q = 0;
+	struct bpos *pos = calloc(n, sizeof(*pos));
+	struct bk_result *res = calloc(n, sizeof(*res));
+	int ret = -ENOMEM;
+
+	if (!pos || !res)
+		goto out;
+	pos[q++] = (struct bpos){ 0, 0, 0 };
+	for (i = 0; i < ks->nr; i++) {
+		pos[q++] = key_pos(&ks->keys[i].k);
+		pos[q++] = pos_succ(key_pos(&ks->keys[i].k));
+	}
+	ret = bk_tree_lookup(&it->t, pos, q, res);
+	for (i = 0; !ret && i < q; i++)
+		r->mismatches += !bk_keyset_answer_ok(ks, pos[i], res[i].found, res[i].key);
+	r->lookups += ret ? 0 : q;
+out:
+	free(pos);
+	free(res);
+	return ret;
+}
+
+static bool scan_ok(const struct bk_keyset *ks, struct bpos from, const struct bk_result *out,
+		    size_t got, size_t want)
+{
+	size_t first = bk_keyset_lower_bound(ks, from), i;
+
+	if (got != (ks->nr - first < want ? ks->nr - first : want))
+		return false;
+	for (i = 0; i < got; i++)
+		if (memcmp(out[i].key, &ks->keys[first + i].k, sizeof(struct bkey)))
+			return false;
+	return true;
+}
+
+static int check_scans(struct bk_img_tree *it, const struct image_opts *o, struct btree_report *r)
+{
+	const struct bk_keyset *ks = &it->live;
+	size_t cap = ks->nr + 1, got, i;
+	struct bk_result *out = calloc(cap, sizeof(*out));
+	uint64_t seed = o->seed;
+	struct bpos from = { 0, 0, 0 };
+	int ret = -ENOMEM;
+
+	if (!out)
+		return ret;
+	/* the whole btree, and one more than it has */
+	ret = bk_tree_scan(&it->t, from, cap, out, &got);
+	if (!ret) {
+		r->mismatches += !scan_ok(ks, from, out, got, cap);
+		r->scanned += got;
+	}
+	for (i = 0; !ret && i < o->scans && !stop && ks->nr; i++) {
+		size_t k = bk_rnd(&seed) % ks->nr;
+
+		from = key_pos(&ks->keys[k].k);
+		if (bk_rnd(&seed) & 1)
+			from = pos_succ(from);
+		ret = bk_tree_scan(&it->t, from, o->scan_len, out, &got);
+		if (!ret) {
+			r->mismatches += !scan_ok(ks, from, out, got, o->scan_len);
+			r->scanned += got;
+		}
+	}
+	free(out);
+	return ret;
+}
+
+/* ---- Timing: the on-disk bsets unpacked by BPF and by generic C ---- */
+
+static struct bkey c_out[BK_OUT_CAP_KEYS];
+
+static __attribute__((noinline)) void generic_c_bset(const struct bkey_format *f,
+						      const uint64_t *w, unsigned u64s)
+{
+	unsigned pos, i = 0;
+
+	for (pos = 0; pos < u64s; pos += ((const uint8_t *)&w[pos])[0])
+		bkey_unpack_key(f, &w[pos], &c_out[i++]);
+}
+
+static int time_unpack(struct bk_img_tree *it, const struct image_opts *o,
+		       struct btree_report *r, char *err, size_t errlen)
+{
+	static struct bkey keys[BK_OUT_CAP_KEYS];
+	const struct bk_img_btree *ib = it->ib;
+	double *bpf = calloc(o->rounds, sizeof(double)), *c = calloc(o->rounds, sizeof(double));
+	unsigned round, rep, b;
+	uint32_t j;
+	int ret = 0;
+
+	if (!bpf || !c) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (round = 0; round < o->rounds && !ret && !stop; round++) {
+		double t0, ns = 0;
+
+		for (j = 0; j < ib->nr_nodes && !ret; j++)
+			for (b = 0; b < ib->nodes[j].nr_bsets && !ret; b++) {
+				uint32_t d = 0;
+
+				ret = bk_img_unpack_bset(it, j, b, keys, o->repeat, &d, err, errlen);
+				ns += d;
+			}
+		bpf[round] = ns / ib->nr_keys;
+		t0 = bk_now_ns();
+		for (rep = 0; rep < o->repeat; rep++)
+			for (j = 0; j < ib->nr_nodes; j++)
+				for (b = 0; b < ib->nodes[j].nr_bsets; b++)
+					generic_c_bset(&ib->nodes[j].f,
+						       bch_bset_words(&ib->nodes[j], &ib->nodes[j].bsets[b]),
+						       ib->nodes[j].bsets[b].u64s);
+		c[round] = (bk_now_ns() - t0) / o->repeat / ib->nr_keys;
+	}
+	if (!ret && round && ib->nr_keys) {
+		r->bpf_ns = bk_median(bpf, round);
+		r->c_ns = bk_median(c, round);
+	}
+out:
+	free(bpf);
+	free(c);
+	return ret;
+}
+
+static int run_btree(const struct bk_image *im, unsigned id, const struct image_opts *o,
+		     struct btree_report *r)
+{
+	const struct bk_img_btree *ib = &im->bt[id];
+	struct bk_img_tree it;
+	char err[512];
+	uint32_t f;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->nodes = ib->nr_nodes;
+	r->bsets = ib->nr_bsets;
+	r->keys = ib->nr_keys;
+	r->depth = ib->present ? ib->depth : 0;
+	r->skipped = ib->nr_skipped;
+	ret = bk_img_tree_load(&it, im, id, stderr, err, sizeof(err));
+	if (ret == -ENOENT) {
+		r->status = "empty";
+		return 0;
+	}
+	if (ret == -EUCLEAN) {
+		r->status = "nodes skipped: not loaded";
+		return 0;
+	}
+	if (ret) {
+		fprintf(stderr, "%s\n", err);
+		return ret;
+	}
+	r->live = it.live.nr;
+	r->formats = it.t.cache.nr;
+	r->programs = 2 * it.t.cache.nr;
+	for (f = 0; f < it.t.cache.nr; f++)
+		r->prep_us += it.t.cache.e[f].prepare_us;
+	if (o->list) {
+		ret = bk_img_list_ondisk(&it, &im->sb, stdout, err, sizeof(err));
+		goto out;
+	}
+	ret = unpack_all(&it, err, sizeof(err));
+	if (!ret)
+		ret = check_lookups(&it, r);
+	if (!ret)
+		ret = check_scans(&it, o, r);
+	if (!ret)
+		ret = time_unpack(&it, o, r, err, sizeof(err));
+out:
+	if (ret > 0 || ret == -EIO) {
+		char why[512];
+
+		if (ret == -EIO && *err)
+			snprintf(why, sizeof(why), "%s", err);
+		else
+			bk_tree_bad_reason(&it.t, why, sizeof(why));
+		fprintf(stderr, "%s: %s\n", bch_btree_name[id], why);
+		ret = -EIO;
+	} else if (ret) {
+		fprintf(stderr, "%s: %s\n", bch_btree_name[id], strerror(-ret));
+	}
+	bk_img_tree_unload(&it);
+	return ret;
+}
+
+static void print_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
+			 const struct image_opts *o, double secs)
+{
+	unsigned i;
+
+	printf("%s: \"%s\", metadata version %u, block %u B, btree node %u B, %u btrees "
+	       "with a root\n\n", o->file, im->sb.label, im->sb.version, im->sb.block_bytes,
+	       im->sb.node_bytes, im->sb.nr_roots);
+	printf("%-13s %5s %5s %6s %6s %5s %5s %9s %9s %7s %8s %8s %6s\n", "btree", "nodes",
+	       "bsets", "keys", "live", "fmts", "progs", "bpf ns/k", "C ns/k", "bpf/C",
+	       "lookups", "scanned", "wrong");
+	for (i = 0; i < n; i++) {
+		const struct btree_report *b = &r[i];
+
+		if (b->status) {
+			printf("%-13s %5u %5u %6llu %6s  %s\n", bch_btree_name[b->id], b->nodes,
+			       b->bsets, (unsigned long long)b->keys, "-", b->status);
+			continue;
+		}
+		printf("%-13s %5u %5u %6llu %6llu %5u %5u ", bch_btree_name[b->id], b->nodes,
+		       b->bsets, (unsigned long long)b->keys, (unsigned long long)b->live,
+		       b->formats, b->programs);
+		if (b->keys)
+			printf("%9.2f %9.2f %7.2f", b->bpf_ns, b->c_ns, b->bpf_ns / b->c_ns);
+		else
+			printf("%9s %9s %7s", "-", "-", "-");
+		printf(" %8zu %8zu %6zu\n", b->lookups, b->scanned, b->mismatches);
+	}
+	printf("\nbpf ns/k: one prog run per on-disk bset (the kernel's time, median of %u "
+	       "rounds); C ns/k: the model's streaming unpack over the same bsets, interleaved.\n"
+	       "%u node errors; %.1f s.\n", o->rounds, im->nr_node_errors, secs);
+}
+
+static void json_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
+			const struct image_opts *o)
+{
+	unsigned i;
+
+	printf("{\"file\":\"%s\",\"label\":\"%s\",\"version\":%u,\"block_bytes\":%u,"
+	       "\"node_bytes\":%u,\"node_errors\":%u,\"btrees\":[", o->file, im->sb.label,
+	       im->sb.version, im->sb.block_bytes, im->sb.node_bytes, im->nr_node_errors);
+	for (i = 0; i < n; i++) {
+		const struct btree_report *b = &r[i];
+
+		printf("%s{\"name\":\"%s\",\"nodes\":%u,\"bsets\":%u,\"keys\":%llu,"
+		       "\"skipped\":%u,\"status\":\"%s\"", i ? "," : "", bch_btree_name[b->id],
+		       b->nodes, b->bsets, (unsigned long long)b->keys, b->skipped,
+		       b->status ? b->status : "ok");
+		if (!b->status)
+			printf(",\"depth\":%u,\"live\":%llu,\"formats\":%u,\"programs\":%u,"
+			       "\"prepare_us\":%.1f,\"bpf_ns_per_key\":%.3f,\"c_ns_per_key\":%.3f,"
+			       "\"lookups\":%zu,\"scanned\":%zu,\"mismatches\":%zu", b->depth,
+			       (unsigned long long)b->live, b->formats, b->programs, b->prep_us,
+			       b->bpf_ns, b->c_ns, b->lookups, b->scanned, b->mismatches);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+int image_main(int argc, char **argv, const char *prog)
+{
+	struct btree_report rep[BCH_BTREE_ID_NR];
+	struct image_opts o;
+	struct bk_image im;
+	struct bk_features ft;
+	uint8_t *buf;
+	size_t size;
+	char err[512];
+	unsigned id, n = 0;
+	size_t bad = 0;
+	double t0 = bk_now_ns();
+	int ret = parse_opts(argc, argv, prog, &o);
+
+	if (ret)
+		return ret > 0 ? 0 : 2;
+	if (!bk_caps_ok(err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	ret = bk_probe_features(&ft);
+	if (ret || !ft.may_goto) {
+		fprintf(stderr, "%s image: %s\n", prog, ret ? strerror(-ret) :
+			"lookups and scans need may_goto (kernel 6.9+), which this kernel lacks");
+		return 1;
+	}
+	ret = bk_image_read_file(o.file, &buf, &size, err, sizeof(err));
+	if (!ret)
+		ret = bk_image_open(&im, buf, size, stderr, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "%s image: %s\n", prog, err);
+		return ret == -ENOMEM ? 1 : 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (id = 0; id < BCH_BTREE_ID_NR && !stop; id++) {
+		if (o.btree >= 0 && (unsigned)o.btree != id)
+			continue;
+		ret = run_btree(&im, id, &o, &rep[n]);
+		if (ret)
+			break;
+		bad += rep[n].mismatches;
+		n++;
+	}
+	if (stop) {
+		fprintf(stderr, "%s: interrupted; everything was released\n", prog);
+		bk_image_close(&im);
+		return 130;
+	}
+	if (!ret && !o.list) {
+		if (o.json)
+			json_report(&im, rep, n, &o);
+		else
+			print_report(&im, rep, n, &o, (bk_now_ns() - t0) / 1e9);
+	}
+	if (im.nr_node_errors)
+		fprintf(stderr, "%s image: %u nodes could not be read (see above)\n", prog,
+			im.nr_node_errors);
+	ret = ret || bad || im.nr_node_errors;
+	bk_image_close(&im);
+	return ret ? 1 : 0;
+}

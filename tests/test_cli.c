@@ -450,6 +450,40 @@ static void pin_and_dump(struct kenv *k)
 	(void)k;
 }
 
+/* loader image on a real image: the report, the listing, bad input. */
+static void image_cmd(void)
+{
+	char args[1024], img[600], bad[160], *err = NULL, *out;
+	unsigned before = count_progs();
+
+	snprintf(bad, sizeof(bad), "%s/junk.img", tmpdir);
+	write_file(bad, "not bcachefs", 12);
+	snprintf(args, sizeof(args), "image %s", bad);
+	ASSERT_EQ(run_loader(args, &err), 2, "not an image: status 2");
+	ASSERT_HAS_SUBSTR(err, "too short for a superblock", "says why");
+	free(err);
+	snprintf(img, sizeof(img), "%s/data/bcachefs/images/include4k.img.zst", env_shared_dir);
+	if (access(img, R_OK)) {
+		fprintf(stderr, "  (%s absent: only the bad-input cases ran)\n", img);
+		return;
+	}
+	snprintf(args, sizeof(args), "%s image -j --rounds 1 --scans 10 --btree inodes %s",
+		 LOADER, img);
+	out = run_cmd_out(args);
+	ASSERT_HAS_SUBSTR(out, "\"name\":\"inodes\",\"nodes\":273,\"bsets\":556,\"keys\":7507",
+			  "inodes: nodes, bsets, keys");
+	ASSERT_HAS_SUBSTR(out, "\"live\":4418,\"formats\":270,\"programs\":540", "live keys, formats");
+	ASSERT_HAS_SUBSTR(out, "\"mismatches\":0", "no mismatches");
+	free(out);
+	snprintf(args, sizeof(args), "%s image --list-ondisk --btree lru %s", LOADER, img);
+	out = run_cmd_out(args);
+	ASSERT_HAS_SUBSTR(out, "lru l 0 POS_MIN..SPOS_MAX seq ", "node line");
+	ASSERT_HAS_SUBSTR(out, "\n  offset 0 version 27, journal seq ", "bset line");
+	ASSERT_HAS_SUBSTR(out, "\n    u64s 5 type set ", "key line");
+	free(out);
+	ASSERT_EQ(count_progs(), before, "nothing left loaded");
+}
+
 DEFINE_TEST(cli)
 {
 	struct kenv *k;
@@ -479,6 +513,12 @@ DEFINE_TEST(cli)
 			test__skip("lookups need may_goto (kernel 6.9+)");
 		else
 			lookup_cmd(k);
+	}
+	if (test__start_subtest("image") && have_loader() && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("real trees need may_goto (kernel 6.9+)");
+		else
+			image_cmd();
 	}
 	if (tmpdir[0]) {
 		char cmd[128];

@@ -70,6 +70,8 @@ void test__count(const char *name, long long n);
 	_CHECK(___a > ___b, (name), "actual %lld <= expected %lld", ___a, ___b); })
 #define ASSERT_GE(a, b, name) ({ long long ___a = (a), ___b = (b);	\
 	_CHECK(___a >= ___b, (name), "actual %lld < expected %lld", ___a, ___b); })
+#define ASSERT_LT(a, b, name) ({ long long ___a = (a), ___b = (b);	\
+	_CHECK(___a < ___b, (name), "actual %lld >= expected %lld", ___a, ___b); })
 #define ASSERT_LE(a, b, name) ({ long long ___a = (a), ___b = (b);	\
 	_CHECK(___a <= ___b, (name), "actual %lld > expected %lld", ___a, ___b); })
 #define ASSERT_STREQ(a, b, name) ({ const char *___a = (a), *___b = (b); \

@@ -405,14 +405,14 @@ int bk_img_tree_load(struct bk_img_tree *it, const struct bk_image *im, unsigned
 
 	memset(it, 0, sizeof(*it));
 	it->ib = ib;
-	if (!ib->present || !ib->nr_nodes) {
-		snprintf(err, errlen, "%s: empty (no root)", bch_btree_name[id]);
-		return -ENOENT;
-	}
 	if (ib->nr_skipped) {
 		snprintf(err, errlen, "%s: %u nodes could not be read; not loaded",
 			 bch_btree_name[id], ib->nr_skipped);
 		return -EUCLEAN;
+	}
+	if (!ib->present || !ib->nr_nodes) {
+		snprintf(err, errlen, "%s: empty (no root)", bch_btree_name[id]);
+		return -ENOENT;
 	}
 	order = tree_order(ib, &nr_leaves);
 	it->bset_node = calloc(ib->nr_nodes, sizeof(*it->bset_node));

@@ -159,7 +159,10 @@ sanitize: $(OUTPUT)/san/loader $(OUTPUT)/san/test_progs
 
 # libFuzzer targets (clang, ASan, UBSan).  make fuzz runs each for
 # FUZZ_RUNS executions (at most FUZZ_TIME seconds); node and diff need root.
-FUZZ_TARGETS := format keystream keytext node diff
+FUZZ_TARGETS := format keystream keytext node diff ondisk
+# real bcachefs nodes seed the ondisk target where ../shared is present
+BKEY_SHARED ?= ../shared
+ONDISK_SEEDS := $(wildcard $(BKEY_SHARED)/data/bcachefs/nodes/include4k)
 FUZZ_RUNS ?= 1000000
 FUZZ_TIME ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -181,7 +184,7 @@ fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 		printf '  %-8s %s\n' FUZZ $$t; \
 		$(OUTPUT)/fuzz/fuzz_$$t -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_TIME) \
 			-print_final_stats=1 -artifact_prefix=$(OUTPUT)/fuzz/$$t- \
-			$(OUTPUT)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+			$(OUTPUT)/fuzz/corpus/$$t tests/fuzz/corpus/$$t $$([ $$t = ondisk ] && echo $(ONDISK_SEEDS)) \
 			2>$(OUTPUT)/fuzz/$$t.log || { tail -40 $(OUTPUT)/fuzz/$$t.log; exit 1; }; \
 		grep -E '^Done|^fuzz_' $(OUTPUT)/fuzz/$$t.log | sed 's/^/           /'; \
 	done

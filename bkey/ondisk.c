@@ -246,7 +246,8 @@ static int sb_clean_entry(struct bch_sb_info *sb, const uint8_t *e, size_t bytes
 		return -EINVAL;
 	}
 	memcpy(&k, e + 8, sizeof(k));
-	if (bkey_format_byte(&k) != KEY_FORMAT_CURRENT || 8 + 8 * (size_t)k.u64s > bytes) {
+	if (bkey_format_byte(&k) != KEY_FORMAT_CURRENT || k.u64s < BKEY_U64s ||
+	    8 + 8 * (size_t)k.u64s > bytes) {
 		snprintf(err, errlen, "superblock clean section: %s root key u64s %u format %u "
 			 "does not fit its entry", bch_btree_name[btree_id], k.u64s,
 			 bkey_format_byte(&k));

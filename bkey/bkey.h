@@ -96,6 +96,22 @@ _Static_assert(sizeof(struct bkey_format) == 56, "struct bkey_format is 56 bytes
 _Static_assert(offsetof(struct bkey_format, bits_per_field) == 2, "bits at 2");
 _Static_assert(offsetof(struct bkey_format, field_offset) == 8, "offsets at 8");
 
+static inline struct bpos bkey_pos(const struct bkey *k)
+{
+	return (struct bpos){ k->inode, k->offset, k->snapshot };
+}
+
+/* The next position: snapshot, then offset, then inode carry. */
+static inline struct bpos bpos_successor(struct bpos p)
+{
+	if (++p.snapshot)
+		return p;
+	if (++p.offset)
+		return p;
+	++p.inode;
+	return p;
+}
+
 static inline unsigned bkey_format_byte(const void *k)
 {
 	return ((const uint8_t *)k)[1] & 0x7f;

@@ -453,21 +453,6 @@ static void check_checksums(const struct bk_image *im, unsigned img, unsigned lo
 
 /* ---- keys-*.txt: lookups and scans through BPF ---- */
 
-static struct bpos pos_succ(struct bpos p)
-{
-	if (++p.snapshot)
-		return p;
-	if (++p.offset)
-		return p;
-	++p.inode;
-	return p;
-}
-
-static struct bpos key_pos(const struct bkey *k)
-{
-	return (struct bpos){ k->inode, k->offset, k->snapshot };
-}
-
 static char **read_keys_listing(const char *image, unsigned id, size_t *nr)
 {
 	char file[96];
@@ -507,8 +492,8 @@ static void check_answers(struct bk_img_tree *it, char **ref, size_t nr,
 
 	pos[q++] = (struct bpos){ 0, 0, 0 };
 	for (i = 0; i < nr; i++) {
-		pos[q++] = key_pos(&ks->keys[i].k);
-		pos[q++] = pos_succ(key_pos(&ks->keys[i].k));
+		pos[q++] = bkey_pos(&ks->keys[i].k);
+		pos[q++] = bpos_successor(bkey_pos(&ks->keys[i].k));
 	}
 	if (ASSERT_OK(bk_tree_lookup(&it->t, pos, q, res), "lookups")) {
 		for (i = 0; i < q; i++) {

@@ -14,21 +14,6 @@ struct entry {
 	const uint64_t	*val;
 };
 
-static struct bpos key_pos(const struct bkey *k)
-{
-	return (struct bpos){ k->inode, k->offset, k->snapshot };
-}
-
-static struct bpos pos_successor(struct bpos p)
-{
-	if (++p.snapshot)
-		return p;
-	if (++p.offset)
-		return p;
-	++p.inode;
-	return p;
-}
-
 /*
  * The format of keys [a, b) between @min and @max (spec 8).  With a
  * sample, only the first @sample keys count (a format chosen before the
@@ -186,7 +171,7 @@ static int build_level(struct bk_btree *bt, const struct entry *e, size_t nr, un
 		}
 		for (;;) {
 			last = b == nr;
-			f = node_format(e, a, b, min, last ? SPOS_MAX : key_pos(&e[b - 1].k), &bt->o);
+			f = node_format(e, a, b, min, last ? SPOS_MAX : bkey_pos(&e[b - 1].k), &bt->o);
 			words = node_words(e, a, b, &f);
 			if (words <= cap || b == a + 1)
 				break;
@@ -197,10 +182,10 @@ static int build_level(struct bk_btree *bt, const struct entry *e, size_t nr, un
 				 "format that reaches the maximum position", bt->o.node_size);
 			return -EINVAL;
 		}
-		ret = add_node(bt, e, a, b, min, last ? SPOS_MAX : key_pos(&e[b - 1].k), level);
+		ret = add_node(bt, e, a, b, min, last ? SPOS_MAX : bkey_pos(&e[b - 1].k), level);
 		if (ret)
 			return ret;
-		min = pos_successor(key_pos(&e[b - 1].k));
+		min = bpos_successor(bkey_pos(&e[b - 1].k));
 		a = b;
 	}
 	return 0;

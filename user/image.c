@@ -124,15 +124,10 @@ int bk_image_read_file(const char *path, uint8_t **buf, size_t *size, char *err,
 
 /* ---- Walking the btrees ---- */
 
-static struct bpos key_pos(const struct bkey *k)
-{
-	return (struct bpos){ k->inode, k->offset, k->snapshot };
-}
-
 static int img_key_cmp(const void *a, const void *b)
 {
 	const struct bk_img_key *l = a, *r = b;
-	int c = bpos_cmp(key_pos(&l->k), key_pos(&r->k));
+	int c = bpos_cmp(bkey_pos(&l->k), bkey_pos(&r->k));
 
 	if (c)
 		return c;
@@ -162,7 +157,7 @@ int bk_node_merge(const struct bch_node *n, struct bk_img_key **out, size_t *nr)
 	}
 	qsort(all, i, sizeof(*all), img_key_cmp);
 	for (size_t j = 0; j < i; j++) {
-		if (j && !bpos_cmp(key_pos(&all[j].k), key_pos(&all[j - 1].k)))
+		if (j && !bpos_cmp(bkey_pos(&all[j].k), bkey_pos(&all[j - 1].k)))
 			continue;			/* overwritten by a newer bset */
 		if (all[j].k.type == KEY_TYPE_deleted || all[j].k.type == KEY_TYPE_whiteout)
 			continue;
@@ -509,7 +504,7 @@ void bk_img_key_str(const struct bkey *k, char *buf, size_t len)
 	const char *tn = bch_key_type_name(k->type);
 	char pos[80], type[16];
 
-	bch_pos_str(key_pos(k), pos, sizeof(pos));
+	bch_pos_str(bkey_pos(k), pos, sizeof(pos));
 	if (!tn) {
 		snprintf(type, sizeof(type), "%u", k->type);
 		tn = type;

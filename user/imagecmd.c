@@ -168,21 +168,6 @@ static int unpack_all(struct bk_img_tree *it, char *err, size_t errlen)
 	return 0;
 }
 
-static struct bpos pos_succ(struct bpos p)
-{
-	if (++p.snapshot)
-		return p;
-	if (++p.offset)
-		return p;
-	++p.inode;
-	return p;
-}
-
-static struct bpos key_pos(const struct bkey *k)
-{
-	return (struct bpos){ k->inode, k->offset, k->snapshot };
-}
-
 /* Every live key at its position and right after the one before, and past the end. */
 static int check_lookups(struct bk_img_tree *it, struct btree_report *r)
 {
@@ -196,8 +181,8 @@ static int check_lookups(struct bk_img_tree *it, struct btree_report *r)
 		goto out;
 	pos[q++] = (struct bpos){ 0, 0, 0 };
 	for (i = 0; i < ks->nr; i++) {
-		pos[q++] = key_pos(&ks->keys[i].k);
-		pos[q++] = pos_succ(key_pos(&ks->keys[i].k));
+		pos[q++] = bkey_pos(&ks->keys[i].k);
+		pos[q++] = bpos_successor(bkey_pos(&ks->keys[i].k));
 	}
 	ret = bk_tree_lookup(&it->t, pos, q, res);
 	for (i = 0; !ret && i < q; i++)
@@ -242,9 +227,9 @@ static int check_scans(struct bk_img_tree *it, const struct image_opts *o, struc
 	for (i = 0; !ret && i < o->scans && !stop && ks->nr; i++) {
 		size_t k = bk_rnd(&seed) % ks->nr;
 
-		from = key_pos(&ks->keys[k].k);
+		from = bkey_pos(&ks->keys[k].k);
 		if (bk_rnd(&seed) & 1)
-			from = pos_succ(from);
+			from = bpos_successor(from);
 		ret = bk_tree_scan(&it->t, from, o->scan_len, out, &got);
 		if (!ret) {
 			r->mismatches += !scan_ok(ks, from, out, got, o->scan_len);

@@ -103,10 +103,8 @@ static void node_case(const uint8_t *data, size_t size)
 					      node.f.key_u64s;
 				uint64_t val[BKEY_U64s_MAX];
 
-				if (i && bpos_cmp((struct bpos){ keys[i - 1].k.inode,
-						keys[i - 1].k.offset, keys[i - 1].k.snapshot },
-						(struct bpos){ keys[i].k.inode, keys[i].k.offset,
-						keys[i].k.snapshot }) >= 0)
+				if (i && bpos_cmp(bkey_pos(&keys[i - 1].k),
+						  bkey_pos(&keys[i].k)) >= 0)
 					__builtin_trap();	/* merged keys are sorted, unique */
 				memcpy(val, keys[i].raw + 8 * kw, 8 * (keys[i].k.u64s - BKEY_U64s));
 				ptrs_parsed += !bch_ptr_parse(&keys[i].k, val, &child, err,

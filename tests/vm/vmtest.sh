@@ -6,7 +6,7 @@
 # kernel allows it.
 #
 #   tests/vm/vmtest.sh TEST_BINARY OUTDIR
-#   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below)
+#   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below; riscv64: 7.2)
 #   VM_TIMEOUT=900           seconds per boot; a hang fails, never stalls
 #   VM_RANDOM_FORMATS=5000   random formats per run (TCG is ~10x slower)
 #
@@ -14,18 +14,24 @@
 # sources list, lists and cache under OUTDIR (the system's apt setup is
 # never touched), unpacked with dpkg -x; a second run needs no network.
 # The guest is busybox-static plus the static test binary; results come
-# back over a second serial port written to a file.
+# back over a second serial port written to a file.  The guest writes
+# bpf_jit_enable itself (1, then 0): riscv64's JIT is off by default.
 set -euo pipefail
 
 TESTBIN=$(readlink -f "$1")
 OUT=$(readlink -f "${2:-.output}")/vm
-VM_ARCH=${VM_ARCH:-x86_64}		# x86_64 or arm64
+VM_ARCH=${VM_ARCH:-x86_64}		# x86_64, arm64 or riscv64
 case "$VM_ARCH" in
 x86_64) DEB_ARCH=amd64 ;;
 arm64) DEB_ARCH=arm64 ;;
-*) echo "vmtest: unsupported VM_ARCH $VM_ARCH (x86_64, arm64)" >&2; exit 2 ;;
+riscv64) DEB_ARCH=riscv64 ;;
+*) echo "vmtest: unsupported VM_ARCH $VM_ARCH (x86_64, arm64, riscv64)" >&2; exit 2 ;;
 esac
-KERNELS=${KERNELS:-"6.1 6.12 7.3"}
+if [ "$VM_ARCH" = riscv64 ]; then
+	KERNELS=${KERNELS:-7.2}
+else
+	KERNELS=${KERNELS:-"6.1 6.12 7.3"}
+fi
 VM_TIMEOUT=${VM_TIMEOUT:-900}
 VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
 VM_TEST_ARGS=${VM_TEST_ARGS:-}		# e.g. "-t search" to run a subset
@@ -46,7 +52,8 @@ suite_of() {
 	6.1) echo bookworm ;;
 	6.12) echo trixie ;;
 	7.3) echo trixie-backports ;;
-	*) echo "vmtest: unknown kernel series $1 (6.1, 6.12, 7.3)" >&2; return 1 ;;
+	7.2) echo sid ;;		# riscv64: the only suite serving it here
+	*) echo "vmtest: unknown kernel series $1 (6.1, 6.12, 7.3; riscv64: 7.2)" >&2; return 1 ;;
 	esac
 }
 
@@ -55,13 +62,18 @@ apt_setup() {
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
 	: >"$APT_DIR/status"
 	local s
-	{
-		for s in bookworm trixie trixie-backports; do
-			echo "deb [signed-by=$KEYRING] $MIRROR $s main"
-		done
-		# the current arm64 6.1 build is in bookworm-security
-		echo "deb [signed-by=$KEYRING] ${MIRROR%/debian}/debian-security bookworm-security main"
-	} >"$APT_DIR/sources.list"
+	if [ "$VM_ARCH" = riscv64 ]; then
+		# trixie's riscv64 indexes fail apt's size check; sid's work
+		echo "deb [signed-by=$KEYRING] $MIRROR sid main" >"$APT_DIR/sources.list"
+	else
+		{
+			for s in bookworm trixie trixie-backports; do
+				echo "deb [signed-by=$KEYRING] $MIRROR $s main"
+			done
+			# the current arm64 6.1 build is in bookworm-security
+			echo "deb [signed-by=$KEYRING] ${MIRROR%/debian}/debian-security bookworm-security main"
+		} >"$APT_DIR/sources.list"
+	fi
 	log APT "private lists in $APT_DIR"
 	apt-get "${APT_OPTS[@]}" update >/dev/null
 }
@@ -102,12 +114,14 @@ fetch_kernel() {
 # The guest: busybox-static, the test binary, and /init.
 make_initrd() {
 	local root=$OUT/initrd-root bb tty=ttyS1
-	if [ "$VM_ARCH" = x86_64 ]; then
-		bb=$(command -v busybox) || { echo "vmtest: busybox-static is not installed" >&2; return 1; }
-	else
-		bb=$BUSYBOX		# from the arch's sysroot
-		tty=ttyS0		# virt: the pci-serial result port
-	fi
+	case "$VM_ARCH" in
+	x86_64) bb=$(command -v busybox) ||
+			{ echo "vmtest: busybox-static is not installed" >&2; return 1; } ;;
+	arm64) bb=$BUSYBOX		# from the arch's sysroot
+	       tty=ttyS0 ;;		# virt: the pci-serial result port (console: ttyAMA0)
+	riscv64) bb=$BUSYBOX
+		 tty=ttyS1 ;;		# virt: ttyS0 is the console's ns16550
+	esac
 	file -L "$bb" | grep -q 'statically linked' ||
 		{ echo "vmtest: $bb is not static (install busybox-static)" >&2; return 1; }
 	rm -rf "$root"
@@ -127,6 +141,9 @@ mount -t tmpfs tmp /tmp
 mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
 exec >/dev/$tty 2>&1
 echo "== kernel \$(uname -r)"
+# riscv64's JIT is off by default: switch it on (the suite's jit=1 line and
+# its jited_len > 0 checks tell whether it really is)
+echo 1 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null
 echo "== jit on (bpf_jit_enable=\$(cat /proc/sys/net/core/bpf_jit_enable))"
 BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
 echo "== rc \$?"
@@ -149,10 +166,10 @@ EOF
 # KVM only where it works: vmx/svm in the CPU flags and a probe boot.
 pick_accel() {
 	local k=$1
-	if [ "$VM_ARCH" = arm64 ]; then
-		echo "tcg cortex-a72"	# -cpu max is 3-4x slower (pointer auth)
-		return
-	fi
+	case "$VM_ARCH" in
+	arm64) echo "tcg cortex-a72"; return ;;	# -cpu max is 3-4x slower (pointer auth)
+	riscv64) echo "tcg rv64"; return ;;
+	esac
 	if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
 		if boot "$k" kvm host 120 "$OUT/probe" && grep -q '^== done' "$OUT/probe/result.txt"; then
 			echo "kvm host"
@@ -176,6 +193,16 @@ boot() {
 			-device pci-serial,chardev=res -chardev "file,id=res,path=$dir/result.txt" || true
 		return
 	fi
+	if [ "$VM_ARCH" = riscv64 ]; then
+		# -bios default: qemu's OpenSBI; -kernel takes Debian's vmlinuz as
+		# is (an uncompressed Image with an EFI header)
+		timeout --kill-after=10 "$t" qemu-system-riscv64 -M virt -bios default -cpu "$cpu" \
+			-accel "$accel" -m 2048 -smp 1 -nodefaults -no-reboot -kernel "$k" \
+			-initrd "$OUT/initrd-$VM_ARCH.gz" -append "console=ttyS0 panic=-1 quiet" \
+			-display none -monitor none -serial "file:$dir/console.log" \
+			-device pci-serial,chardev=res -chardev "file,id=res,path=$dir/result.txt" || true
+		return
+	fi
 	timeout --kill-after=10 "$t" qemu-system-x86_64 -machine "accel=$accel" -cpu "$cpu" \
 		-m 2048 -smp 1 -kernel "$k" -initrd "$OUT/initrd-$VM_ARCH.gz" \
 		-append "console=ttyS0 panic=-1 quiet" -display none -no-reboot -monitor none \
@@ -192,6 +219,27 @@ summary_of() {
 		  r["interpreter"] ? r["interpreter"] : "no result"}' "$f"
 }
 
+# What the suite's probe saw in each run: the JIT run must have JIT'd
+# (jit=1: a probe program's jited_len > 0), the interpreter run must not
+# (jit=0, or no kernel line where no shape loads: 6.1 without the JIT).
+jit_check() {
+	awk '/^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"} /^== rc/ {m=""}
+	     m != "" && /^kernel: .* jit=[01],/ {match($0, /jit=[01]/); j[m]=substr($0, RSTART+4, 1)}
+	     /^== jit off \(/ {interp=1}
+	     END {
+		if (j["jit"] != "1") { print "the JIT run did not JIT (jit=" j["jit"] ")"; bad=1 }
+		if (interp && j["interpreter"] == "1") { print "the interpreter run JIT'"'"'d (jit=" j["interpreter"] ")"; bad=1 }
+		exit bad
+	     }' "$1"
+}
+
+# The JIT run's program sizes per example format: xlated insns/JIT bytes.
+sizes_of() {
+	awk '/^== jit on/ {m=1} /^== rc/ {m=0}
+	     m && / xlated insns, [0-9]+ JIT bytes/ {s = s sprintf(" %s %s/%s", $1, $3, $6)}
+	     END {print s ? s : " none"}' "$1"
+}
+
 main() {
 	local series k accel cpu fail=0 t0 line
 	mkdir -p "$OUT"
@@ -206,11 +254,17 @@ main() {
 		boot "$k" "$accel" "$cpu" "$VM_TIMEOUT" "$run"
 		line=$(summary_of "$run/result.txt")
 		echo "vmtest $VM_ARCH $series: $line ($(( $(date +%s) - t0 )) s)"
-		if ! grep -q '^== done' "$run/result.txt" ||
+		echo "vmtest $VM_ARCH $series: sizes (xlated/JIT bytes):$(sizes_of "$run/result.txt")"
+		if ! jit_check "$run/result.txt" >&2 ||
+		   ! grep -q '^== done' "$run/result.txt" ||
 		   grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$run/result.txt" ||
 		   grep -qE '^== rc [1-9]' "$run/result.txt"; then
-			echo "vmtest $series: FAILED; see $run/{result,console}.txt" >&2
+			echo "vmtest $VM_ARCH $series: FAILED; see $run/{result,console}.txt" >&2
 			grep -E 'FAIL|SKIP' "$run/result.txt" | head -20 >&2 || true
+			# the verifier's reasons for rejected programs, each once
+			grep -B1 '^processed [0-9]* insns' "$run/result.txt" |
+				grep -vE '^processed|^--' | sort | uniq -c | sort -rn |
+				sed 's/^/  verifier: /' | head -5 >&2 || true
 			fail=1
 		fi
 	done

@@ -67,6 +67,20 @@ enum bk_walk {
 
 const char *bk_walk_name(enum bk_walk w);
 
+/*
+ * Split 8-byte stores at bkey+4 where the verifier checks alignment:
+ * architectures without efficient unaligned access (riscv64); x86-64 and
+ * arm64 take any offset.
+ */
+static inline bool bk_strict_align_default(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+	return false;
+#else
+	return true;
+#endif
+}
+
 struct bk_gen_opts {
 	enum bk_shape	shape;		/* must not be AUTO here */
 	enum bk_walk	walk;

@@ -422,6 +422,13 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_ARG_OUT));
 	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, o->walk == BK_WALK_TABLE ? BK_IDX_MASK << 1 :
 							    BK_IDX_MASK << 3));
+	/*
+	 * bk_run() stores whole words and table entries, so the cursors are
+	 * aligned; masking proves it to verifiers that check alignment
+	 * (riscv64: no efficient unaligned access), without BPF_F_ANY_ALIGNMENT.
+	 */
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, o->walk == BK_WALK_TABLE ? -2 : -8));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, -8));
 }
 
 /*
@@ -561,11 +568,9 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
-	if (o->strict_align) {
-		bk_comment(e, "offsets stored by us are 8-byte aligned; tell the verifier");
-		bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, -8));
-		bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, -8));
-	}
+	bk_comment(e, "offsets stored by us are aligned; tell the verifier (see emit_prologue())");
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, p->walk == BK_WALK_TABLE ? -2 : -8));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, -8));
 	emit_map_value(e, R_IN, o->in_fd);
 	emit_map_value(e, R_OBASE, o->out_fd);
 	for (i = 0; i < (int)chunk; i++) {

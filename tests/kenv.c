@@ -225,9 +225,7 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 		.shape = shape, .walk = walk, .chunk = chunk,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
 		.tab_fd = k->rt.tab_fd,
-#if !defined(__x86_64__) && !defined(__aarch64__)
-		.strict_align = true,
-#endif
+		.strict_align = bk_strict_align_default(),
 	};
 	struct bk_loaded l;
 	uint32_t nr_keys = 0, stop = 0, pos = 0, n;

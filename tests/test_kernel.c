@@ -19,9 +19,7 @@ static int load_walk(struct kenv *k, const struct bkey_format *f, enum bk_shape 
 		.shape = shape, .walk = walk, .chunk = 1,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
 		.tab_fd = k->rt.tab_fd,
-#if !defined(__x86_64__) && !defined(__aarch64__)
-		.strict_align = true,
-#endif
+		.strict_align = bk_strict_align_default(),
 	};
 	static char log[1 << 16];
 	int ret = bk_gen_unpack(f, &o, p, NULL);

@@ -240,9 +240,7 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 				.node_size = bt->o.node_size, .lookup = true, .ctl_fd = lr->ctl_fd,
 				.nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
 				.queries_fd = lr->queries_fd, .results_fd = lr->results_fd,
-#if !defined(__x86_64__) && !defined(__aarch64__)
-				.strict_align = true,
-#endif
+				.strict_align = bk_strict_align_default(),
 			};
 
 			fmts[j] = bt->nodes[i].f;

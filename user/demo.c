@@ -146,9 +146,7 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 		.shape = ft->best, .walk = ft->best_walk, .chunk = 1,
 		.ctl_fd = rt->ctl_fd, .in_fd = rt->in_fd, .out_fd = rt->out_fd,
 		.tab_fd = rt->tab_fd,
-#if !defined(__x86_64__) && !defined(__aarch64__)
-		.strict_align = true,
-#endif
+		.strict_align = bk_strict_align_default(),
 	};
 	static struct bk_prog p;
 	static struct bkey ref[NODE_KEYS];

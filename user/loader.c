@@ -250,14 +250,6 @@ static int parse_shape(const char *s, enum bk_shape *shape)
 	return 0;
 }
 
-static bool strict_align_default(void)
-{
-#if defined(__x86_64__) || defined(__aarch64__)
-	return false;
-#else
-	return true;
-#endif
-}
 
 /* Reads a whole file (or stdin for NULL/"-"). */
 static int read_all(const char *path, uint8_t **buf, size_t *len)
@@ -358,7 +350,7 @@ static int unpack_bpf(const struct bkey_format *f, enum bk_shape shape,
 		      const struct stream *st, FILE *out, bool json)
 {
 	struct bk_gen_opts o = {
-		.shape = shape, .strict_align = strict_align_default(), .chunk = 1, .annotate = true,
+		.shape = shape, .strict_align = bk_strict_align_default(), .chunk = 1, .annotate = true,
 	};
 	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
 	struct bk_loaded l = { .fd = -1 };
@@ -1039,7 +1031,7 @@ static int cmd_dump(int argc, char **argv)
 		}
 	} else {
 		struct bk_gen_opts o = { .shape = BK_SHAPE_AUTO, .chunk = 1, .annotate = true,
-					 .strict_align = strict_align_default() };
+					 .strict_align = bk_strict_align_default() };
 		struct bkey_format f;
 		struct bk_prog *p = calloc(1, sizeof(*p));
 
@@ -1120,7 +1112,7 @@ static int cmd_gen(int argc, char **argv)
 	static const struct bk_map_name names[] = { { 1, "ctl" }, { 2, "in" }, { 3, "out" } };
 	struct bk_gen_opts o = {
 		.shape = BK_SHAPE_AUTO, .annotate = true, .chunk = 1,
-		.strict_align = strict_align_default(),
+		.strict_align = bk_strict_align_default(),
 		.ctl_fd = 1, .in_fd = 2, .out_fd = 3,
 	};
 	struct load_report r = { .l.fd = -1 };

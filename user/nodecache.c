@@ -75,17 +75,13 @@ static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log
 		.ctl_fd = t->srt.ctl_fd, .in_fd = t->srt.in_fd, .out_fd = t->srt.out_fd,
 		.tab_fd = t->srt.tab_fd, .nodes_fd = t->lr.nodes_fd,
 		.node_size = t->bt->o.node_size,
-#if !defined(__x86_64__) && !defined(__aarch64__)
-		.strict_align = true,
-#endif
+		.strict_align = bk_strict_align_default(),
 	};
 	struct bk_search_opts o = {
 		.node_size = t->bt->o.node_size, .lookup = true,
 		.ctl_fd = t->lr.ctl_fd, .nodes_fd = t->lr.nodes_fd, .progs_fd = t->lr.progs_fd,
 		.queries_fd = t->lr.queries_fd, .results_fd = t->lr.results_fd,
-#if !defined(__x86_64__) && !defined(__aarch64__)
-		.strict_align = true,
-#endif
+		.strict_align = bk_strict_align_default(),
 	};
 	double t0 = bk_now_ns();
 	int ret = bk_gen_search(&e->f, &o, &p, NULL);

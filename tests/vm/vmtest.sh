@@ -219,16 +219,18 @@ summary_of() {
 		  r["interpreter"] ? r["interpreter"] : "no result"}' "$f"
 }
 
-# What the suite's probe saw in each run: the JIT run must have JIT'd
-# (jit=1: a probe program's jited_len > 0), the interpreter run must not
-# (jit=0, or no kernel line where no shape loads: 6.1 without the JIT).
+# The JIT run must have the JIT: the sysctl reads 1 and, where the suite
+# probed the kernel, its probe saw jit=1 (a program's jited_len > 0).  The
+# interpreter run must not (jit=0, or no kernel line where no shape loads:
+# 6.1 without the JIT).
 jit_check() {
-	awk '/^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"} /^== rc/ {m=""}
+	awk '/^== jit on/ {m="jit"; on = $0 ~ /bpf_jit_enable=[12]\)/}
+	     /^== jit off \(/ {m="interpreter"; interp=1} /^== rc/ {m=""}
 	     m != "" && /^kernel: .* jit=[01],/ {match($0, /jit=[01]/); j[m]=substr($0, RSTART+4, 1)}
-	     /^== jit off \(/ {interp=1}
 	     END {
-		if (j["jit"] != "1") { print "the JIT run did not JIT (jit=" j["jit"] ")"; bad=1 }
-		if (interp && j["interpreter"] == "1") { print "the interpreter run JIT'"'"'d (jit=" j["interpreter"] ")"; bad=1 }
+		if (!on) { print "the JIT run: bpf_jit_enable is not 1"; bad=1 }
+		if (j["jit"] == "0") { print "the JIT run did not JIT (probe: jit=0)"; bad=1 }
+		if (interp && j["interpreter"] == "1") { print "the interpreter run JIT'"'"'d (probe: jit=1)"; bad=1 }
 		exit bad
 	     }' "$1"
 }

@@ -11,6 +11,7 @@
 #include "test_progs.h"
 #include "examples.h"
 #include "kenv.h"
+#include "util.h"
 
 static int load_walk(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
 		     enum bk_walk walk, struct bk_prog *p, struct bk_loaded *l)
@@ -293,6 +294,68 @@ static void sizes(struct kenv *k)
 	}
 }
 
+static __attribute__((noinline)) void generic_c_run(const struct bkey_format *f,
+						     const uint64_t *w, uint32_t nr_words,
+						     struct bkey *out)
+{
+	uint32_t pos, i = 0;
+
+	for (pos = 0; pos < nr_words; pos += ((const uint8_t *)&w[pos])[0])
+		bkey_unpack_key(f, &w[pos], &out[i++]);
+}
+
+/*
+ * ns per key of the generated program (the kernel's time, a run over
+ * 1024 keys) and of generic C (the model's streaming unpack) over the same
+ * keys, in interleaved rounds, after checking every key against the model.
+ * For VMs, where `make bench` does not run: under TCG only the ratio means
+ * anything, and it is printed, never asserted.
+ */
+static void speed_vs_c(struct kenv *k)
+{
+	struct { const char *name; struct bkey_format f; } ex[] = {
+		{ "ex2", ex2_format() }, { "ex3", ex3_format() }, { "ex7",
+		  ex7_format(BKEY_FORMAT_ERA_CURRENT) }, { "current", bkey_format_current },
+	};
+	enum { NR_KEYS = 1024, ROUNDS = 5, REPEAT = 20 };
+	static uint64_t words[NR_KEYS * 8];
+	static struct bkey ref[NR_KEYS];
+	static struct bk_prog p;
+	uint64_t seed = 7;
+	unsigned i, r, rep, nr;
+
+	for (i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
+		uint32_t n = rnd_stream(&seed, &ex[i].f, NR_KEYS, words, NR_KEYS * 8, &nr), got;
+		double bpf[ROUNDS], c[ROUNDS];
+		struct bk_loaded l;
+
+		if (!ASSERT_OK(load_format(k, &ex[i].f, k->ft.best, &p, &l), ex[i].name))
+			continue;
+		generic_c_run(&ex[i].f, words, n, ref);
+		if (!ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, n, &got, NULL), BK_OK, "run") ||
+		    !ASSERT_EQ(got, nr, "keys") ||
+		    !ASSERT_MEMEQ(k->rt.out, ref, sizeof(ref[0]) * nr, "kernel = model")) {
+			bk_prog_unload(&l);
+			continue;
+		}
+		for (r = 0; r < ROUNDS; r++) {
+			uint32_t d = 0;
+			double t0;
+
+			ASSERT_OK(bk_run(&l, &k->rt, 0, n, 0, REPEAT, &d), "timed run");
+			bpf[r] = (double)d / nr;
+			t0 = bk_now_ns();
+			for (rep = 0; rep < REPEAT; rep++)
+				generic_c_run(&ex[i].f, words, n, ref);
+			c[r] = (bk_now_ns() - t0) / REPEAT / nr;
+		}
+		printf("  %-8s speed: bpf %.2f ns/key, generic C %.2f ns/key, bpf/C %.2f\n",
+		       ex[i].name, bk_median(bpf, ROUNDS), bk_median(c, ROUNDS),
+		       bk_median(bpf, ROUNDS) / bk_median(c, ROUNDS));
+		bk_prog_unload(&l);
+	}
+}
+
 /* A rejected program returns the verifier's log; our listing names it. */
 static void rejection_log(struct kenv *k)
 {
@@ -345,6 +408,8 @@ DEFINE_TEST(kernel)
 		bad_runs(k);
 	if (test__start_subtest("example_sizes") && (k = kenv_get()))
 		sizes(k);
+	if (test__start_subtest("speed_vs_c") && (k = kenv_get()))
+		speed_vs_c(k);
 	if (test__start_subtest("bad_tables") && (k = kenv_get()))
 		bad_tables(k);
 	if (test__start_subtest("repeat_runs") && (k = kenv_get()))

@@ -242,6 +242,15 @@ sizes_of() {
 	     END {print s ? s : " none"}' "$1"
 }
 
+# Each run's bpf/C ratios per example format (kernel/speed_vs_c): TCG
+# times are relative only, so only the ratio is shown.
+speeds_of() {
+	awk '/^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"} /^== rc/ {m=""}
+	     m && / speed: bpf .* bpf\/C / {s[m] = s[m] sprintf(" %s %s", $1, $NF)}
+	     END {printf " jit%s; interpreter%s\n", s["jit"] ? s["jit"] : " none",
+		  s["interpreter"] ? s["interpreter"] : " none"}' "$1"
+}
+
 main() {
 	local series k accel cpu fail=0 t0 line
 	mkdir -p "$OUT"
@@ -257,6 +266,7 @@ main() {
 		line=$(summary_of "$run/result.txt")
 		echo "vmtest $VM_ARCH $series: $line ($(( $(date +%s) - t0 )) s)"
 		echo "vmtest $VM_ARCH $series: sizes (xlated/JIT bytes):$(sizes_of "$run/result.txt")"
+		echo "vmtest $VM_ARCH $series: unpack bpf/generic C (TCG, relative):$(speeds_of "$run/result.txt")"
 		if ! jit_check "$run/result.txt" >&2 ||
 		   ! grep -q '^== done' "$run/result.txt" ||
 		   grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$run/result.txt" ||

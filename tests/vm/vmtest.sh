@@ -245,7 +245,8 @@ sizes_of() {
 # Each run's bpf/C ratios per example format (kernel/speed_vs_c): TCG
 # times are relative only, so only the ratio is shown.
 speeds_of() {
-	awk '/^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"} /^== rc/ {m=""}
+	awk '{sub(/\r$/, "")}
+	     /^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"} /^== rc/ {m=""}
 	     m && / speed: bpf .* bpf\/C / {s[m] = s[m] sprintf(" %s %s", $1, $NF)}
 	     END {printf " jit%s; interpreter%s\n", s["jit"] ? s["jit"] : " none",
 		  s["interpreter"] ? s["interpreter"] : " none"}' "$1"

@@ -181,12 +181,7 @@ static void walk(const struct bench_format *bf, struct bkey *out)
 
 static __attribute__((noinline)) void generic_c(const struct bench_format *bf, struct bkey *out)
 {
-	const uint64_t *k = bf->words, *end = bf->words + bf->nr_words;
-
-	while (k < end) {
-		bkey_unpack_key(&bf->f, k, out++);
-		k += *(const uint8_t *)k;
-	}
+	bkey_unpack_stream(&bf->f, bf->words, bf->nr_words, out);
 }
 
 /* One unaligned 8-byte load per field, ending at the field's top byte. */

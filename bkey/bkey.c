@@ -721,6 +721,16 @@ enum bkey_stream_err bkey_stream_check(const struct bkey_format *f,
 	return BKEY_STREAM_OK;
 }
 
+size_t bkey_unpack_stream(const struct bkey_format *f, const uint64_t *words, size_t nr_words,
+			  struct bkey *out)
+{
+	size_t pos, n = 0;
+
+	for (pos = 0; pos < nr_words; pos += ((const uint8_t *)&words[pos])[0])
+		bkey_unpack_key(f, &words[pos], &out[n++]);
+	return n;
+}
+
 enum bkey_stream_err bkey_stream_walk(const struct bkey_format *f, const uint64_t *words,
 				      size_t nr_words, size_t *nr_keys, size_t *bad_pos)
 {

@@ -285,6 +285,14 @@ enum bkey_stream_err bkey_stream_check(const struct bkey_format *f,
 				       const uint64_t *words, size_t nr_words,
 				       size_t pos, unsigned *key_words);
 /*
+ * Generic C over a whole stream, in the shape of bcachefs's portable
+ * unpack of a bset: walked by u64s, each key by bkey_unpack_key() into
+ * out[].  The stream must have passed bkey_stream_walk().  Returns how
+ * many keys.
+ */
+size_t bkey_unpack_stream(const struct bkey_format *f, const uint64_t *words, size_t nr_words,
+			  struct bkey *out);
+/*
  * Checks a whole stream.  Returns BKEY_STREAM_OK with *nr_keys, or the
  * first bad key's reason with *nr_keys keys before it at word *bad_pos.
  */

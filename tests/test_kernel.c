@@ -294,16 +294,6 @@ static void sizes(struct kenv *k)
 	}
 }
 
-static __attribute__((noinline)) void generic_c_run(const struct bkey_format *f,
-						     const uint64_t *w, uint32_t nr_words,
-						     struct bkey *out)
-{
-	uint32_t pos, i = 0;
-
-	for (pos = 0; pos < nr_words; pos += ((const uint8_t *)&w[pos])[0])
-		bkey_unpack_key(f, &w[pos], &out[i++]);
-}
-
 /*
  * ns per key of the generated program (the kernel's time, a run over
  * 1024 keys) and of generic C (the model's streaming unpack) over the same
@@ -331,7 +321,7 @@ static void speed_vs_c(struct kenv *k)
 
 		if (!ASSERT_OK(load_format(k, &ex[i].f, k->ft.best, &p, &l), ex[i].name))
 			continue;
-		generic_c_run(&ex[i].f, words, n, ref);
+		bkey_unpack_stream(&ex[i].f, words, n, ref);
 		if (!ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, n, &got, NULL), BK_OK, "run") ||
 		    !ASSERT_EQ(got, nr, "keys") ||
 		    !ASSERT_MEMEQ(k->rt.out, ref, sizeof(ref[0]) * nr, "kernel = model")) {
@@ -346,7 +336,7 @@ static void speed_vs_c(struct kenv *k)
 			bpf[r] = (double)d / nr;
 			t0 = bk_now_ns();
 			for (rep = 0; rep < REPEAT; rep++)
-				generic_c_run(&ex[i].f, words, n, ref);
+				bkey_unpack_stream(&ex[i].f, words, n, ref);
 			c[r] = (bk_now_ns() - t0) / REPEAT / nr;
 		}
 		printf("  %-8s speed: bpf %.2f ns/key, generic C %.2f ns/key, bpf/C %.2f\n",

@@ -245,15 +245,6 @@ static int check_scans(struct bk_img_tree *it, const struct image_opts *o, struc
 
 static struct bkey c_out[BK_OUT_CAP_KEYS];
 
-static __attribute__((noinline)) void generic_c_bset(const struct bkey_format *f,
-						      const uint64_t *w, unsigned u64s)
-{
-	unsigned pos, i = 0;
-
-	for (pos = 0; pos < u64s; pos += ((const uint8_t *)&w[pos])[0])
-		bkey_unpack_key(f, &w[pos], &c_out[i++]);
-}
-
 static int time_unpack(struct bk_img_tree *it, const struct image_opts *o,
 		       struct btree_report *r, char *err, size_t errlen)
 {
@@ -289,9 +280,10 @@ static int time_unpack(struct bk_img_tree *it, const struct image_opts *o,
 		for (rep = 0; rep < o->repeat; rep++)
 			for (j = 0; j < ib->nr_nodes; j++)
 				for (b = 0; b < ib->nodes[j].nr_bsets; b++)
-					generic_c_bset(&ib->nodes[j].f,
-						       bch_bset_words(&ib->nodes[j], &ib->nodes[j].bsets[b]),
-						       ib->nodes[j].bsets[b].u64s);
+					bkey_unpack_stream(&ib->nodes[j].f,
+							   bch_bset_words(&ib->nodes[j],
+									  &ib->nodes[j].bsets[b]),
+							   ib->nodes[j].bsets[b].u64s, c_out);
 		c[round] = (bk_now_ns() - t0) / o->repeat / ib->nr_keys;
 	}
 	if (!ret && round && ib->nr_keys) {

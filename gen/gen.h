@@ -203,12 +203,6 @@ struct bk_features {
 /* Probes the running kernel (needs bpf() permission). */
 int bk_probe_features(struct bk_features *ft);
 
-/*
- * The fixed cost of one prog run (repeat 1) as the kernel times it: the
- * median duration of @runs test runs of an empty program, in ns.
- */
-int bk_run_overhead_ns(unsigned runs, double *ns);
-
 /* Maps shared by all unpack programs of a process, mmap'd. */
 struct bk_runtime {
 	int		ctl_fd, in_fd, out_fd, tab_fd;

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -338,44 +337,6 @@ int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint
 	if (stop_word)
 		*stop_word = rt->ctl->in_pos;
 	return rt->ctl->status;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-int bk_run_overhead_ns(unsigned runs, double *ns)
-{
-	const struct bpf_insn ret0[] = { BPF_MOV64_IMM(BPF_REG_0, 0), BPF_EXIT_INSN() };
-	unsigned char pkt[64] = {};
-	double *d = calloc(runs ? runs : 1, sizeof(*d));
-	unsigned i;
-	int fd, ret = 0;
-
-	if (!d)
-		return -ENOMEM;
-	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bk_empty", "GPL", ret0, 2, NULL);
-	if (fd < 0) {
-		free(d);
-		return -errno;
-	}
-	for (i = 0; i < runs && !ret; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
-			    .repeat = 1);
-
-		ret = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
-		d[i] = opts.duration;
-	}
-	if (!ret && runs) {
-		qsort(d, runs, sizeof(*d), cmp_double);
-		*ns = d[runs / 2];
-	}
-	close(fd);
-	free(d);
-	return ret;
 }
 
 /* ---- Feature probe ---- */

@@ -10,6 +10,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "caps.h"
 #include "image.h"
@@ -243,6 +246,39 @@ static int check_scans(struct bk_img_tree *it, const struct image_opts *o, struc
 
 /* ---- Timing: the on-disk bsets unpacked by BPF and by generic C ---- */
 
+/*
+ * The fixed cost of one prog run (repeat 1) as the kernel times it: the
+ * median of @runs test runs of an empty program, in ns.
+ */
+static int run_overhead_ns(unsigned runs, double *ns)
+{
+	const struct bpf_insn ret0[] = { BPF_MOV64_IMM(BPF_REG_0, 0), BPF_EXIT_INSN() };
+	unsigned char pkt[64] = {};
+	double *d = calloc(runs, sizeof(*d));
+	unsigned i;
+	int fd, ret = 0;
+
+	if (!d)
+		return -ENOMEM;
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bk_empty", "GPL", ret0, 2, NULL);
+	if (fd < 0) {
+		free(d);
+		return -errno;
+	}
+	for (i = 0; i < runs && !ret; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
+			    .repeat = 1);
+
+		ret = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+		d[i] = opts.duration;
+	}
+	if (!ret)
+		*ns = bk_median(d, runs);
+	close(fd);
+	free(d);
+	return ret;
+}
+
 static struct bkey c_out[BK_OUT_CAP_KEYS];
 
 static int time_unpack(struct bk_img_tree *it, const struct image_opts *o,
@@ -455,7 +491,7 @@ int image_main(int argc, char **argv, const char *prog)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (!o.list && bk_run_overhead_ns(1000, &run_fixed_ns))
+	if (!o.list && run_overhead_ns(1000, &run_fixed_ns))
 		run_fixed_ns = -1;
 	for (id = 0; id < BCH_BTREE_ID_NR && !stop; id++) {
 		if (o.btree >= 0 && (unsigned)o.btree != id)

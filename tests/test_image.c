@@ -186,8 +186,8 @@ static bool ondisk_bset_line(struct ondisk_state *s, const char *l)
 		 (unsigned long long)n->bsets[s->bset].journal_seq);
 	if (!ASSERT_STREQ(want, l, "bset line"))
 		return false;
-	if (!ASSERT_OK(bk_img_unpack_bset(s->it, s->node - 1, s->bset, kkeys, 1, NULL, err,
-					  sizeof(err)), "kernel unpack of the bset")) {
+	if (!ASSERT_OK(bk_img_unpack_bset(s->it, s->node - 1, s->bset, kkeys, err, sizeof(err)),
+		       "kernel unpack of the bset")) {
 		fprintf(stderr, "  %s\n", err);
 		return false;
 	}
@@ -331,7 +331,6 @@ static void check_manifest_row(const struct bk_image *im, struct manifest_row *r
 	ASSERT_STREQ(s, r->min, "min_key");
 	bch_pos_str(n->max_key, s, sizeof(s));
 	ASSERT_STREQ(s, r->max, "max_key");
-	snprintf(s, sizeof(s), "%016llx", (unsigned long long)n->ptr.seq);
 	ASSERT_EQ(strtoull(r->seq, NULL, 16), n->ptr.seq, "seq");
 	ASSERT_EQ(n->f.key_u64s, r->key_u64s, "key_u64s");
 	for (i = 0; i < 6; i++) {

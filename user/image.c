@@ -468,15 +468,13 @@ void bk_img_tree_unload(struct bk_img_tree *it)
 
 /* ---- Unpacking on-disk keys in the kernel ---- */
 
-int bk_img_unpack_bset(struct bk_img_tree *it, uint32_t node, unsigned b, struct bkey *out,
-		       uint32_t repeat, uint32_t *duration_ns, char *err, size_t errlen)
+int bk_img_run_bset(struct bk_img_tree *it, uint32_t node, unsigned b, uint32_t *duration_ns,
+		    char *err, size_t errlen)
 {
-	const struct bch_node *n = &it->ib->nodes[node];
-	uint32_t bn = it->bset_node[node] + b, got, i;
+	uint32_t bn = it->bset_node[node] + b, got;
 	const struct bk_fmt_entry *e = &it->t.cache.e[it->t.fid_of_node[bn]];
 	const struct bk_node *pn = &it->bt.nodes[bn];
-	int ret = bk_run_node(&e->scan, &it->t.srt, bn, 0, pn->nr_keys, &got, repeat,
-			      duration_ns);
+	int ret = bk_run_node(&e->scan, &it->t.srt, bn, 0, pn->nr_keys, &got, 1, duration_ns);
 
 	if (ret)
 		return ret;
@@ -485,7 +483,20 @@ int bk_img_unpack_bset(struct bk_img_tree *it, uint32_t node, unsigned b, struct
 			 bch_btree_name[it->ib->id], node, b, got, pn->nr_keys);
 		return -EIO;
 	}
-	for (i = 0; i < got; i++) {
+	return 0;
+}
+
+int bk_img_unpack_bset(struct bk_img_tree *it, uint32_t node, unsigned b, struct bkey *out,
+		       char *err, size_t errlen)
+{
+	const struct bch_node *n = &it->ib->nodes[node];
+	const struct bk_node *pn = &it->bt.nodes[it->bset_node[node] + b];
+	uint32_t i;
+	int ret = bk_img_run_bset(it, node, b, NULL, err, errlen);
+
+	if (ret)
+		return ret;
+	for (i = 0; i < pn->nr_keys; i++) {
 		struct bkey ref;
 
 		bkey_unpack_key(&n->f, pn->words + pn->tab[i], &ref);
@@ -538,7 +549,7 @@ int bk_img_list_ondisk(struct bk_img_tree *it, const struct bch_sb_info *sb, FIL
 
 			fprintf(out, "  offset %u version %u, journal seq %llu\n", bs->sector,
 				bs->version, (unsigned long long)bs->journal_seq);
-			ret = bk_img_unpack_bset(it, j, b, keys, 1, NULL, err, errlen);
+			ret = bk_img_unpack_bset(it, j, b, keys, err, errlen);
 			if (ret)
 				return ret;
 			for (i = 0; i < bs->nr_keys; i++) {

@@ -86,12 +86,20 @@ int bk_img_tree_load(struct bk_img_tree *it, const struct bk_image *im, unsigned
 void bk_img_tree_unload(struct bk_img_tree *it);
 
 /*
- * Unpacks bset @b of real node @node in the kernel into @out (b's nr_keys
- * keys) and checks every key against the model's unpack.  Returns 0, a
- * BK_ERR_* status, -EIO with @err on a disagreement, or -errno.
+ * One run of the unpack of bset @b of real node @node in the kernel: its
+ * keys land in it->t.srt.out; *duration_ns (may be NULL) gets the
+ * kernel's time.  Returns 0, a BK_ERR_* status, -EIO with @err if keys
+ * are missing, or -errno.
+ */
+int bk_img_run_bset(struct bk_img_tree *it, uint32_t node, unsigned b, uint32_t *duration_ns,
+		    char *err, size_t errlen);
+
+/*
+ * The same run, its keys copied to @out (b's nr_keys keys), each checked
+ * against the model's unpack: -EIO with @err on a disagreement.
  */
 int bk_img_unpack_bset(struct bk_img_tree *it, uint32_t node, unsigned b, struct bkey *out,
-		       uint32_t repeat, uint32_t *duration_ns, char *err, size_t errlen);
+		       char *err, size_t errlen);
 
 /*
  * bcachefs's nodes_ondisk listing of btree @it, unpacked in the kernel:

@@ -165,7 +165,7 @@ static int unpack_all(struct bk_img_tree *it, char *err, size_t errlen)
 
 	for (j = 0; j < it->ib->nr_nodes; j++)
 		for (b = 0; b < it->ib->nodes[j].nr_bsets; b++) {
-			ret = bk_img_unpack_bset(it, j, b, keys, 1, NULL, err, errlen);
+			ret = bk_img_unpack_bset(it, j, b, keys, err, errlen);
 			if (ret)
 				return ret;
 		}
@@ -284,7 +284,6 @@ static struct bkey c_out[BK_OUT_CAP_KEYS];
 static int time_unpack(struct bk_img_tree *it, const struct image_opts *o,
 		       struct btree_report *r, char *err, size_t errlen)
 {
-	static struct bkey keys[BK_OUT_CAP_KEYS];
 	const struct bk_img_btree *ib = it->ib;
 	double *bpf = calloc(o->rounds, sizeof(double)), *c = calloc(o->rounds, sizeof(double));
 	unsigned round, rep, b;
@@ -308,7 +307,7 @@ static int time_unpack(struct bk_img_tree *it, const struct image_opts *o,
 				for (b = 0; b < ib->nodes[j].nr_bsets && !ret; b++) {
 					uint32_t d = 0;
 
-					ret = bk_img_unpack_bset(it, j, b, keys, 1, &d, err, errlen);
+					ret = bk_img_run_bset(it, j, b, &d, err, errlen);
 					ns += d;
 				}
 		bpf[round] = ns / o->repeat / ib->nr_keys;

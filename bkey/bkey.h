@@ -117,6 +117,12 @@ static inline unsigned bkey_format_byte(const void *k)
 	return ((const uint8_t *)k)[1] & 0x7f;
 }
 
+/* Words key @k takes before its value: key_u64s packed, 5 stored unpacked. */
+static inline unsigned bkey_key_words(const struct bkey_format *f, const void *k)
+{
+	return bkey_format_byte(k) == KEY_FORMAT_LOCAL_BTREE ? f->key_u64s : BKEY_U64s;
+}
+
 static inline bool bkey_needs_whiteout(const void *k)
 {
 	return ((const uint8_t *)k)[1] & 0x80;

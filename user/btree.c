@@ -298,7 +298,7 @@ const uint64_t *bk_node_key(const struct bk_node *n, uint32_t idx, struct bkey *
 	const uint64_t *kw = n->words + n->tab[idx];
 
 	bkey_unpack_key(&n->f, kw, k);
-	return kw + (bkey_format_byte(kw) == KEY_FORMAT_LOCAL_BTREE ? n->f.key_u64s : BKEY_U64s);
+	return kw + bkey_key_words(&n->f, kw);
 }
 
 /*

@@ -209,9 +209,9 @@ static int walk(struct bk_image *im, struct bk_img_btree *ib, const struct bch_b
 			struct bch_btree_ptr child;
 			char where[128];
 
-			ret = bch_ptr_parse(&keys[i].k, (const uint64_t *)(keys[i].raw +
-					    8 * (bkey_format_byte(keys[i].raw) ? BKEY_U64s :
-						 n.f.key_u64s)), &child, err, sizeof(err));
+			ret = bch_ptr_parse(&keys[i].k, (const uint64_t *)keys[i].raw +
+					    bkey_key_words(&n.f, keys[i].raw), &child, err,
+					    sizeof(err));
 			if (ret) {
 				bch_node_where(&im->sb, ib->id, ptr, where, sizeof(where));
 				if (errs)
@@ -339,7 +339,7 @@ static int tree_node(struct bk_img_tree *it, const uint32_t *order, uint32_t j,
 	ret = node_alloc(bn, (size_t)n->ptr.sectors_written * (BCH_SECTOR_SIZE / 8), nr);
 	for (i = 0; !ret && i < nr; i++) {
 		unsigned u64s = keys[i].raw[0];
-		unsigned kw = bkey_format_byte(keys[i].raw) ? BKEY_U64s : n->f.key_u64s;
+		unsigned kw = bkey_key_words(&n->f, keys[i].raw);
 
 		bn->tab[i] = pos;
 		memcpy(bn->words + pos, keys[i].raw, 8 * u64s);

@@ -288,5 +288,5 @@ const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_r
 	const uint8_t *k = words + 8 * tab[r->idx];
 	const struct bkey_format *f = (const void *)h->format;
 
-	return (const uint64_t *)k + ((k[1] & 0x7f) ? BKEY_U64s : f->key_u64s);
+	return (const uint64_t *)k + bkey_key_words(f, k);
 }

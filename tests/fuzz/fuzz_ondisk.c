@@ -99,8 +99,7 @@ static void node_case(const uint8_t *data, size_t size)
 			keys_merged += nr;
 			for (i = 0; i < nr; i++) {
 				struct bch_btree_ptr child;
-				unsigned kw = bkey_format_byte(keys[i].raw) ? BKEY_U64s :
-					      node.f.key_u64s;
+				unsigned kw = bkey_key_words(&node.f, keys[i].raw);
 				uint64_t val[BKEY_U64s_MAX];
 
 				if (i && bpos_cmp(bkey_pos(&keys[i - 1].k),

@@ -343,7 +343,7 @@ static int tree_node(struct bk_img_tree *it, const uint32_t *order, uint32_t j,
 
 		bn->tab[i] = pos;
 		memcpy(bn->words + pos, keys[i].raw, 8 * u64s);
-		bn->nr_unpacked += kw == BKEY_U64s;
+		bn->nr_unpacked += bkey_format_byte(keys[i].raw) != KEY_FORMAT_LOCAL_BTREE;
 		if (n->level) {
 			struct bch_btree_ptr p;
 			uint32_t child;

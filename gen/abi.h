@@ -19,7 +19,8 @@
 #define BK_IDX_MASK		0xffffu
 #define BK_IN_SLACK		128u			/* verifier headroom past the end */
 #define BK_IN_VALUE_SIZE	((BK_IDX_MASK + 1) * 8u + BK_IN_SLACK)
-#define BK_OUT_CAP_KEYS		BK_IN_CAP_WORDS		/* a key takes at least a word */
+/* a key takes at least a word; the table walk writes key i (i < 2^16) to out[i] */
+#define BK_OUT_CAP_KEYS		(BK_IDX_MASK + 1u)
 #define BK_OUT_VALUE_SIZE	(BK_OUT_CAP_KEYS * 40u)
 
 /*

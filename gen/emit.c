@@ -34,6 +34,16 @@ void bk_bind(struct bk_emit *e, int label)
 		e->label_pos[label] = e->cnt;
 }
 
+bool bk_label_used(const struct bk_emit *e, int label)
+{
+	int i;
+
+	for (i = 0; i < e->nr_fix; i++)
+		if (e->fix[i].label == label)
+			return true;
+	return false;
+}
+
 void bk_insn(struct bk_emit *e, struct bpf_insn insn)
 {
 	if (e->cnt >= BK_MAX_INSNS) {

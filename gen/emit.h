@@ -46,6 +46,8 @@ struct bk_emit {
 void bk_emit_init(struct bk_emit *e, bool annotate);
 int bk_label(struct bk_emit *e);
 void bk_bind(struct bk_emit *e, int label);
+/* Whether a jump to @label has been emitted (a block nobody reaches must not be). */
+bool bk_label_used(const struct bk_emit *e, int label);
 void bk_insn(struct bk_emit *e, struct bpf_insn insn);
 /* A jump whose offset is resolved when @label is bound. */
 void bk_jmp(struct bk_emit *e, struct bpf_insn insn, int label);

@@ -235,8 +235,9 @@ void bk_prog_unload(struct bk_loaded *l);
 /*
  * Runs a loaded program over in[in_start, in_end) into out[out_start...];
  * for the table walk, in_start/in_end index rt->tab instead (keys
- * tab[in_start] .. up to the word tab[in_end]), and in_pos is still the
- * word of the key where the walk stopped.
+ * tab[in_start] .. up to the word tab[in_end]), key i goes to out[i] (so
+ * out_start must equal in_start), and in_pos is still the word of the key
+ * where the walk stopped.
  * Returns 0 with the status, in_pos and out_pos in rt->ctl (a bad key's
  * status names its reason); -EINVAL for indices out of range (nothing
  * runs); or -errno if the run itself failed.  @repeat
@@ -256,7 +257,8 @@ int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint
 
 /*
  * Runs a program generated with .nodes_fd over keys [first, end) of node
- * @node: out[0, end - first) gets them unpacked.  Returns the status
+ * @node: out[first, end) gets them unpacked (key i to out[i], as the
+ * table walk writes).  Returns the status
  * (BK_OK or BK_ERR_*, >= 0) with *nr_out keys written, or -errno.
  */
 int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,

@@ -239,6 +239,9 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	/* programs only mask these (16-bit indices): refuse what they would wrap */
 	if (in_start > in_end || in_end > BK_IN_CAP_WORDS || out_start > BK_OUT_CAP_KEYS)
 		return -EINVAL;
+	/* the table walk writes key i to out[i] */
+	if (table && out_start != in_start)
+		return -EINVAL;
 	rt->ctl->in_start = in_start;
 	rt->ctl->in_end = in_end;
 	rt->ctl->out_start = out_start;
@@ -256,7 +259,7 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	/* byte offsets from the program; division has no place in it */
 	rt->ctl->in_pos = table ? rt->tab[(rt->ctl->cur_in / 2) & BK_IDX_MASK] :
 				  rt->ctl->cur_in / 8;
-	rt->ctl->out_pos = rt->ctl->cur_out / 40;
+	rt->ctl->out_pos = table ? rt->ctl->cur_in / 2 : rt->ctl->cur_out / 40;
 	if (rt->ctl->status == BK_ERR_BAD_KEY) {
 		uint32_t end = table ? rt->tab[in_end] : in_end;
 		unsigned kw;
@@ -283,14 +286,14 @@ int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
 	rt->ctl->node = node;
 	rt->ctl->arg_in = rt->ctl->cur_in = 2 * first;
 	rt->ctl->arg_end = 2 * end;
-	rt->ctl->arg_out = rt->ctl->cur_out = 0;
 	rt->ctl->status = ~0u;
 	if (bpf_prog_test_run_opts(l->fd, &opts))
 		return -errno;
 	if (duration_ns)
 		*duration_ns = opts.duration;
+	/* key i went to out[i] */
 	if (nr_out)
-		*nr_out = rt->ctl->cur_out / 40;
+		*nr_out = rt->ctl->cur_in / 2 - first;
 	return rt->ctl->status;
 }
 

@@ -2,12 +2,16 @@
 /*
  * The per-format unpack generator.
  *
- * Register use inside the walk (both shapes):
+ * Register use inside the walk by u64s (both shapes):
  *   r6 in base (map value)    r7 out base (map value)
  *   r8 byte offset of the key r9 byte offset of the output bkey
  *   r5 byte offset where the run ends
  *   r1 key pointer, r4 output pointer, r2 the key's first 4 bytes,
  *   r0, r2, r3 scratch once the header is stored.
+ * The walk by table (may_goto shape) keeps the table in r7 and the out
+ * map in r9; r8 is the byte offset of key i's table entry (2 * i), r5 the
+ * entry where the run ends, and key i goes to out[i]: r4 = r9 + 20 * r8,
+ * so no second cursor needs a bounds check of its own.
  * The walk state comes from the ctl map, so the verifier sees unknown
  * scalars with a known range: a may_goto loop converges after about two
  * passes instead of being walked key by key.
@@ -32,8 +36,8 @@
 
 #define IN_LIMIT	(BK_IN_CAP_WORDS * 8 - 8)	/* last byte offset a key may start at */
 #define OUT_LIMIT	(BK_OUT_VALUE_SIZE - 40)
-#define TAB_LIMIT	((BK_TAB_ENTRIES - 2) * 2)	/* last entry with a successor */
 #define R_TAB		BPF_REG_7	/* the table walk keeps the table here */
+#define R_OUTMAP	BPF_REG_9	/* and the out map here */
 
 const char *bk_walk_name(enum bk_walk w)
 {
@@ -210,20 +214,25 @@ static void emit_map_value(struct bk_emit *e, int reg, int fd)
 }
 
 /* r4 = the output bkey */
-static void emit_out_ptr(struct bk_emit *e, const struct bk_gen_opts *o, enum bk_walk walk)
+static void emit_out_ptr(struct bk_emit *e, enum bk_walk walk)
 {
-	if (walk == BK_WALK_TABLE)
-		emit_map_value(e, R_OUT, o->out_fd);	/* r7 holds the table */
-	else
-		bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
+	if (walk == BK_WALK_TABLE) {
+		/* key i (r8 = 2 * i) goes to out[i], 40 * i = 20 * r8 */
+		bk_insn(e, BPF_MOV64_REG(R_OUT, R_IOFF));
+		bk_insn(e, BPF_ALU64_IMM(BPF_MUL, R_OUT, 20));
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OUTMAP));
+		return;
+	}
+	bk_insn(e, BPF_MOV64_REG(R_OUT, R_OBASE));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_OUT, R_OOFF));
 }
 
 static void emit_advance(struct bk_emit *e, enum bk_walk walk)
 {
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
 	if (walk == BK_WALK_TABLE)
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IOFF, 2));
+	else
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
 }
 
 /* u64s range of a packed key in r3 (table walk: r0) */
@@ -261,23 +270,21 @@ static void emit_locate_u64s(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_comment(e, "the key and its value end inside the run");
 	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
 	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
-	emit_out_ptr(e, o, BK_WALK_U64S);
+	emit_out_ptr(e, BK_WALK_U64S);
 }
 
 /*
  * Walk by table: r8 indexes tab (bytes); r1 = the key at in + 8*tab[i],
  * r3 = tab[i+1] - tab[i], which must equal its u64s.  No key's address
- * depends on the previous key's load.
+ * depends on the previous key's load.  One test covers the format byte
+ * and the table: the low 15 bits of the header (u64s, format) equal r3
+ * only for format 0 (r3 < 256 then, see below) and the table's u64s; a
+ * key stored unpacked (or bad) goes to @odd with r0 = those bits.
  */
 static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
-			      const struct walk_labels *L, unsigned ku, int unpacked)
+			      const struct walk_labels *L, unsigned ku, int odd)
 {
-	unsigned tab_limit = o->nodes_fd ? 2 * (o->node_size / 8) - 2 : TAB_LIMIT;
-
-	bk_line(e, "key i at in + 8*tab[i]: format byte, u64s == tab[i+1] - tab[i], key_u64s <= u64s <= 250 + key_u64s");
-	bk_comment(e, "for the verifier: tab[i + 1] lies inside the table");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_IOFF, tab_limit, 0), L->bounds);
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_OOFF, OUT_LIMIT, 0), L->full);
+	bk_line(e, "key i at in + 8*tab[i]: format byte 0, u64s == tab[i+1] - tab[i], key_u64s <= u64s <= 250 + key_u64s");
 	bk_insn(e, BPF_MOV64_REG(R_KEY, R_TAB));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
 	bk_insn(e, BPF_LDX_MEM(BPF_H, R_NEXT, R_KEY, 2));
@@ -298,13 +305,15 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IN));
 	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HDR, R_KEY, 0));
-	bk_comment(e, "format byte != 0: stored unpacked (or bad)");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, R_HDR, 0x7f00, 0), unpacked);
-	bk_insn(e, BPF_LDX_MEM(BPF_B, T0, R_KEY, 0));
-	bk_comment(e, "the table agrees with the key");
-	bk_jmp(e, BPF_JMP_REG(BPF_JNE, T0, R_NEXT, 0), L->bad_key);
-	emit_u64s_range(e, L, T0, ku);
-	emit_out_ptr(e, o, BK_WALK_TABLE);
+	bk_insn(e, BPF_MOV32_REG(T0, R_HDR));
+	bk_comment(e, "u64s | format << 8");
+	bk_insn(e, BPF_ALU32_IMM(BPF_AND, T0, 0x7fff));
+	bk_comment(e, "format 0 and the table agrees (else unpacked or bad)");
+	bk_jmp(e, BPF_JMP_REG(BPF_JNE, T0, R_NEXT, 0), odd);
+	bk_insn(e, BPF_ALU32_IMM(BPF_SUB, T0, ku));
+	bk_comment(e, "u64s - key_u64s in 0..250: wraps if u64s < key_u64s; > 250 also if r3 >= 256");
+	bk_jmp(e, BPF_JMP32_IMM(BPF_JGT, T0, BKEY_VAL_U64s_MAX, 0), L->bad_key);
+	emit_out_ptr(e, BK_WALK_TABLE);
 }
 
 /*
@@ -342,7 +351,7 @@ void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool stri
  */
 static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
 			  const struct bk_gen_opts *o, const struct walk_labels *L,
-			  int unpacked)
+			  int unpacked, int advance)
 {
 	const struct bk_plan *P = &p->plan;
 	unsigned ku = P->key_u64s;
@@ -352,53 +361,76 @@ static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
 	else
 		emit_locate_u64s(e, o, L, ku, unpacked);
 	bk_emit_unpack_packed(e, P, o->strict_align);
+	if (advance >= 0)
+		bk_bind(e, advance);
 	emit_advance(e, p->walk);
 }
 
-/* The cold path of a key whose format byte is not 0; then goes to @cont. */
-static void emit_walk_cold(struct bk_emit *e, const struct bk_gen_opts *o, enum bk_walk walk,
-			   const struct walk_labels *L, int unpacked, int cont)
+/* Copies the 40-byte key at r1 unchanged into the bkey at r4. */
+static void emit_copy_unpacked(struct bk_emit *e)
 {
 	unsigned i;
 
-	bk_bind(e, unpacked);
-	bk_line(e, "stored unpacked (format byte 1): 5 <= u64s (so value <= 250); copy the 40-byte key unchanged");
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_HDR, 0x7f00));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_HDR, KEY_FORMAT_CURRENT << 8, 0), L->bad_key);
-	if (walk == BK_WALK_TABLE) {
-		bk_insn(e, BPF_LDX_MEM(BPF_B, T0, R_KEY, 0));
-		bk_jmp(e, BPF_JMP_REG(BPF_JNE, T0, R_NEXT, 0), L->bad_key);
-		bk_jmp(e, BPF_JMP_IMM(BPF_JLT, T0, BKEY_U64s, 0), L->bad_key);
-	} else {
-		bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
-		bk_jmp(e, BPF_JMP_IMM(BPF_JLT, R_NEXT, BKEY_U64s, 0), L->bad_key);
-		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
-		bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
-		bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
-		bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
-	}
-	emit_out_ptr(e, o, walk);
 	for (i = 0; i < BKEY_U64s; i++) {
 		bk_insn(e, BPF_LDX_MEM(BPF_DW, T0, R_KEY, 8 * i));
 		bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8 * i));
 	}
+}
+
+/*
+ * The cold path of a key whose format byte is not 0; then goes to @cont
+ * (the walk by table: to the advance of r8, with r0 = the header's low 15
+ * bits and r3 = the table's u64s, from emit_locate_table()).
+ */
+static void emit_walk_cold(struct bk_emit *e, const struct bk_gen_opts *o, enum bk_walk walk,
+			   const struct walk_labels *L, int unpacked, int cont)
+{
+	bk_bind(e, unpacked);
+	if (walk == BK_WALK_TABLE) {
+		bk_line(e, "stored unpacked (format byte 1), u64s == tab[i+1] - tab[i], 5 <= u64s; copy the 40-byte key unchanged");
+		bk_comment(e, "format 1: the low 15 bits become u64s");
+		bk_insn(e, BPF_ALU32_IMM(BPF_SUB, T0, KEY_FORMAT_CURRENT << 8));
+		bk_jmp(e, BPF_JMP_REG(BPF_JNE, T0, R_NEXT, 0), L->bad_key);
+		bk_comment(e, "u64s in 5..255 (so value <= 250), which also pins the format to 1");
+		bk_insn(e, BPF_ALU32_IMM(BPF_SUB, R_NEXT, BKEY_U64s));
+		bk_jmp(e, BPF_JMP32_IMM(BPF_JGT, R_NEXT, BKEY_U64s_MAX - BKEY_U64s, 0), L->bad_key);
+		emit_out_ptr(e, walk);
+		emit_copy_unpacked(e);
+		bk_jmp(e, BPF_JMP_A(0), cont);
+		return;
+	}
+	bk_line(e, "stored unpacked (format byte 1): 5 <= u64s (so value <= 250); copy the 40-byte key unchanged");
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_HDR, 0x7f00));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, R_HDR, KEY_FORMAT_CURRENT << 8, 0), L->bad_key);
+	bk_insn(e, BPF_LDX_MEM(BPF_B, R_NEXT, R_KEY, 0));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JLT, R_NEXT, BKEY_U64s, 0), L->bad_key);
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_NEXT, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_NEXT, R_IOFF));
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, R_NEXT, R_END, 0), L->bad_key);
+	bk_insn(e, BPF_MOV64_REG(R_IOFF, R_NEXT));
+	emit_out_ptr(e, walk);
+	emit_copy_unpacked(e);
 	emit_advance(e, walk);
 	bk_jmp(e, BPF_JMP_A(0), cont);
 }
 
-/* Error blocks: set r0 to the status and go to L->fail. */
+/* Error blocks: set r0 to the status and go to L->fail (only those jumped to). */
 static void emit_error_blocks(struct bk_emit *e, const struct walk_labels *L)
 {
+	const struct { int label; int status; } blk[] = {
+		{ L->bad_key, BK_ERR_BAD_KEY }, { L->bounds, BK_ERR_ARGS },
+		{ L->full, BK_ERR_OUT_FULL },
+	};
+	unsigned i;
+
 	bk_line(e, "errors: r8 points at the bad key; the caller names the reason");
-	bk_bind(e, L->bad_key);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_BAD_KEY));
-	bk_jmp(e, BPF_JMP_A(0), L->fail);
-	bk_bind(e, L->bounds);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
-	bk_jmp(e, BPF_JMP_A(0), L->fail);
-	bk_bind(e, L->full);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_OUT_FULL));
-	bk_jmp(e, BPF_JMP_A(0), L->fail);
+	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++) {
+		if (!bk_label_used(e, blk[i].label))
+			continue;
+		bk_bind(e, blk[i].label);
+		bk_insn(e, BPF_MOV64_IMM(T0, blk[i].status));
+		bk_jmp(e, BPF_JMP_A(0), L->fail);
+	}
 }
 
 static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
@@ -432,8 +464,28 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 }
 
 /*
+ * The table walk's r8 and r5 (bytes into the table, set and checked by
+ * bk_run()); there is no output cursor, key i goes to out[i].  A nodes
+ * map program also proves the end inside the node's table: r8 < r5 then
+ * bounds every table read, so the loop needs no check of its own.
+ */
+static void emit_prologue_table(struct bk_emit *e, const struct bk_gen_opts *o,
+				const struct walk_labels *L)
+{
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_ARG_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK << 1));
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, -2));	/* aligned, see emit_prologue() */
+	if (o->nodes_fd) {
+		bk_comment(e, "the run ends inside the node's table");
+		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_END, 2 * (o->node_size / 8), 0), L->bounds);
+	}
+}
+
+/*
  * r0 = status, r8/r9 = byte offsets: store them in ctl (bk_run() turns the
- * offsets into in_pos and out_pos) and return r0.
+ * offsets into in_pos and out_pos) and return r0.  The walk by table has
+ * only r8: its output index is its key index.
  */
 static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
 {
@@ -441,7 +493,8 @@ static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
 	emit_map_value(e, BPF_REG_1, o->ctl_fd);
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
+	if (o->walk != BK_WALK_TABLE)
+		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_EXIT_INSN());
 }
 
@@ -460,7 +513,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	struct walk_labels L;
 	int loop = bk_label(e), bottom = bk_label(e), done = bk_label(e), limit = bk_label(e);
 	unsigned chunk = o->chunk ? o->chunk : 1, i;
-	int unpacked[8], cont[8];
+	int unpacked[8], cont[8], adv[8];
 
 	walk_labels_init(e, &L);
 	bk_subprog(e);
@@ -476,7 +529,6 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, -4));
 		bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
 		bk_insn(e, BPF_MOV64_IMM(R_IOFF, 0));
-		bk_insn(e, BPF_MOV64_IMM(R_OOFF, 0));
 		bk_comment(e, "no such node: r0 = 0, then the status");
 		bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L.bounds);
 		bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
@@ -484,12 +536,19 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
 		emit_map_value(e, BPF_REG_1, o->ctl_fd);
-		emit_prologue(e, o);
+		emit_prologue_table(e, o, &L);
+		emit_map_value(e, R_OUTMAP, o->out_fd);
+	} else if (p->walk == BK_WALK_TABLE) {
+		emit_map_value(e, BPF_REG_1, o->ctl_fd);
+		emit_prologue_table(e, o, &L);
+		emit_map_value(e, R_IN, o->in_fd);
+		emit_map_value(e, R_TAB, o->tab_fd);
+		emit_map_value(e, R_OUTMAP, o->out_fd);
 	} else {
 		emit_map_value(e, BPF_REG_1, o->ctl_fd);
 		emit_prologue(e, o);
 		emit_map_value(e, R_IN, o->in_fd);
-		emit_map_value(e, R_OBASE, p->walk == BK_WALK_TABLE ? o->tab_fd : o->out_fd);
+		emit_map_value(e, R_OBASE, o->out_fd);
 	}
 	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
 
@@ -500,7 +559,9 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	for (i = 0; i < chunk; i++) {
 		unpacked[i] = bk_label(e);
 		cont[i] = i + 1 < chunk ? bk_label(e) : bottom;
-		emit_walk_hot(e, p, o, &L, unpacked[i]);
+		/* the table walk's cold path rejoins at the advance of r8 */
+		adv[i] = p->walk == BK_WALK_TABLE ? bk_label(e) : -1;
+		emit_walk_hot(e, p, o, &L, unpacked[i], adv[i]);
 		if (i + 1 < chunk) {
 			bk_bind(e, cont[i]);
 			bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
@@ -515,7 +576,8 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 
 	/* out of the hot path */
 	for (i = 0; i < chunk; i++)
-		emit_walk_cold(e, o, p->walk, &L, unpacked[i], cont[i]);
+		emit_walk_cold(e, o, p->walk, &L, unpacked[i],
+			       p->walk == BK_WALK_TABLE ? adv[i] : cont[i]);
 	emit_error_blocks(e, &L);
 	bk_bind(e, limit);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_LOOP_LIMIT));
@@ -577,7 +639,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 		unpacked[i] = bk_label(e);
 		cont[i] = bk_label(e);
 		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), cb_done);
-		emit_walk_hot(e, p, o, &L, unpacked[i]);
+		emit_walk_hot(e, p, o, &L, unpacked[i], -1);
 		bk_bind(e, cont[i]);
 	}
 	bk_line(e, "callback: save the walk state, continue the loop");

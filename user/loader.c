@@ -88,8 +88,8 @@ static void usage_unpack(FILE *out)
 static void usage_gen(FILE *out)
 {
 	fprintf(out,
-"Usage: %s gen --format FMT [--shape auto|may_goto|bpf_loop] [--chunk N]\n"
-"               [--strict-align] [--load [--repeat N]] [-j]\n"
+"Usage: %s gen --format FMT [--shape auto|may_goto|bpf_loop] [--walk u64s|table]\n"
+"               [--chunk N] [--strict-align] [--load [--repeat N]] [-j]\n"
 "\n"
 "Prints the program generated for FMT as an annotated listing: the source\n"
 "lines that become BTF line_info, each instruction, and comments. Without\n"
@@ -98,6 +98,9 @@ static void usage_gen(FILE *out)
 "  --format FMT      the key format (required)\n"
 "  --shape S         program shape; auto (default) is may_goto without\n"
 "                    --load, the kernel's best with it\n"
+"  --walk W          how the program finds the next key: u64s (default; a\n"
+"                    bset stream, as 'unpack' runs) or table (the key table\n"
+"                    a loaded node carries; may_goto shape only)\n"
 "  --chunk N         keys per bpf_loop callback, 1..4 (default 1)\n"
 "  --strict-align    split unaligned 8-byte stores (strict-alignment arches)\n"
 "  --load            also load it (root): report the prog id, xlated\n"
@@ -146,6 +149,7 @@ static int open_kernel(struct bk_runtime *rt, struct bk_gen_opts *o)
 	o->ctl_fd = rt->ctl_fd;
 	o->in_fd = rt->in_fd;
 	o->out_fd = rt->out_fd;
+	o->tab_fd = rt->tab_fd;
 	return 0;
 }
 
@@ -157,6 +161,7 @@ static int gen_load_or_report(const struct bkey_format *f, const struct bk_gen_o
 	static char log[1 << 20];
 	const struct bk_map_name names[] = {
 		{ rt->ctl_fd, "ctl" }, { rt->in_fd, "in" }, { rt->out_fd, "out" },
+		{ rt->tab_fd, "tab" },
 	};
 	int ret = bk_gen_unpack(f, o, p, NULL);
 
@@ -168,7 +173,7 @@ static int gen_load_or_report(const struct bkey_format *f, const struct bk_gen_o
 	if (ret) {
 		fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
 			prog_name, p->name, strerror(-ret), log);
-		bk_listing(&p->e, stderr, names, 3);
+		bk_listing(&p->e, stderr, names, 4);
 	}
 	return ret;
 }
@@ -229,6 +234,19 @@ static int parse_format_arg(const char *s, struct bkey_format *f)
 	if (bkey_format_validate(f, &ferr)) {
 		bkey_format_err_str(&ferr, msg, sizeof(msg));
 		fprintf(stderr, "%s: %s\n", prog_name, msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_walk(const char *s, enum bk_walk *walk)
+{
+	if (!strcmp(s, "u64s"))
+		*walk = BK_WALK_U64S;
+	else if (!strcmp(s, "table"))
+		*walk = BK_WALK_TABLE;
+	else {
+		fprintf(stderr, "%s: --walk: unknown walk \"%s\" (u64s, table)\n", prog_name, s);
 		return -EINVAL;
 	}
 	return 0;
@@ -905,13 +923,15 @@ out:
 static void usage_dump(FILE *out)
 {
 	fprintf(out,
-"Usage: %s dump (--format FMT [--kind unpack|lookup] | --id ID | --pinned PATH)\n"
+"Usage: %s dump (--format FMT [--kind unpack|lookup] [--walk u64s|table] | --id ID |\n"
+"               --pinned PATH)\n"
 "\n"
 "Prints a program's JIT'd machine code, disassembled by objdump (binutils)\n"
 "for this machine's architecture, or as hex bytes without it. With --format\n"
 "it generates and loads the format's program (an unpack program, or a\n"
-"lookup program for --kind lookup), dumps it and releases it; --id and\n"
-"--pinned dump a program already loaded, such as one pinned by 'run --pin'.\n"
+"lookup program for --kind lookup; --walk as for 'gen'), dumps it and\n"
+"releases it; --id and --pinned dump a program already loaded, such as one\n"
+"pinned by 'run --pin'.\n"
 "Debian's bpftool cannot do this: it is built without libbfd.\n", prog_name);
 }
 
@@ -985,6 +1005,7 @@ static int cmd_dump(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "kind", required_argument, NULL, 'k' },
+		{ "walk", required_argument, NULL, 'w' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "pinned", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
@@ -994,15 +1015,20 @@ static int cmd_dump(int argc, char **argv)
 	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1, .tab_fd = -1 };
 	struct bk_loaded l = { .fd = -1 };
 	struct bk_lookup_rt lr;
+	enum bk_walk walk = BK_WALK_U64S;
 	bool have_lr = false;
 	long id = -1;
 	char why[160];
 	int opt, ret, fd = -1;
 
-	while ((opt = getopt_long(argc, argv, "f:k:i:p:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "f:k:w:i:p:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': fmt = optarg; break;
 		case 'k': kind = optarg; break;
+		case 'w':
+			if (parse_walk(optarg, &walk))
+				return EXIT_USAGE;
+			break;
 		case 'i': id = atol(optarg); break;
 		case 'p': pinned = optarg; break;
 		case 'h': usage_dump(stdout); return 0;
@@ -1031,7 +1057,7 @@ static int cmd_dump(int argc, char **argv)
 		}
 	} else {
 		struct bk_gen_opts o = { .shape = BK_SHAPE_AUTO, .chunk = 1, .annotate = true,
-					 .strict_align = bk_strict_align_default() };
+					 .strict_align = bk_strict_align_default(), .walk = walk };
 		struct bkey_format f;
 		struct bk_prog *p = calloc(1, sizeof(*p));
 
@@ -1100,6 +1126,7 @@ static int cmd_gen(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "shape", required_argument, NULL, 's' },
+		{ "walk", required_argument, NULL, 'w' },
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "strict-align", no_argument, NULL, 'a' },
 		{ "load", no_argument, NULL, 'L' },
@@ -1109,11 +1136,13 @@ static int cmd_gen(int argc, char **argv)
 		{}
 	};
 	/* placeholders: a listing names the maps instead of their fds */
-	static const struct bk_map_name names[] = { { 1, "ctl" }, { 2, "in" }, { 3, "out" } };
+	static const struct bk_map_name names[] = {
+		{ 1, "ctl" }, { 2, "in" }, { 3, "out" }, { 4, "tab" },
+	};
 	struct bk_gen_opts o = {
 		.shape = BK_SHAPE_AUTO, .annotate = true, .chunk = 1,
 		.strict_align = bk_strict_align_default(),
-		.ctl_fd = 1, .in_fd = 2, .out_fd = 3,
+		.ctl_fd = 1, .in_fd = 2, .out_fd = 3, .tab_fd = 4,
 	};
 	struct load_report r = { .l.fd = -1 };
 	const char *fmt = NULL;
@@ -1123,9 +1152,13 @@ static int cmd_gen(int argc, char **argv)
 	unsigned repeat = 1;
 	int opt, ret, i;
 
-	while ((opt = getopt_long(argc, argv, "f:s:c:aLr:jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "f:s:w:c:aLr:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': fmt = optarg; break;
+		case 'w':
+			if (parse_walk(optarg, &o.walk))
+				return EXIT_USAGE;
+			break;
 		case 's':
 			if (parse_shape(optarg, &o.shape))
 				return EXIT_USAGE;
@@ -1164,7 +1197,7 @@ static int cmd_gen(int argc, char **argv)
 			return EXIT_KERNEL;
 		}
 		/* listing with the placeholder fds again */
-		o.ctl_fd = 1, o.in_fd = 2, o.out_fd = 3;
+		o.ctl_fd = 1, o.in_fd = 2, o.out_fd = 3, o.tab_fd = 4;
 	} else if (o.shape == BK_SHAPE_AUTO) {
 		o.shape = BK_SHAPE_MAY_GOTO;
 	}
@@ -1182,7 +1215,7 @@ static int cmd_gen(int argc, char **argv)
 			       "by the verifier; prepare (generate + verify + JIT) %.1f us median "
 			       "of %u (p90 %.1f us)\n", r.l.id, r.l.xlated_insns, r.l.jited_bytes,
 			       r.l.verified_insns, r.prepare_us, r.repeat, r.prepare_p90_us);
-		bk_listing(&p->e, stdout, names, 3);
+		bk_listing(&p->e, stdout, names, 4);
 	} else {
 		printf("{\"name\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"insns\":%d,\"lines\":[",
 		       p->name, p->func_name, bk_shape_name(p->shape), p->e.cnt);
@@ -1194,7 +1227,7 @@ static int cmd_gen(int argc, char **argv)
 		printf("],\"listing\":[");
 		for (i = 0; i < p->e.cnt;) {
 			char buf[128];
-			int n = bk_insn_str_named(&p->e.insn[i], i, buf, sizeof(buf), names, 3);
+			int n = bk_insn_str_named(&p->e.insn[i], i, buf, sizeof(buf), names, 4);
 
 			printf("%s", i ? "," : "");
 			json_str(stdout, buf);

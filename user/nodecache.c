@@ -218,7 +218,7 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 		for (i = 0; i < take; i++) {
 			struct bk_result *r = &out[*got + i];
 
-			memcpy(r->key, &t->srt.out[i], sizeof(r->key));
+			memcpy(r->key, &t->srt.out[idx + i], sizeof(r->key));
 			r->node = node;
 			r->idx = idx + i;
 			r->found = 1;

@@ -510,7 +510,6 @@ int main(int argc, char **argv)
 	/* BK_BENCH_WALK=u64s measures the bset walk instead of the table */
 	o.walk = ft.may_goto && !(getenv("BK_BENCH_WALK") && !strcmp(getenv("BK_BENCH_WALK"), "u64s")) ?
 		 BK_WALK_TABLE : BK_WALK_U64S;
-	o.tab_fd = rt.tab_fd;
 	o.ctl_fd = rt.ctl_fd;
 	o.in_fd = rt.in_fd;
 	o.out_fd = rt.out_fd;

@@ -26,10 +26,13 @@
 /*
  * The table walk: tab[i] is the word offset in "in" of key i, and
  * tab[i + 1] - tab[i] must equal that key's u64s (the program checks it),
- * so a key's address never waits for the previous key's load.
+ * so a key's address never waits for the previous key's load.  The table
+ * follows struct bk_ctl in the ctl map's value, at BK_TAB_OFF: one base
+ * register reaches a run's arguments, its results and its table.
  */
 #define BK_TAB_ENTRIES		(BK_IDX_MASK + 2u)
-#define BK_TAB_VALUE_SIZE	(BK_TAB_ENTRIES * 2u + 64u)
+#define BK_TAB_OFF		64u
+#define BK_CTL_VALUE_SIZE	(BK_TAB_OFF + BK_TAB_ENTRIES * 2u + 64u)
 
 struct bk_ctl {
 	unsigned int	in_start;	/* word index of the first key */

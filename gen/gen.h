@@ -88,7 +88,7 @@ struct bk_gen_opts {
 	bool		annotate;	/* per-instruction comments in listings */
 	unsigned	chunk;		/* keys per bpf_loop callback (>= 1) */
 	/* map fds referenced by the program (any value for listings) */
-	int		ctl_fd, in_fd, out_fd, tab_fd;
+	int		ctl_fd, in_fd, out_fd;	/* ctl also holds the key table */
 	/*
 	 * The table walk over a btree node instead of the in/tab maps:
 	 * node ctl->node of this nodes map (node_size bytes of keys, the
@@ -205,11 +205,11 @@ int bk_probe_features(struct bk_features *ft);
 
 /* Maps shared by all unpack programs of a process, mmap'd. */
 struct bk_runtime {
-	int		ctl_fd, in_fd, out_fd, tab_fd;
+	int		ctl_fd, in_fd, out_fd;
 	struct bk_ctl	*ctl;
 	uint64_t	*in;		/* BK_IN_CAP_WORDS words */
 	struct bkey	*out;		/* BK_OUT_CAP_KEYS keys */
-	uint16_t	*tab;		/* BK_TAB_ENTRIES key offsets */
+	uint16_t	*tab;		/* BK_TAB_ENTRIES key offsets, in the ctl map */
 };
 
 int bk_runtime_open(struct bk_runtime *rt);

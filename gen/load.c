@@ -201,14 +201,14 @@ int bk_runtime_open(struct bk_runtime *rt)
 	int ret;
 
 	memset(rt, 0, sizeof(*rt));
-	rt->ctl_fd = rt->in_fd = rt->out_fd = rt->tab_fd = -1;
-	ret = mmap_array("bk_ctl", sizeof(struct bk_ctl), &rt->ctl_fd, (void **)&rt->ctl);
+	rt->ctl_fd = rt->in_fd = rt->out_fd = -1;
+	ret = mmap_array("bk_ctl", BK_CTL_VALUE_SIZE, &rt->ctl_fd, (void **)&rt->ctl);
+	if (!ret)
+		rt->tab = (uint16_t *)((char *)rt->ctl + BK_TAB_OFF);
 	if (!ret)
 		ret = mmap_array("bk_in", BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
 	if (!ret)
 		ret = mmap_array("bk_out", BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
-	if (!ret)
-		ret = mmap_array("bk_tab", BK_TAB_VALUE_SIZE, &rt->tab_fd, (void **)&rt->tab);
 	if (ret)
 		bk_runtime_close(rt);
 	return ret;
@@ -216,10 +216,10 @@ int bk_runtime_open(struct bk_runtime *rt)
 
 void bk_runtime_close(struct bk_runtime *rt)
 {
-	munmap_array(sizeof(struct bk_ctl), &rt->ctl_fd, (void **)&rt->ctl);
+	munmap_array(BK_CTL_VALUE_SIZE, &rt->ctl_fd, (void **)&rt->ctl);
+	rt->tab = NULL;
 	munmap_array(BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
 	munmap_array(BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
-	munmap_array(BK_TAB_VALUE_SIZE, &rt->tab_fd, (void **)&rt->tab);
 }
 
 int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,

@@ -11,7 +11,9 @@
  * The walk by table (may_goto shape) keeps the table in r7 and the out
  * map in r9; r8 is the byte offset of key i's table entry (2 * i), r5 the
  * entry where the run ends, and key i goes to out[i]: r4 = r9 + 20 * r8,
- * so no second cursor needs a bounds check of its own.
+ * so no second cursor needs a bounds check of its own.  Over the in map,
+ * r7 is the ctl map's value, which holds the table at BK_TAB_OFF after
+ * the arguments and results; over a nodes map, the node's table.
  * The walk state comes from the ctl map, so the verifier sees unknown
  * scalars with a known range: a may_goto loop converges after about two
  * passes instead of being walked key by key.
@@ -38,6 +40,12 @@
 #define OUT_LIMIT	(BK_OUT_VALUE_SIZE - 40)
 #define R_TAB		BPF_REG_7	/* the table walk keeps the table here */
 #define R_OUTMAP	BPF_REG_9	/* and the out map here */
+
+/* where the table starts from r7: after struct bk_ctl, or a node's own table */
+static int tab_off(const struct bk_gen_opts *o)
+{
+	return o->nodes_fd ? 0 : BK_TAB_OFF;
+}
 
 const char *bk_walk_name(enum bk_walk w)
 {
@@ -279,7 +287,8 @@ static void emit_locate_u64s(struct bk_emit *e, const struct bk_gen_opts *o,
  * depends on the previous key's load.  One test covers the format byte
  * and the table: the low 15 bits of the header (u64s, format) equal r3
  * only for format 0 (r3 < 256 then, see below) and the table's u64s; a
- * key stored unpacked (or bad) goes to @odd with r0 = those bits.
+ * key stored unpacked (or bad) goes to @odd with r0 = those bits and r4
+ * = its output.
  */
 static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 			      const struct walk_labels *L, unsigned ku, int odd)
@@ -287,8 +296,8 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_line(e, "key i at in + 8*tab[i]: format byte 0, u64s == tab[i+1] - tab[i], key_u64s <= u64s <= 250 + key_u64s");
 	bk_insn(e, BPF_MOV64_REG(R_KEY, R_TAB));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
-	bk_insn(e, BPF_LDX_MEM(BPF_H, R_NEXT, R_KEY, 2));
-	bk_insn(e, BPF_LDX_MEM(BPF_H, R_KEY, R_KEY, 0));
+	bk_insn(e, BPF_LDX_MEM(BPF_H, R_NEXT, R_KEY, tab_off(o) + 2));
+	bk_insn(e, BPF_LDX_MEM(BPF_H, R_KEY, R_KEY, tab_off(o)));
 	if (o->nodes_fd) {
 		bk_comment(e, "the key ends inside the node");
 		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, o->node_size / 8, 0), L->bad_key);
@@ -305,6 +314,7 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IN));
 	bk_comment(e, "u64s, format|needs_whiteout, type, pad");
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HDR, R_KEY, 0));
+	emit_out_ptr(e, BK_WALK_TABLE);
 	bk_insn(e, BPF_MOV32_REG(T0, R_HDR));
 	bk_comment(e, "u64s | format << 8");
 	bk_insn(e, BPF_ALU32_IMM(BPF_AND, T0, 0x7fff));
@@ -313,7 +323,6 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_ALU32_IMM(BPF_SUB, T0, ku));
 	bk_comment(e, "u64s - key_u64s in 0..250: wraps if u64s < key_u64s; > 250 also if r3 >= 256");
 	bk_jmp(e, BPF_JMP32_IMM(BPF_JGT, T0, BKEY_VAL_U64s_MAX, 0), L->bad_key);
-	emit_out_ptr(e, BK_WALK_TABLE);
 }
 
 /*
@@ -380,7 +389,8 @@ static void emit_copy_unpacked(struct bk_emit *e)
 /*
  * The cold path of a key whose format byte is not 0; then goes to @cont
  * (the walk by table: to the advance of r8, with r0 = the header's low 15
- * bits and r3 = the table's u64s, from emit_locate_table()).
+ * bits, r3 = the table's u64s and r4 = the output, from
+ * emit_locate_table()).
  */
 static void emit_walk_cold(struct bk_emit *e, const struct bk_gen_opts *o, enum bk_walk walk,
 			   const struct walk_labels *L, int unpacked, int cont)
@@ -394,7 +404,6 @@ static void emit_walk_cold(struct bk_emit *e, const struct bk_gen_opts *o, enum 
 		bk_comment(e, "u64s in 5..255 (so value <= 250), which also pins the format to 1");
 		bk_insn(e, BPF_ALU32_IMM(BPF_SUB, R_NEXT, BKEY_U64s));
 		bk_jmp(e, BPF_JMP32_IMM(BPF_JGT, R_NEXT, BKEY_U64s_MAX - BKEY_U64s, 0), L->bad_key);
-		emit_out_ptr(e, walk);
 		emit_copy_unpacked(e);
 		bk_jmp(e, BPF_JMP_A(0), cont);
 		return;
@@ -443,6 +452,18 @@ static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 
 
 /*
+ * bk_run() stores whole words and table entries, so the cursors are
+ * aligned; masking proves it to verifiers that check alignment (riscv64:
+ * no efficient unaligned access), without BPF_F_ANY_ALIGNMENT.  Where
+ * unaligned access is allowed nothing needs proving.
+ */
+static void emit_align_cursor(struct bk_emit *e, const struct bk_gen_opts *o, int reg, int mask)
+{
+	if (o->strict_align)
+		bk_insn(e, BPF_ALU64_IMM(BPF_AND, reg, mask));
+}
+
+/*
  * Reads the walk state (bytes, set and checked by bk_run()) into r8, r5,
  * r9.  Masking the end lets the verifier carry r8 < r5 <= cap through the
  * loop; r8 and r9 are bounded where they are used.
@@ -454,13 +475,8 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_ARG_OUT));
 	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, o->walk == BK_WALK_TABLE ? BK_IDX_MASK << 1 :
 							    BK_IDX_MASK << 3));
-	/*
-	 * bk_run() stores whole words and table entries, so the cursors are
-	 * aligned; masking proves it to verifiers that check alignment
-	 * (riscv64: no efficient unaligned access), without BPF_F_ANY_ALIGNMENT.
-	 */
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, o->walk == BK_WALK_TABLE ? -2 : -8));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, -8));
+	emit_align_cursor(e, o, R_IOFF, o->walk == BK_WALK_TABLE ? -2 : -8);
+	emit_align_cursor(e, o, R_OOFF, -8);
 }
 
 /*
@@ -470,12 +486,12 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
  * bounds every table read, so the loop needs no check of its own.
  */
 static void emit_prologue_table(struct bk_emit *e, const struct bk_gen_opts *o,
-				const struct walk_labels *L)
+				const struct walk_labels *L, int ctl)
 {
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_ARG_IN));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, ctl, BK_CTL_OFF_ARG_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, ctl, BK_CTL_OFF_ARG_END));
 	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK << 1));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, -2));	/* aligned, see emit_prologue() */
+	emit_align_cursor(e, o, R_IOFF, -2);
 	if (o->nodes_fd) {
 		bk_comment(e, "the run ends inside the node's table");
 		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_END, 2 * (o->node_size / 8), 0), L->bounds);
@@ -485,16 +501,21 @@ static void emit_prologue_table(struct bk_emit *e, const struct bk_gen_opts *o,
 /*
  * r0 = status, r8/r9 = byte offsets: store them in ctl (bk_run() turns the
  * offsets into in_pos and out_pos) and return r0.  The walk by table has
- * only r8: its output index is its key index.
+ * only r8: its output index is its key index; over the in map, r7 is ctl.
  */
 static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
 {
+	int ctl = BPF_REG_1;
+
 	bk_line(e, "finish: status and where the walk stopped (bytes) into ctl");
-	emit_map_value(e, BPF_REG_1, o->ctl_fd);
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	if (o->walk == BK_WALK_TABLE && !o->nodes_fd)
+		ctl = R_TAB;
+	else
+		emit_map_value(e, ctl, o->ctl_fd);
+	bk_insn(e, BPF_STX_MEM(BPF_W, ctl, T0, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_STX_MEM(BPF_W, ctl, R_IOFF, BK_CTL_OFF_CUR_IN));
 	if (o->walk != BK_WALK_TABLE)
-		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
+		bk_insn(e, BPF_STX_MEM(BPF_W, ctl, R_OOFF, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_EXIT_INSN());
 }
 
@@ -536,13 +557,13 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
 		emit_map_value(e, BPF_REG_1, o->ctl_fd);
-		emit_prologue_table(e, o, &L);
+		emit_prologue_table(e, o, &L, BPF_REG_1);
 		emit_map_value(e, R_OUTMAP, o->out_fd);
 	} else if (p->walk == BK_WALK_TABLE) {
-		emit_map_value(e, BPF_REG_1, o->ctl_fd);
-		emit_prologue_table(e, o, &L);
+		bk_comment(e, "the arguments, then the table at +%u", BK_TAB_OFF);
+		emit_map_value(e, R_TAB, o->ctl_fd);
+		emit_prologue_table(e, o, &L, R_TAB);
 		emit_map_value(e, R_IN, o->in_fd);
-		emit_map_value(e, R_TAB, o->tab_fd);
 		emit_map_value(e, R_OUTMAP, o->out_fd);
 	} else {
 		emit_map_value(e, BPF_REG_1, o->ctl_fd);
@@ -630,9 +651,8 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
-	bk_comment(e, "offsets stored by us are aligned; tell the verifier (see emit_prologue())");
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, p->walk == BK_WALK_TABLE ? -2 : -8));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_OOFF, -8));
+	emit_align_cursor(e, o, R_IOFF, p->walk == BK_WALK_TABLE ? -2 : -8);
+	emit_align_cursor(e, o, R_OOFF, -8);
 	emit_map_value(e, R_IN, o->in_fd);
 	emit_map_value(e, R_OBASE, o->out_fd);
 	for (i = 0; i < (int)chunk; i++) {

@@ -224,7 +224,6 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	struct bk_gen_opts o = {
 		.shape = shape, .walk = walk, .chunk = chunk,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
-		.tab_fd = k->rt.tab_fd,
 		.strict_align = bk_strict_align_default(),
 	};
 	struct bk_loaded l;

@@ -112,7 +112,7 @@ static bool unpack_cycle(struct kenv *k, unsigned i, uint64_t *seed)
 	struct bk_gen_opts o = {
 		.shape = k->ft.best, .walk = i % 2 && k->ft.may_goto ? BK_WALK_TABLE : BK_WALK_U64S,
 		.chunk = 1, .ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
-		.tab_fd = k->rt.tab_fd, .strict_align = bk_strict_align_default(),
+		.strict_align = bk_strict_align_default(),
 	};
 	struct bk_loaded l;
 	unsigned nr;

@@ -19,7 +19,6 @@ static int load_walk(struct kenv *k, const struct bkey_format *f, enum bk_shape 
 	struct bk_gen_opts o = {
 		.shape = shape, .walk = walk, .chunk = 1,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
-		.tab_fd = k->rt.tab_fd,
 		.strict_align = bk_strict_align_default(),
 	};
 	static char log[1 << 16];

@@ -138,7 +138,6 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 	struct bk_gen_opts o = {
 		.shape = ft->best, .walk = ft->best_walk, .chunk = 1,
 		.ctl_fd = rt->ctl_fd, .in_fd = rt->in_fd, .out_fd = rt->out_fd,
-		.tab_fd = rt->tab_fd,
 		.strict_align = bk_strict_align_default(),
 	};
 	static struct bk_prog p;

@@ -149,7 +149,6 @@ static int open_kernel(struct bk_runtime *rt, struct bk_gen_opts *o)
 	o->ctl_fd = rt->ctl_fd;
 	o->in_fd = rt->in_fd;
 	o->out_fd = rt->out_fd;
-	o->tab_fd = rt->tab_fd;
 	return 0;
 }
 
@@ -161,7 +160,6 @@ static int gen_load_or_report(const struct bkey_format *f, const struct bk_gen_o
 	static char log[1 << 20];
 	const struct bk_map_name names[] = {
 		{ rt->ctl_fd, "ctl" }, { rt->in_fd, "in" }, { rt->out_fd, "out" },
-		{ rt->tab_fd, "tab" },
 	};
 	int ret = bk_gen_unpack(f, o, p, NULL);
 
@@ -173,7 +171,7 @@ static int gen_load_or_report(const struct bkey_format *f, const struct bk_gen_o
 	if (ret) {
 		fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
 			prog_name, p->name, strerror(-ret), log);
-		bk_listing(&p->e, stderr, names, 4);
+		bk_listing(&p->e, stderr, names, 3);
 	}
 	return ret;
 }
@@ -1012,7 +1010,7 @@ static int cmd_dump(int argc, char **argv)
 		{}
 	};
 	const char *fmt = NULL, *kind = "unpack", *pinned = NULL;
-	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1, .tab_fd = -1 };
+	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
 	struct bk_loaded l = { .fd = -1 };
 	struct bk_lookup_rt lr;
 	enum bk_walk walk = BK_WALK_U64S;
@@ -1137,12 +1135,12 @@ static int cmd_gen(int argc, char **argv)
 	};
 	/* placeholders: a listing names the maps instead of their fds */
 	static const struct bk_map_name names[] = {
-		{ 1, "ctl" }, { 2, "in" }, { 3, "out" }, { 4, "tab" },
+		{ 1, "ctl" }, { 2, "in" }, { 3, "out" },
 	};
 	struct bk_gen_opts o = {
 		.shape = BK_SHAPE_AUTO, .annotate = true, .chunk = 1,
 		.strict_align = bk_strict_align_default(),
-		.ctl_fd = 1, .in_fd = 2, .out_fd = 3, .tab_fd = 4,
+		.ctl_fd = 1, .in_fd = 2, .out_fd = 3,
 	};
 	struct load_report r = { .l.fd = -1 };
 	const char *fmt = NULL;
@@ -1197,7 +1195,7 @@ static int cmd_gen(int argc, char **argv)
 			return EXIT_KERNEL;
 		}
 		/* listing with the placeholder fds again */
-		o.ctl_fd = 1, o.in_fd = 2, o.out_fd = 3, o.tab_fd = 4;
+		o.ctl_fd = 1, o.in_fd = 2, o.out_fd = 3;
 	} else if (o.shape == BK_SHAPE_AUTO) {
 		o.shape = BK_SHAPE_MAY_GOTO;
 	}
@@ -1215,7 +1213,7 @@ static int cmd_gen(int argc, char **argv)
 			       "by the verifier; prepare (generate + verify + JIT) %.1f us median "
 			       "of %u (p90 %.1f us)\n", r.l.id, r.l.xlated_insns, r.l.jited_bytes,
 			       r.l.verified_insns, r.prepare_us, r.repeat, r.prepare_p90_us);
-		bk_listing(&p->e, stdout, names, 4);
+		bk_listing(&p->e, stdout, names, 3);
 	} else {
 		printf("{\"name\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"insns\":%d,\"lines\":[",
 		       p->name, p->func_name, bk_shape_name(p->shape), p->e.cnt);
@@ -1227,7 +1225,7 @@ static int cmd_gen(int argc, char **argv)
 		printf("],\"listing\":[");
 		for (i = 0; i < p->e.cnt;) {
 			char buf[128];
-			int n = bk_insn_str_named(&p->e.insn[i], i, buf, sizeof(buf), names, 4);
+			int n = bk_insn_str_named(&p->e.insn[i], i, buf, sizeof(buf), names, 3);
 
 			printf("%s", i ? "," : "");
 			json_str(stdout, buf);

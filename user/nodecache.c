@@ -73,7 +73,7 @@ static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log
 	struct bk_gen_opts so = {
 		.shape = BK_SHAPE_MAY_GOTO, .walk = BK_WALK_TABLE, .chunk = 1,
 		.ctl_fd = t->srt.ctl_fd, .in_fd = t->srt.in_fd, .out_fd = t->srt.out_fd,
-		.tab_fd = t->srt.tab_fd, .nodes_fd = t->lr.nodes_fd,
+		.nodes_fd = t->lr.nodes_fd,
 		.node_size = t->bt->o.node_size,
 		.strict_align = bk_strict_align_default(),
 	};

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			.shape = i == 2 ? BK_SHAPE_BPF_LOOP : BK_SHAPE_MAY_GOTO,
 			.walk = i == 1 ? BK_WALK_TABLE : BK_WALK_U64S,
 			.chunk = 1 + f.key_u64s % 4, .annotate = true, .strict_align = i == 2,
-			.ctl_fd = 1, .in_fd = 2, .out_fd = 3, .tab_fd = 4,
+			.ctl_fd = 1, .in_fd = 2, .out_fd = 3,
 		};
 
 		if (bk_gen_unpack(&f, &o, &p, NULL))

@@ -9,6 +9,11 @@
  *   x86_loop        emitted x86-64 loop (bench/x86.c, never in the product)
  *   bpf_generic     one clang-compiled BPF program for all formats (bpf/)
  *   bpf_generated   our generated program, one run per node
+ *
+ * Knobs for measuring alternatives (the defaults are the product's):
+ * BK_BENCH_WALK=u64s times the bset walk instead of the key table,
+ * BK_BENCH_CHUNK=N unrolls N keys per may_goto pass, BK_BENCH_IN_SHIFT=W
+ * starts the node W words into the in map.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -492,6 +497,12 @@ int main(int argc, char **argv)
 	if (!getenv("BK_BENCH_LIBBPF_LOG"))
 		libbpf_set_print(NULL);
 	pin_cpu();
+	if (getenv("BK_BENCH_CHUNK"))
+		o.chunk = atoi(getenv("BK_BENCH_CHUNK"));
+	if (o.chunk < 1 || o.chunk > 8) {
+		fprintf(stderr, "bench: BK_BENCH_CHUNK must be 1..8\n");
+		return 2;
+	}
 	if (getenv("BK_BENCH_IN_SHIFT"))
 		in_shift = atoi(getenv("BK_BENCH_IN_SHIFT"));
 	ret = bk_probe_features(&ft);

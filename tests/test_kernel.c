@@ -201,10 +201,26 @@ static void bad_tables(struct kenv *k)
 		return;
 	n = rnd_stream(&seed, &f, 200, words, 4096, &nr_keys);
 
-	/* a table entry off by one word: key 10 no longer matches it */
 	memcpy(k->rt.in, words, 8 * n);
 	keys = bk_build_table(&f, k->rt.in, n, k->rt.tab, NULL);
 	ASSERT_EQ(keys, nr_keys, "table covers every key");
+
+	/* key i goes to out[i]: a run from key 5 writes what a whole run does */
+	{
+		static struct bkey whole[200];
+
+		ASSERT_OK(bk_run(&l, &k->rt, 0, keys, 0, 1, NULL), "whole run");
+		memcpy(whole, k->rt.out, sizeof(whole[0]) * keys);
+		memset(k->rt.out, 0xa5, sizeof(whole[0]) * keys);
+		ASSERT_OK(bk_run(&l, &k->rt, 5, keys, 5, 1, NULL), "run from key 5");
+		ASSERT_EQ(k->rt.ctl->status, BK_OK, "status");
+		ASSERT_EQ(k->rt.ctl->out_pos, keys, "out_pos past the last key");
+		ASSERT_MEMEQ(&k->rt.out[5], &whole[5], sizeof(whole[0]) * (keys - 5), "keys 5..");
+		ASSERT_EQ(bk_run(&l, &k->rt, 5, keys, 0, 1, NULL), -EINVAL,
+			  "out_start other than in_start");
+	}
+
+	/* a table entry off by one word: key 10 no longer matches it */
 	k->rt.tab[11]++;
 	ASSERT_OK(bk_run(&l, &k->rt, 0, keys, 0, 1, NULL), "run");
 	ASSERT_EQ(k->rt.ctl->status, BK_ERR_BAD_KEY, "table disagrees with key 10");

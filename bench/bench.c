@@ -489,7 +489,7 @@ int main(int argc, char **argv)
 	const char *json_path = argc > 1 ? argv[1] : "bench.json";
 	struct bkey *out = calloc(NODE_KEYS, sizeof(*out)), *ref = calloc(NODE_KEYS, sizeof(*ref));
 	struct bk_features ft;
-	struct bk_gen_opts o = { .chunk = 1 };
+	struct bk_gen_opts o = { .chunk = 1, .strict_align = bk_strict_align_default() };
 	unsigned nb = 0, i, r;
 	FILE *json;
 	int ret;

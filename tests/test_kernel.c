@@ -380,6 +380,7 @@ static void rejection_log(struct kenv *k)
 	struct bk_gen_opts o = {
 		.shape = k->ft.best, .chunk = 1,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
+		.strict_align = bk_strict_align_default(),	/* so only our break fails */
 	};
 	struct bk_loaded l;
 	char *listing = NULL;

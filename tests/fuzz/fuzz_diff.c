@@ -60,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			.shape = mode == 2 ? BK_SHAPE_BPF_LOOP : BK_SHAPE_MAY_GOTO,
 			.walk = mode == 1 ? BK_WALK_TABLE : BK_WALK_U64S, .chunk = 1,
 			.ctl_fd = rt.ctl_fd, .in_fd = rt.in_fd, .out_fd = rt.out_fd,
+			.strict_align = bk_strict_align_default(),
 		};
 
 		bk_prog_unload(&l);

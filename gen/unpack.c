@@ -105,34 +105,106 @@ static void emit_const_field(struct bk_emit *e, const struct bk_gen_opts *o,
 	}
 }
 
+/*
+ * One load that holds the whole field: @size bytes at byte @off of the key
+ * (keys are little-endian words, so the field's bits are contiguous
+ * bytes even where it straddles two words), then >> @sh, then a mask if
+ * bits above the field came along.
+ */
+struct narrow_load {
+	unsigned	size, off, sh;
+	bool		mask;
+	unsigned	cost;		/* instructions */
+};
+
+static unsigned narrow_cost(unsigned size, unsigned sh, unsigned b, bool mask)
+{
+	if (mask && size == 8 && b >= 32 && b < 64)
+		return 3;		/* load, shift pair */
+	return 1 + !!sh + mask;
+}
+
+static void narrow_consider(struct narrow_load *best, const struct bk_field_plan *fp,
+			    bool strict_align, unsigned size, unsigned off)
+{
+	unsigned kbit = fp->kbit, b = fp->bits, sh = kbit - 8 * off, cost;
+	/* bits above the field came along, unless a 32-bit slot drops them */
+	bool mask = sh + b < 8 * size && !(fp->slot_size == 4 && b == 32);
+
+	if (8 * off > kbit || sh + b > 8 * size || (strict_align && off % size))
+		return;
+	cost = narrow_cost(size, sh, b, mask);
+	if (cost < best->cost || (cost == best->cost && size < best->size))
+		*best = (struct narrow_load){ size, off, sh, mask, cost };
+}
+
+/*
+ * The cheapest single load for a field: the narrowest chunk that ends
+ * where the field ends (nothing to mask) or starts at its low byte.
+ * Unaligned chunks only where the verifier allows them.  False if no one
+ * load holds it (a field across a word boundary under strict alignment,
+ * or one whose bits span nine bytes).
+ */
+static bool pick_narrow_load(const struct bk_field_plan *fp, bool strict_align,
+			     struct narrow_load *best)
+{
+	static const unsigned sizes[] = { 1, 2, 4, 8 };
+	unsigned kbit = fp->kbit, end = kbit + fp->bits, i;
+
+	best->cost = ~0u;
+	for (i = 0; i < 4; i++) {
+		unsigned s = sizes[i];
+
+		if (end % 8 == 0 && end / 8 >= s)
+			narrow_consider(best, fp, strict_align, s, end / 8 - s);
+		narrow_consider(best, fp, strict_align, s, kbit / 8);
+		narrow_consider(best, fp, strict_align, s, kbit / 8 & ~(s - 1));
+	}
+	return best->cost != ~0u;
+}
+
+static const int load_size_code[9] = { [1] = BPF_B, [2] = BPF_H, [4] = BPF_W, [8] = BPF_DW };
+
+static void emit_narrow(struct bk_emit *e, const struct bk_field_plan *fp,
+			const struct narrow_load *n)
+{
+	unsigned b = fp->bits;
+	bool wide = n->size == 8;	/* 64-bit operations needed */
+
+	if (n->size < 8 || n->off % 8)
+		bk_comment(e, "bytes %u..%u of the key hold the field", n->off, n->off + n->size - 1);
+	bk_insn(e, BPF_LDX_MEM(load_size_code[n->size], T0, R_KEY, n->off));
+	if (n->mask && wide && b >= 32 && b < 64) {
+		bk_comment(e, "drop the bits above the field");
+		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 64 - n->sh - b));
+		bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, 64 - b));
+		return;
+	}
+	if (n->sh)
+		bk_insn(e, wide ? BPF_ALU64_IMM(BPF_RSH, T0, n->sh) : BPF_ALU32_IMM(BPF_RSH, T0, n->sh));
+	if (!n->mask)
+		return;
+	if (b == 32)
+		bk_insn(e, BPF_MOV32_REG(T0, T0));	/* zero-extends */
+	else
+		bk_insn(e, BPF_ALU32_IMM(BPF_AND, T0, (int32_t)bkey_mask(b)));
+}
+
 /* Leaves the field's raw bits in T0 (for 32-bit slots only the low 32 count). */
-static void emit_extract(struct bk_emit *e, const struct bk_field_plan *fp)
+static void emit_extract(struct bk_emit *e, const struct bk_field_plan *fp, bool strict_align)
 {
 	unsigned b = fp->bits, sh = fp->sh;
 	bool slot32 = fp->slot_size == 4;
+	struct narrow_load n;
 
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, T0, R_KEY, 8 * fp->word));
-
-	if (fp->kind == BK_FIELD_WORD) {
-		if (sh + b == 64 || slot32 || b < 32) {
-			if (sh)
-				bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, sh));
-			if (sh + b == 64 || b == 32)
-				return;		/* nothing above the field, or the store truncates */
-			if (slot32)
-				bk_insn(e, BPF_ALU32_IMM(BPF_AND, T0, (int32_t)bkey_mask(b)));
-			else
-				bk_insn(e, BPF_ALU64_IMM(BPF_AND, T0, (int32_t)bkey_mask(b)));
-		} else {
-			/* 32..63 bits below the top: a shift pair needs no mask constant */
-			bk_comment(e, "drop the bits above the field");
-			bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 64 - sh - b));
-			bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, 64 - b));
-		}
+	if (pick_narrow_load(fp, strict_align, &n)) {
+		emit_narrow(e, fp, &n);
 		return;
 	}
 
-	/* straddles: low part from word w, high part from word w + 1 */
+	/* straddles (a field inside one word always has its load): low part
+	 * from word w, high part from word w + 1 */
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, T0, R_KEY, 8 * fp->word));
 	bk_comment(e, "low %u bits from w%u", 64 - sh, fp->word);
 	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, sh));
 	bk_comment(e, "high %u bits from w%u", sh + b - 64, fp->word + 1);
@@ -166,7 +238,7 @@ static void emit_field(struct bk_emit *e, const struct bk_gen_opts *o,
 		emit_const_field(e, o, fp);
 		return;
 	}
-	emit_extract(e, fp);
+	emit_extract(e, fp, o->strict_align);
 	if (fp->slot_size == 4) {
 		if ((uint32_t)fp->offset)
 			bk_insn(e, BPF_ALU32_IMM(BPF_ADD, T0, (int32_t)(uint32_t)fp->offset));

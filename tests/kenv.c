@@ -40,6 +40,7 @@ struct kenv *kenv_get(void)
 				 strerror(-ret));
 		} else {
 			kenv.ok = true;
+			kenv.strict_align = bk_strict_align_default();
 			atexit(kenv_release);
 			printf("kernel: may_goto=%d bpf_loop=%d jit=%d, best shape %s: %s\n",
 			       kenv.ft.may_goto, kenv.ft.bpf_loop, kenv.ft.jit,
@@ -224,7 +225,7 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	struct bk_gen_opts o = {
 		.shape = shape, .walk = walk, .chunk = chunk,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
-		.strict_align = bk_strict_align_default(),
+		.strict_align = k->strict_align,
 	};
 	struct bk_loaded l;
 	uint32_t nr_keys = 0, stop = 0, pos = 0, n;

@@ -11,6 +11,9 @@ struct kenv {
 	char			why[256];	/* why kernel tests skip */
 	struct bk_features	ft;
 	struct bk_runtime	rt;
+	/* kcheck_stream()'s programs: the architecture's default, or forced on
+	 * to check strict-alignment code (riscv64's) on this host */
+	bool			strict_align;
 };
 
 /* Lazily probes the kernel; returns NULL (and SKIPs the test) if bpf() is

@@ -643,7 +643,8 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 		emit_map_value(e, R_IN, o->in_fd);
 		emit_map_value(e, R_OBASE, o->out_fd);
 	}
-	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), done);
+	bk_comment(e, "enter at the loop test: an empty run does nothing");
+	bk_jmp(e, BPF_JMP_A(0), bottom);
 
 	bk_bind(e, loop);
 	bk_line(e, "loop: %u key%s per pass (walk by %s), the exit test at the bottom; may_goto bounds it for the verifier",

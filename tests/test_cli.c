@@ -261,6 +261,18 @@ static void gen_json(void)
 	out = slurp(path, NULL);
 	ASSERT_HAS_SUBSTR(out, "\"name\":\"bk2_b703712439a\"", "name");
 	ASSERT_HAS_SUBSTR(out, "inode: K[88..127] = w1[24..63]", "lines");
+	ASSERT_HAS_SUBSTR(out, "\"walk\":\"u64s\"", "the stream walk by default");
+	free(out);
+
+	/* the table walk: its program reads the table from the ctl value */
+	snprintf(args, sizeof(args), "gen --format '" EX3 "' --walk table -j >%s", path);
+	ASSERT_EQ(run_loader(args, NULL), 0, "gen --walk table -j");
+	out = slurp(path, NULL);
+	ASSERT_HAS_SUBSTR(out, "\"walk\":\"table\"", "walk");
+	ASSERT_HAS_SUBSTR(out, "key i at in + 8*tab[i]", "the table walk's line");
+	free(out);
+	ASSERT_EQ(run_loader("gen --format '" EX3 "' --walk sideways", &out), 2, "bad --walk");
+	ASSERT_HAS_SUBSTR(out, "--walk: unknown walk \"sideways\"", "names the value");
 	free(out);
 }
 

@@ -1206,8 +1206,9 @@ static int cmd_gen(int argc, char **argv)
 		return EXIT_KERNEL;
 	}
 	if (!json) {
-		printf("# prog %s (BTF func %s), %s shape, %d instructions\n",
-		       p->name, p->func_name, bk_shape_name(p->shape), p->e.cnt);
+		printf("# prog %s (BTF func %s), %s shape, walk by %s, %d instructions\n",
+		       p->name, p->func_name, bk_shape_name(p->shape), bk_walk_name(p->walk),
+		       p->e.cnt);
 		if (load)
 			printf("# loaded as id %u: %u xlated insns, %u JIT bytes, %u insns processed "
 			       "by the verifier; prepare (generate + verify + JIT) %.1f us median "
@@ -1215,8 +1216,9 @@ static int cmd_gen(int argc, char **argv)
 			       r.l.verified_insns, r.prepare_us, r.repeat, r.prepare_p90_us);
 		bk_listing(&p->e, stdout, names, 3);
 	} else {
-		printf("{\"name\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"insns\":%d,\"lines\":[",
-		       p->name, p->func_name, bk_shape_name(p->shape), p->e.cnt);
+		printf("{\"name\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"walk\":\"%s\","
+		       "\"insns\":%d,\"lines\":[", p->name, p->func_name, bk_shape_name(p->shape),
+		       bk_walk_name(p->walk), p->e.cnt);
 		for (i = 0; i < p->e.nr_lines; i++) {
 			printf("%s{\"insn\":%d,\"text\":", i ? "," : "", p->e.line[i].insn);
 			json_str(stdout, bk_text(&p->e, p->e.line[i].text));

@@ -315,7 +315,7 @@ static void emit_advance(struct bk_emit *e, enum bk_walk walk)
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_OOFF, 40));
 }
 
-/* u64s range of a packed key in r3 (table walk: r0) */
+/* u64s range of a packed key in @reg (the walk by u64s) */
 static void emit_u64s_range(struct bk_emit *e, const struct walk_labels *L, int reg, unsigned ku)
 {
 	bk_comment(e, "u64s covers the key (and is not 0)");

@@ -536,18 +536,18 @@ static void emit_align_cursor(struct bk_emit *e, const struct bk_gen_opts *o, in
 }
 
 /*
- * Reads the walk state (bytes, set and checked by bk_run()) into r8, r5,
- * r9.  Masking the end lets the verifier carry r8 < r5 <= cap through the
- * loop; r8 and r9 are bounded where they are used.
+ * The walk by u64s: reads the walk state (bytes, set and checked by
+ * bk_run()) into r8, r5, r9.  Masking the end lets the verifier carry r8 <
+ * r5 <= cap through the loop; r8 and r9 are bounded where they are used.
+ * (The walk by table has emit_prologue_table().)
  */
 static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 {
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_ARG_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_ARG_OUT));
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, o->walk == BK_WALK_TABLE ? BK_IDX_MASK << 1 :
-							    BK_IDX_MASK << 3));
-	emit_align_cursor(e, o, R_IOFF, o->walk == BK_WALK_TABLE ? -2 : -8);
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK << 3));
+	emit_align_cursor(e, o, R_IOFF, -8);
 	emit_align_cursor(e, o, R_OOFF, -8);
 }
 
@@ -724,7 +724,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
-	emit_align_cursor(e, o, R_IOFF, p->walk == BK_WALK_TABLE ? -2 : -8);
+	emit_align_cursor(e, o, R_IOFF, -8);	/* the walk by u64s only */
 	emit_align_cursor(e, o, R_OOFF, -8);
 	emit_map_value(e, R_IN, o->in_fd);
 	emit_map_value(e, R_OBASE, o->out_fd);

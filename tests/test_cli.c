@@ -274,6 +274,14 @@ static void gen_json(void)
 	ASSERT_EQ(run_loader("gen --format '" EX3 "' --walk sideways", &out), 2, "bad --walk");
 	ASSERT_HAS_SUBSTR(out, "--walk: unknown walk \"sideways\"", "names the value");
 	free(out);
+	ASSERT_EQ(run_loader("gen --format '" EX3 "' --walk table --shape bpf_loop", &out), 2,
+		  "table walk in the bpf_loop shape");
+	ASSERT_HAS_SUBSTR(out, "--walk table needs the may_goto shape, not bpf_loop", "says why");
+	free(out);
+	ASSERT_EQ(run_loader("dump --format '" EX3 "' --kind lookup --walk table", &out), 2,
+		  "dump: --walk with a lookup program");
+	ASSERT_HAS_SUBSTR(out, "--walk chooses an unpack program", "says why");
+	free(out);
 }
 
 /* loader lookup on a random key file: every answer as the reference says. */

@@ -119,6 +119,16 @@ struct load_report {
 	unsigned		repeat;
 };
 
+/* The table walk exists only in the may_goto shape: say so, naming both. */
+static int check_walk_shape(enum bk_walk walk, enum bk_shape shape, const char *why)
+{
+	if (walk != BK_WALK_TABLE || shape == BK_SHAPE_MAY_GOTO || shape == BK_SHAPE_AUTO)
+		return 0;
+	fprintf(stderr, "%s: --walk table needs the may_goto shape, not %s%s\n", prog_name,
+		bk_shape_name(shape), why);
+	return -EINVAL;
+}
+
 /*
  * Checks capabilities, probes the kernel, creates the shared maps; sets
  * o's shape (if auto) and map fds.  Prints one line on failure.
@@ -141,6 +151,8 @@ static int open_kernel(struct bk_runtime *rt, struct bk_gen_opts *o)
 	}
 	if (o->shape == BK_SHAPE_AUTO)
 		o->shape = ft.best;
+	if (check_walk_shape(o->walk, o->shape, " (this kernel has no may_goto: 6.9+)"))
+		return -EOPNOTSUPP;
 	ret = bk_runtime_open(rt);
 	if (ret) {
 		fprintf(stderr, "%s: cannot create maps: %s\n", prog_name, strerror(-ret));
@@ -265,7 +277,6 @@ static int parse_shape(const char *s, enum bk_shape *shape)
 	}
 	return 0;
 }
-
 
 /* Reads a whole file (or stdin for NULL/"-"). */
 static int read_all(const char *path, uint8_t **buf, size_t *len)
@@ -1014,7 +1025,7 @@ static int cmd_dump(int argc, char **argv)
 	struct bk_loaded l = { .fd = -1 };
 	struct bk_lookup_rt lr;
 	enum bk_walk walk = BK_WALK_U64S;
-	bool have_lr = false;
+	bool have_lr = false, walk_set = false;
 	long id = -1;
 	char why[160];
 	int opt, ret, fd = -1;
@@ -1026,6 +1037,7 @@ static int cmd_dump(int argc, char **argv)
 		case 'w':
 			if (parse_walk(optarg, &walk))
 				return EXIT_USAGE;
+			walk_set = true;
 			break;
 		case 'i': id = atol(optarg); break;
 		case 'p': pinned = optarg; break;
@@ -1035,6 +1047,11 @@ static int cmd_dump(int argc, char **argv)
 	}
 	if (!!fmt + (id >= 0) + !!pinned != 1 || (strcmp(kind, "unpack") && strcmp(kind, "lookup"))) {
 		usage_dump(stderr);
+		return EXIT_USAGE;
+	}
+	if (walk_set && (!fmt || strcmp(kind, "unpack"))) {
+		fprintf(stderr, "%s: --walk chooses an unpack program to generate: it needs "
+			"--format and --kind unpack\n", prog_name);
 		return EXIT_USAGE;
 	}
 	if (!bk_caps_ok(why, sizeof(why))) {
@@ -1134,9 +1151,7 @@ static int cmd_gen(int argc, char **argv)
 		{}
 	};
 	/* placeholders: a listing names the maps instead of their fds */
-	static const struct bk_map_name names[] = {
-		{ 1, "ctl" }, { 2, "in" }, { 3, "out" },
-	};
+	static const struct bk_map_name names[] = { { 1, "ctl" }, { 2, "in" }, { 3, "out" } };
 	struct bk_gen_opts o = {
 		.shape = BK_SHAPE_AUTO, .annotate = true, .chunk = 1,
 		.strict_align = bk_strict_align_default(),
@@ -1183,7 +1198,7 @@ static int cmd_gen(int argc, char **argv)
 		default: usage_gen(stderr); return EXIT_USAGE;
 		}
 	}
-	if (parse_format_arg(fmt, &f))
+	if (parse_format_arg(fmt, &f) || check_walk_shape(o.walk, o.shape, ""))
 		return EXIT_USAGE;
 	p = calloc(1, sizeof(*p));
 	if (!p)

@@ -354,6 +354,41 @@ static void emit_locate_u64s(struct bk_emit *e, const struct bk_gen_opts *o,
 }
 
 /*
+ * bk_run() stores whole words and table entries, so the cursors are
+ * aligned; masking proves it to verifiers that check alignment (riscv64:
+ * no efficient unaligned access), without BPF_F_ANY_ALIGNMENT.  Where
+ * unaligned access is allowed nothing needs proving.
+ */
+static void emit_align_cursor(struct bk_emit *e, const struct bk_gen_opts *o, int reg, int mask)
+{
+	if (o->strict_align)
+		bk_insn(e, BPF_ALU64_IMM(BPF_AND, reg, mask));
+}
+
+/*
+ * The table walk's cursor r8, bounded where it is used: it addresses the
+ * table and, times 20, the output bkey.  r8 < r5 holds at run time, but
+ * what a verifier keeps of that across the may_goto loop's states differs
+ * between kernels (Debian's 6.12.117 widens r8 to 0..0x1ffff), so the
+ * bound is proved here, on every pass.  Over the in map one mask does it
+ * (and proves alignment): r8 <= 0x1fffe keeps tab[i + 1] inside ctl and
+ * out[i] inside the out map.  Over a nodes map the node's table is
+ * smaller: a key index below node_size / 8, which also bounds out[i].
+ */
+static void emit_bound_table_cursor(struct bk_emit *e, const struct bk_gen_opts *o,
+				    const struct walk_labels *L)
+{
+	if (!o->nodes_fd) {
+		bk_comment(e, "bound the cursor: 2 * i, i < 2^16 (out[i] and tab[i + 1] inside their maps)");
+		bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, BK_IDX_MASK << 1));
+		return;
+	}
+	bk_comment(e, "bound the cursor: 2 * i, i < node_size / 8 (the node's table, out[i])");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, R_IOFF, 2 * (o->node_size / 8), 0), L->bounds);
+	emit_align_cursor(e, o, R_IOFF, -2);
+}
+
+/*
  * Walk by table: r8 indexes tab (bytes); r1 = the key at in + 8*tab[i],
  * r3 = tab[i+1] - tab[i], which must equal its u64s.  No key's address
  * depends on the previous key's load.  One test covers the format byte
@@ -366,6 +401,7 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 			      const struct walk_labels *L, unsigned ku, int odd)
 {
 	bk_line(e, "key i at in + 8*tab[i]: format byte 0, u64s == tab[i+1] - tab[i], key_u64s <= u64s <= 250 + key_u64s");
+	emit_bound_table_cursor(e, o, L);
 	bk_insn(e, BPF_MOV64_REG(R_KEY, R_TAB));
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
 	bk_insn(e, BPF_LDX_MEM(BPF_H, R_NEXT, R_KEY, tab_off(o) + 2));
@@ -524,18 +560,6 @@ static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 
 
 /*
- * bk_run() stores whole words and table entries, so the cursors are
- * aligned; masking proves it to verifiers that check alignment (riscv64:
- * no efficient unaligned access), without BPF_F_ANY_ALIGNMENT.  Where
- * unaligned access is allowed nothing needs proving.
- */
-static void emit_align_cursor(struct bk_emit *e, const struct bk_gen_opts *o, int reg, int mask)
-{
-	if (o->strict_align)
-		bk_insn(e, BPF_ALU64_IMM(BPF_AND, reg, mask));
-}
-
-/*
  * The walk by u64s: reads the walk state (bytes, set and checked by
  * bk_run()) into r8, r5, r9.  Masking the end lets the verifier carry r8 <
  * r5 <= cap through the loop; r8 and r9 are bounded where they are used.
@@ -554,8 +578,9 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 /*
  * The table walk's r8 and r5 (bytes into the table, set and checked by
  * bk_run()); there is no output cursor, key i goes to out[i].  A nodes
- * map program also proves the end inside the node's table: r8 < r5 then
- * bounds every table read, so the loop needs no check of its own.
+ * map program also refuses a run that ends past the node's table.  The
+ * loop bounds r8 itself where it uses it (emit_bound_table_cursor()):
+ * nothing here is relied on across the loop's states.
  */
 static void emit_prologue_table(struct bk_emit *e, const struct bk_gen_opts *o,
 				const struct walk_labels *L, int ctl)
@@ -563,7 +588,6 @@ static void emit_prologue_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, ctl, BK_CTL_OFF_ARG_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, ctl, BK_CTL_OFF_ARG_END));
 	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK << 1));
-	emit_align_cursor(e, o, R_IOFF, -2);
 	if (o->nodes_fd) {
 		bk_comment(e, "the run ends inside the node's table");
 		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_END, 2 * (o->node_size / 8), 0), L->bounds);

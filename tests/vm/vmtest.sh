@@ -6,7 +6,9 @@
 # kernel allows it.
 #
 #   tests/vm/vmtest.sh TEST_BINARY OUTDIR
-#   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below; riscv64: 7.2)
+#   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below; riscv64: 7.2);
+#                            each the newest build of its series, 6.12~prev
+#                            the build before it
 #   VM_TIMEOUT=900           seconds per boot; a hang fails, never stalls
 #   VM_RANDOM_FORMATS=5000   random formats per run (TCG is ~10x slower)
 #
@@ -35,6 +37,7 @@ fi
 VM_TIMEOUT=${VM_TIMEOUT:-900}
 VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
 VM_TEST_ARGS=${VM_TEST_ARGS:-}		# e.g. "-t search" to run a subset
+VM_APT_MAX_AGE=${VM_APT_MAX_AGE:-21600}	# refresh the kernel lists after 6 h
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
@@ -57,11 +60,17 @@ suite_of() {
 	esac
 }
 
+# The private apt lists: made once, refreshed when older than
+# VM_APT_MAX_AGE seconds, so that a new stable kernel is booted the day it
+# appears; a failed refresh keeps the lists it had (offline re-runs).
 apt_setup() {
-	[ -s "$APT_DIR/sources.list" ] && return 0
+	local s stamp=$APT_DIR/updated
+	if [ -s "$APT_DIR/sources.list" ] && [ -e "$stamp" ] &&
+	   [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -lt "$VM_APT_MAX_AGE" ]; then
+		return 0
+	fi
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
-	: >"$APT_DIR/status"
-	local s
+	[ -e "$APT_DIR/status" ] || : >"$APT_DIR/status"
 	if [ "$VM_ARCH" = riscv64 ]; then
 		# trixie's riscv64 indexes fail apt's size check; sid's work
 		echo "deb [signed-by=$KEYRING] $MIRROR sid main" >"$APT_DIR/sources.list"
@@ -75,39 +84,73 @@ apt_setup() {
 		} >"$APT_DIR/sources.list"
 	fi
 	log APT "private lists in $APT_DIR"
-	apt-get "${APT_OPTS[@]}" update >/dev/null
+	if apt-get "${APT_OPTS[@]}" update >/dev/null; then
+		touch "$stamp"
+	elif [ -e "$stamp" ]; then
+		log APT "refresh failed: using the lists of $(date -r "$stamp" +%F)"
+	else
+		echo "vmtest: apt-get update of the private lists failed" >&2
+		return 1
+	fi
 }
 
-# vmlinuz of kernel series $1, fetched once into $OUT/kernels/$1.
+# "PACKAGE VERSION" of kernel series $1: the package Debian's metapackage
+# linux-image-ARCH depends on in the series' suite, i.e. the newest build.
+# SERIES~prev names the build before it (the same package name with an
+# earlier upstream version or ABI number), while the archive still has it.
+resolve_kernel() {
+	local spec=$1 series=${1%~prev} ver dep re prev
+	suite_of "$series" >/dev/null || return 1
+	apt_setup || return 1
+	ver=$(apt-cache "${APT_OPTS[@]}" madison "linux-image-$DEB_ARCH" |
+	      awk -v s="$series" -F'|' '{gsub(/ /,"",$2)} index($2, s".")==1 {print $2; exit}')
+	[ -n "$ver" ] || { echo "vmtest: no linux-image-$DEB_ARCH $series.* in $(suite_of "$series")" >&2; return 1; }
+	dep=$(apt-cache "${APT_OPTS[@]}" show "linux-image-$DEB_ARCH=$ver" |
+	      sed -n 's/^Depends: //p' | tr ',' '\n' | grep -o 'linux-image-[^ ]*' | head -1)
+	[ -n "$dep" ] || { echo "vmtest: linux-image-$DEB_ARCH $ver depends on no kernel" >&2; return 1; }
+	if [ "$spec" = "$series" ]; then
+		echo "$dep $ver"
+		return 0
+	fi
+	# the name with its version and ABI numbers as wildcards: 6.12.117+deb13-amd64
+	# -> 6\.12\.[0-9]+\+deb13-amd64, 6.1.0-50-amd64 -> 6\.1\.[0-9]+-[0-9]+-amd64
+	re=$(printf '%s' "${dep#linux-image-"$series".}" | sed -E 's/[.+]/\\&/g; s/(^|[-.])[0-9]+/\1[0-9]+/g')
+	re="^linux-image-${series//./\\.}\\.$re\$"
+	prev=$(apt-cache "${APT_OPTS[@]}" pkgnames linux-image- | grep -E "$re" | sort -V |
+	       awk -v d="$dep" '$0 == d {print p; exit} {p = $0}')
+	[ -n "$prev" ] || { echo "vmtest: the archive has no build of $series before $dep" >&2; return 1; }
+	ver=$(apt-cache "${APT_OPTS[@]}" madison "$prev" | awk -F'|' '{gsub(/ /,"",$2); print $2; exit}')
+	echo "$prev $ver"
+}
+
+# vmlinuz of kernel $1 (a series, or SERIES~prev), fetched once per
+# package into $OUT/kernels/ARCH-PACKAGE (earlier builds stay there);
+# DIR/package says which build it is.
 fetch_kernel() {
-	local series=$1 dir=$OUT/kernels/$DEB_ARCH-$1 suite ver dep pkg
-	if [ -s "$dir/vmlinuz" ]; then
+	local spec=$1 pkg ver dir bin z
+	read -r pkg ver < <(resolve_kernel "$spec") || return 1
+	[ -n "$pkg" ] || return 1
+	dir=$OUT/kernels/$DEB_ARCH-$pkg
+	if [ -s "$dir/vmlinuz" ] && [ -s "$dir/package" ]; then
 		echo "$dir/vmlinuz"
 		return 0
 	fi
-	suite=$(suite_of "$series")
-	apt_setup
-	ver=$(apt-cache "${APT_OPTS[@]}" madison "linux-image-$DEB_ARCH" |
-	      awk -v s="$series" -F'|' '{gsub(/ /,"",$2)} index($2, s".")==1 {print $2; exit}')
-	[ -n "$ver" ] || { echo "vmtest: no linux-image-$DEB_ARCH $series.* in $suite" >&2; return 1; }
-	dep=$(apt-cache "${APT_OPTS[@]}" show "linux-image-$DEB_ARCH=$ver" |
-	      sed -n 's/^Depends: //p' | tr ',' '\n' | grep -o 'linux-image-[^ ]*' | head -1)
 	mkdir -p "$dir/debs" "$dir/root"
 	# newer kernels split the image: the binary package holds vmlinuz
-	for pkg in "$dep" "linux-binary-${dep#linux-image-}"; do
-		(cd "$dir/debs" && apt-get "${APT_OPTS[@]}" download "$pkg" >/dev/null 2>&1) || continue
-		dpkg -x "$dir/debs/${pkg}"_*.deb "$dir/root"
-		local z
+	for bin in "$pkg" "linux-binary-${pkg#linux-image-}"; do
+		(cd "$dir/debs" && apt-get "${APT_OPTS[@]}" download "$bin=$ver" >/dev/null 2>&1) || continue
+		dpkg -x "$dir/debs/${bin}"_*.deb "$dir/root"
 		z=$(find "$dir/root" -path '*boot/vmlinuz-*' -o -path '*modules/*/vmlinuz' | head -1)
 		if [ -n "$z" ]; then
 			cp "$z" "$dir/vmlinuz"
+			echo "$pkg $ver" >"$dir/package"
 			rm -rf "$dir/root" "$dir/debs"
-			log KERNEL "$series: $pkg ($ver)"
+			log KERNEL "$spec: $pkg ($ver)"
 			echo "$dir/vmlinuz"
 			return 0
 		fi
 	done
-	echo "vmtest: no vmlinuz found for $series ($dep)" >&2
+	echo "vmtest: no vmlinuz found for $spec ($pkg $ver)" >&2
 	return 1
 }
 
@@ -261,6 +304,8 @@ main() {
 	for series in $KERNELS; do
 		k=$(fetch_kernel "$series")
 		t0=$(date +%s)
+		# the exact build, before it boots: a hang or a failure names it
+		echo "vmtest $VM_ARCH $series: kernel $(cat "${k%/vmlinuz}/package")"
 		log BOOT "$VM_ARCH $series"
 		local run=$OUT/run-$DEB_ARCH-$series
 		boot "$k" "$accel" "$cpu" "$VM_TIMEOUT" "$run"

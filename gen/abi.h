@@ -31,7 +31,8 @@
  * register reaches a run's arguments, its results and its table.
  */
 #define BK_TAB_ENTRIES		(BK_IDX_MASK + 2u)
-#define BK_TAB_OFF		64u
+#define BK_CTL_OFF_TMPL		64u	/* a shape program's template (below) */
+#define BK_TAB_OFF		128u
 #define BK_CTL_VALUE_SIZE	(BK_TAB_OFF + BK_TAB_ENTRIES * 2u + 64u)
 
 struct bk_ctl {
@@ -53,6 +54,22 @@ struct bk_ctl {
 	unsigned int	cur_out;
 	unsigned int	node;		/* the node walked, for programs reading a nodes map */
 };
+
+/*
+ * Shape programs are specialized on key_u64s and the six field widths
+ * only, which fix every bit position; one serves every format of its
+ * shape.  The rest of the format comes at run time:
+ *  - unpacking reads an unpacked-key template, a struct bkey whose
+ *    header bytes are 0 and whose every field holds that field's offset
+ *    (a zero-width field's offset is its value; bk_unpack_template()).
+ *    A key is the template plus each field's raw bits, added to the
+ *    template's 64-bit word that holds the field's slot: spec 9.1 makes
+ *    offset + raw fit the slot, so no add carries into the next field.
+ *    It sits in the ctl value at BK_CTL_OFF_TMPL (the in map) or in the
+ *    node header (nodes maps);
+ *  - searching reads the node header's format (its field offsets).
+ */
+#define BK_TMPL_SIZE		40u
 
 #define BK_CTL_OFF_IN_START	0
 #define BK_CTL_OFF_IN_END	4
@@ -108,9 +125,13 @@ struct bk_node_hdr {
 	unsigned int	pad[4];
 	unsigned long long min_inode, min_offset;
 	unsigned int	min_snapshot, pad2;
+	/* shape programs: the format's unpacked-key template (see above) */
+	unsigned char	tmpl[BK_TMPL_SIZE];
 };
 
-#define BK_NODE_WORDS_OFF	128	/* sizeof(struct bk_node_hdr), rounded */
+#define BK_NODE_OFF_FORMAT	0	/* struct bkey_format: offsets at +8 */
+#define BK_NODE_OFF_TMPL	120
+#define BK_NODE_WORDS_OFF	160	/* sizeof(struct bk_node_hdr) */
 
 /* One node search (bk_gen_search): the position in, the answer out. */
 struct bk_search_ctl {

@@ -87,6 +87,9 @@ struct bk_gen_opts {
 	bool		strict_align;	/* split 8-byte stores at bkey+4 */
 	bool		annotate;	/* per-instruction comments in listings */
 	unsigned	chunk;		/* keys per bpf_loop callback (>= 1) */
+	/* a shape program (gen/abi.h): offsets from the template at run
+	 * time; the may_goto table walk only */
+	bool		by_shape;
 	/* map fds referenced by the program (any value for listings) */
 	int		ctl_fd, in_fd, out_fd;	/* ctl also holds the key table */
 	/*
@@ -102,6 +105,7 @@ struct bk_prog {
 	struct bk_plan	plan;
 	enum bk_shape	shape;
 	enum bk_walk	walk;
+	bool		by_shape;	/* serves every format of its shape */
 	char		name[16];	/* bpf prog name, <= 15 chars */
 	char		func_name[64];	/* BTF name of the main function */
 	char		file_name[80];	/* BTF line_info file name */
@@ -110,6 +114,17 @@ struct bk_prog {
 
 /* Program name from the format: stable, at most 15 characters. */
 void bk_prog_names(const struct bkey_format *f, char name[16], char func_name[64]);
+/* The same from @f's shape (key_u64s, widths) alone: "bk<K>s<hash>". */
+void bk_prog_names_shape(const struct bkey_format *f, char name[16], char func_name[64]);
+
+/* The unpacked-key template of @f (gen/abi.h): BK_TMPL_SIZE bytes. */
+void bk_unpack_template(const struct bkey_format *f, void *tmpl);
+
+/* Where a shape program reads its template: the u64 at @reg + @off. */
+struct bk_tmpl_at {
+	int	reg;
+	int	off;
+};
 
 /* Generates the unpack program for @f.  -EINVAL with *err on a bad format. */
 int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
@@ -119,7 +134,8 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
  * Unpacks the packed key at r1 into the bkey at r4 (r2: its first 4
  * bytes); clobbers r0, r2.  For generators that unpack a key they found.
  */
-void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool strict_align);
+void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool strict_align,
+			   const struct bk_tmpl_at *tmpl);
 
 /* ---- Node search (gen/search.c) ---- */
 
@@ -127,6 +143,7 @@ struct bk_search_opts {
 	unsigned	node_size;	/* bytes of keys per node in the nodes map */
 	bool		annotate;
 	bool		strict_align;
+	bool		by_shape;	/* offsets from the node's format at run time */
 	int		ctl_fd;		/* a struct bk_search_ctl map */
 	int		nodes_fd;	/* the nodes map: struct bk_node_hdr, words, table */
 	/*
@@ -214,11 +231,14 @@ struct bk_runtime {
 
 int bk_runtime_open(struct bk_runtime *rt);
 void bk_runtime_close(struct bk_runtime *rt);
+/* The format a shape program unpacks over the in map: its template into ctl. */
+void bk_runtime_set_format(struct bk_runtime *rt, const struct bkey_format *f);
 
 struct bk_loaded {
 	int		fd;
 	struct bkey_format f;		/* the program's format */
 	enum bk_walk	walk;
+	bool		by_shape;	/* f is one format of the shape it serves */
 	unsigned	xlated_insns;
 	unsigned	jited_bytes;
 	unsigned	verified_insns;

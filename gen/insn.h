@@ -51,6 +51,9 @@
 #define BPF_JMP_IMM(OP, DST, IMM, OFF)					\
 	((struct bpf_insn){ .code = BPF_JMP | BPF_OP(OP) | BPF_K,	\
 			    .dst_reg = DST, .off = OFF, .imm = IMM })
+#define BPF_JMP32_REG(OP, DST, SRC, OFF)				\
+	((struct bpf_insn){ .code = BPF_JMP32 | BPF_OP(OP) | BPF_X,	\
+			    .dst_reg = DST, .src_reg = SRC, .off = OFF })
 #define BPF_JMP32_IMM(OP, DST, IMM, OFF)				\
 	((struct bpf_insn){ .code = BPF_JMP32 | BPF_OP(OP) | BPF_K,	\
 			    .dst_reg = DST, .off = OFF, .imm = IMM })

@@ -45,6 +45,11 @@ ABI_OFF(bk_result, found, 48);
 _Static_assert(sizeof(struct bk_result) == 56, "bk_result");
 _Static_assert(sizeof(struct bk_query) == 24, "bk_query");
 _Static_assert(sizeof(struct bk_node_hdr) <= BK_NODE_WORDS_OFF, "node header fits");
+ABI_OFF(bk_node_hdr, tmpl, BK_NODE_OFF_TMPL);
+ABI_OFF(bk_node_hdr, format, BK_NODE_OFF_FORMAT);
+_Static_assert(sizeof(struct bk_ctl) <= BK_CTL_OFF_TMPL &&
+	       BK_CTL_OFF_TMPL + BK_TMPL_SIZE <= BK_TAB_OFF, "ctl: arguments, template, table");
+_Static_assert(BK_NODE_OFF_TMPL % 8 == 0 && BK_CTL_OFF_TMPL % 8 == 0, "templates word-aligned");
 
 /*
  * One BTF object per program: the function names and the line strings
@@ -150,6 +155,7 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 	out->fd = fd;
 	out->f = p->plan.f;
 	out->walk = p->walk;
+	out->by_shape = p->by_shape;
 	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
 		out->xlated_insns = info.xlated_prog_len / sizeof(struct bpf_insn);
 		out->jited_bytes = info.jited_prog_len;
@@ -212,6 +218,11 @@ int bk_runtime_open(struct bk_runtime *rt)
 	if (ret)
 		bk_runtime_close(rt);
 	return ret;
+}
+
+void bk_runtime_set_format(struct bk_runtime *rt, const struct bkey_format *f)
+{
+	bk_unpack_template(f, (uint8_t *)rt->ctl + BK_CTL_OFF_TMPL);
 }
 
 void bk_runtime_close(struct bk_runtime *rt)

@@ -101,3 +101,32 @@ void bk_prog_names(const struct bkey_format *f, char name[16], char func_name[64
 	snprintf(func_name, 64, "bk%u_b%u_%u_%u_%u_%u_%u_%011" PRIx64, f->key_u64s % 10,
 		 b[0], b[1], b[2], b[3], b[4], b[5], h);
 }
+
+/* Shape programs' names: "bk<key_u64s>s<hash of the shape>". */
+void bk_prog_names_shape(const struct bkey_format *f, char name[16], char func_name[64])
+{
+	struct bkey_format shape = { .key_u64s = f->key_u64s, .nr_fields = f->nr_fields };
+	const uint8_t *b = f->bits_per_field;
+	uint64_t h;
+
+	memcpy(shape.bits_per_field, f->bits_per_field, sizeof(shape.bits_per_field));
+	h = format_hash(&shape) >> 20;
+	snprintf(name, 16, "bk%us%011" PRIx64, f->key_u64s % 10, h);
+	snprintf(func_name, 64, "bk%us_b%u_%u_%u_%u_%u_%u_%011" PRIx64, f->key_u64s % 10,
+		 b[0], b[1], b[2], b[3], b[4], b[5], h);
+}
+
+void bk_unpack_template(const struct bkey_format *f, void *tmpl)
+{
+	struct bkey t = {
+		.version_lo = f->field_offset[BKEY_FIELD_VERSION_LO],
+		.version_hi = (uint32_t)f->field_offset[BKEY_FIELD_VERSION_HI],
+		.size = (uint32_t)f->field_offset[BKEY_FIELD_SIZE],
+		.snapshot = (uint32_t)f->field_offset[BKEY_FIELD_SNAPSHOT],
+		.offset = f->field_offset[BKEY_FIELD_OFFSET],
+		.inode = f->field_offset[BKEY_FIELD_INODE],
+	};
+
+	_Static_assert(sizeof(t) == BK_TMPL_SIZE, "a template is a struct bkey");
+	memcpy(tmpl, &t, sizeof(t));
+}

@@ -33,6 +33,25 @@ static bool fits_s32(uint64_t v)
 	return (int64_t)v == (int32_t)v;
 }
 
+/*
+ * A field's offset as an operand: the format's constant, or (a shape
+ * program) the u64 the node's format holds, loaded into the scratch
+ * register when it is used.
+ */
+struct field_off {
+	uint64_t	imm;
+	int		node_off;	/* from R_NODE; -1: use imm */
+};
+
+static struct field_off field_off(const struct bk_plan *P, bool by_shape, unsigned field)
+{
+	return (struct field_off){
+		.imm = P->fp[field].offset,
+		.node_off = by_shape ? BK_NODE_OFF_FORMAT + (int)offsetof(struct bkey_format,
+									  field_offset[field]) : -1,
+	};
+}
+
 /* if (reg OP imm64) goto label, with a scratch register when needed */
 static void jmp_imm64(struct bk_emit *e, int op, int reg, uint64_t imm, int scratch, int label)
 {
@@ -56,6 +75,41 @@ static void sub_imm64(struct bk_emit *e, int reg, uint64_t imm, int scratch)
 	}
 }
 
+/* if (reg OP offset) goto label; 32-bit compares for the snapshot */
+static void jmp_off(struct bk_emit *e, int op, int reg, struct field_off o, bool is32,
+		    int scratch, int label)
+{
+	if (o.node_off < 0) {
+		if (is32)
+			bk_jmp(e, BPF_JMP32_IMM(op, reg, (int32_t)(uint32_t)o.imm, 0), label);
+		else
+			jmp_imm64(e, op, reg, o.imm, scratch, label);
+		return;
+	}
+	bk_insn(e, BPF_LDX_MEM(is32 ? BPF_W : BPF_DW, scratch, R_NODE, o.node_off));
+	if (is32)
+		bk_jmp(e, BPF_JMP32_REG(op, reg, scratch, 0), label);
+	else
+		bk_jmp(e, BPF_JMP_REG(op, reg, scratch, 0), label);
+}
+
+/* reg -= offset */
+static void sub_off(struct bk_emit *e, int reg, struct field_off o, bool is32, int scratch)
+{
+	if (o.node_off < 0) {
+		if (is32)
+			bk_insn(e, BPF_ALU32_IMM(BPF_SUB, reg, (int32_t)(uint32_t)o.imm));
+		else
+			sub_imm64(e, reg, o.imm, scratch);
+		return;
+	}
+	bk_insn(e, BPF_LDX_MEM(is32 ? BPF_W : BPF_DW, scratch, R_NODE, o.node_off));
+	if (is32)
+		bk_insn(e, BPF_ALU32_REG(BPF_SUB, reg, scratch));
+	else
+		bk_insn(e, BPF_ALU64_REG(BPF_SUB, reg, scratch));
+}
+
 static void mov_imm64(struct bk_emit *e, int reg, uint64_t imm)
 {
 	if (fits_s32(imm))
@@ -74,24 +128,35 @@ static void key_words(const struct bk_plan *P, unsigned *lo_word, unsigned *nr_k
 }
 
 /*
- * Spec 7.2 with the format's constants: I, O, S in r1, r2, r3; the mode
- * and the packed words into the ctl map.  FAIL jumps to @fail.
+ * Spec 7.2 with the format's constants (a shape program: the node's
+ * format's offsets): I, O, S in r1, r2, r3; the mode and the packed
+ * words into the ctl map.  FAIL jumps to @fail.
  */
-static void emit_pack_pos_lossy(struct bk_emit *e, const struct bk_plan *P, int fail)
+static void emit_pack_pos_lossy(struct bk_emit *e, const struct bk_plan *P, bool by_shape,
+				int fail)
 {
 	const struct bk_field_plan *fi = &P->fp[BKEY_FIELD_INODE];
 	const struct bk_field_plan *fo = &P->fp[BKEY_FIELD_OFFSET];
 	const struct bk_field_plan *fs = &P->fp[BKEY_FIELD_SNAPSHOT];
+	struct field_off oi = field_off(P, by_shape, BKEY_FIELD_INODE);
+	struct field_off oo = field_off(P, by_shape, BKEY_FIELD_OFFSET);
+	struct field_off os = field_off(P, by_shape, BKEY_FIELD_SNAPSHOT);
 	int step2 = bk_label(e), step3 = bk_label(e), dec_o = bk_label(e);
 	const struct bk_field_plan *fp[3] = { fi, fo, fs };
+	const struct field_off off[3] = { oi, oo, os };
 	unsigned lo_word, nkb, w, i;
 
-	bk_line(e, "pack the search position lossily (spec 7.2): offsets %#llx, %#llx, %#llx; "
-		"widths %u, %u, %u", (unsigned long long)fi->offset, (unsigned long long)fo->offset,
-		(unsigned long long)fs->offset, fi->bits, fo->bits, fs->bits);
+	if (by_shape)
+		bk_line(e, "pack the search position lossily (spec 7.2): the node's offsets; widths %u, %u, %u",
+			fi->bits, fo->bits, fs->bits);
+	else
+		bk_line(e, "pack the search position lossily (spec 7.2): offsets %#llx, %#llx, %#llx; "
+			"widths %u, %u, %u", (unsigned long long)fi->offset,
+			(unsigned long long)fo->offset, (unsigned long long)fs->offset,
+			fi->bits, fo->bits, fs->bits);
 	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 0));
 	/* 1. snapshot underflow: the position just below, at snapshot U32_MAX */
-	bk_jmp(e, BPF_JMP32_IMM(BPF_JGE, BPF_REG_3, (int32_t)(uint32_t)fs->offset, 0), step2);
+	jmp_off(e, BPF_JGE, BPF_REG_3, os, true, BPF_REG_4, step2);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), dec_o);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), fail);
 	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_1, 1));
@@ -101,7 +166,7 @@ static void emit_pack_pos_lossy(struct bk_emit *e, const struct bk_plan *P, int 
 	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 1));
 	/* 2. offset underflow: the last position of the previous inode */
 	bk_bind(e, step2);
-	jmp_imm64(e, BPF_JGE, BPF_REG_2, fo->offset, BPF_REG_4, step3);
+	jmp_off(e, BPF_JGE, BPF_REG_2, oo, false, BPF_REG_4, step3);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), fail);
 	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_1, 1));
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_2, -1));
@@ -109,17 +174,14 @@ static void emit_pack_pos_lossy(struct bk_emit *e, const struct bk_plan *P, int 
 	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 1));
 	/* 3. inode underflow: below every representable position */
 	bk_bind(e, step3);
-	jmp_imm64(e, BPF_JLT, BPF_REG_1, fi->offset, BPF_REG_4, fail);
+	jmp_off(e, BPF_JLT, BPF_REG_1, oi, false, BPF_REG_4, fail);
 
 	/* 4. overflow: saturate the field and every less significant one */
 	for (i = 0; i < 3; i++) {
 		int reg = BPF_REG_1 + i, ok = bk_label(e);
 		uint64_t mask = bkey_mask(fp[i]->bits);
 
-		if (i == 2)
-			bk_insn(e, BPF_ALU32_IMM(BPF_SUB, reg, (int32_t)(uint32_t)fs->offset));
-		else
-			sub_imm64(e, reg, fp[i]->offset, BPF_REG_4);
+		sub_off(e, reg, off[i], i == 2, BPF_REG_4);
 		if (fp[i]->bits >= bkey_field_width[i])
 			continue;	/* full width: never overflows */
 		jmp_imm64(e, BPF_JLE, reg, mask, BPF_REG_4, ok);
@@ -314,6 +376,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	int none = bk_label(e), leaf = bk_label(e), ptr_unpacked = bk_label(e);
 	int have_child = bk_label(e), leaf_unpacked = bk_label(e), answered = bk_label(e);
 	int next = bk_label(e), nothing = bk_label(e);
+	const struct bk_tmpl_at tmpl = { .reg = R_NODE, .off = BK_NODE_OFF_TMPL };
 	unsigned i;
 
 	bk_line(e, "lookup: past the last key of an interior node: nothing (its last key is its max)");
@@ -342,7 +405,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	emit_result_ptr(e, o, bad);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), leaf_unpacked);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, 0));
-	bk_emit_unpack_packed(e, P, o->strict_align);
+	bk_emit_unpack_packed(e, P, o->strict_align, o->by_shape ? &tmpl : NULL);
 	bk_jmp(e, BPF_JMP_A(0), answered);
 	bk_bind(e, leaf_unpacked);
 	for (i = 0; i < BKEY_U64s; i++) {
@@ -414,7 +477,11 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		return -EINVAL;
 	p->shape = BK_SHAPE_MAY_GOTO;
 	p->walk = BK_WALK_TABLE;
-	bk_prog_names(f, p->name, p->func_name);
+	p->by_shape = o->by_shape;
+	if (o->by_shape)
+		bk_prog_names_shape(f, p->name, p->func_name);
+	else
+		bk_prog_names(f, p->name, p->func_name);
 	/* "bs..": the node search of the format, "bl..": its lookup */
 	p->name[1] = o->lookup ? 'l' : 's';
 	p->func_name[1] = p->name[1];
@@ -434,8 +501,15 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 
 	bk_subprog(e);
 	bkey_format_to_str(f, fs, sizeof(fs));
-	bk_line(e, "%s: first key >= a position in %s, format %s", p->name,
-		o->lookup ? "the btree (this node, then its child or the answer)" : "one node", fs);
+	if (o->by_shape)
+		bk_line(e, "%s: first key >= a position in %s, every format of shape key_u64s=%u "
+			"bits=%u,%u,%u,%u,%u,%u (offsets from the node)", p->name,
+			o->lookup ? "the btree (this node, then its child or the answer)" : "one node",
+			f->key_u64s, f->bits_per_field[0], f->bits_per_field[1], f->bits_per_field[2],
+			f->bits_per_field[3], f->bits_per_field[4], f->bits_per_field[5]);
+	else
+		bk_line(e, "%s: first key >= a position in %s, format %s", p->name,
+			o->lookup ? "the btree (this node, then its child or the answer)" : "one node", fs);
 	if (o->lookup)
 		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTX));
 	bk_ld_imm64(e, R_CTL, BPF_PSEUDO_MAP_VALUE, (unsigned)o->ctl_fd);
@@ -454,7 +528,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, R_CTL, BK_SCTL_OFF_INODE));
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_2, R_CTL, BK_SCTL_OFF_OFFSET));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, R_CTL, BK_SCTL_OFF_SNAPSHOT));
-	emit_pack_pos_lossy(e, &p->plan, fail);
+	emit_pack_pos_lossy(e, &p->plan, o->by_shape, fail);
 	bk_jmp(e, BPF_JMP_A(0), search);
 	bk_bind(e, fail);
 	bk_line(e, "FAIL: the position is below every position the format can hold");

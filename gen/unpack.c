@@ -433,17 +433,118 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_jmp(e, BPF_JMP32_IMM(BPF_JGT, T0, BKEY_VAL_U64s_MAX, 0), L->bad_key);
 }
 
+/* r0 = field @fp's raw bits, zero above its width (see emit_unpack_shape()) */
+static void emit_raw_bits(struct bk_emit *e, const struct bk_field_plan *fp, bool strict_align)
+{
+	emit_extract(e, fp, strict_align);
+	/* only a 32-bit field in a 32-bit slot may bring bits above it along,
+	 * which the exact path's 32-bit store drops; a high half's shift
+	 * drops them too, a low half must */
+	if (fp->slot_size == 4 && fp->bits == 32 && fp->slot_off % 8 == 0)
+		bk_insn(e, BPF_MOV32_REG(T0, T0));
+	if (fp->slot_off % 8)
+		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 32));
+}
+
+static void emit_tmpl_load(struct bk_emit *e, const struct bk_tmpl_at *t, int reg, int size,
+			   unsigned off)
+{
+	bk_insn(e, BPF_LDX_MEM(size, reg, t->reg, t->off + (int)off));
+}
+
+/*
+ * The shape program's unpack (gen/abi.h): each 64-bit word of the bkey is
+ * the template's word plus the raw bits of the variable fields whose
+ * slots it holds (a 32-bit slot in the high half shifted up); words with
+ * no variable field are copied.  version_lo's slot straddles words 0 and
+ * 1, so where it is variable it is added and stored last, over them.
+ * r3 holds a word's first field while its second is extracted.
+ */
+static void emit_unpack_shape(struct bk_emit *e, const struct bk_plan *P, bool strict_align,
+			      const struct bk_tmpl_at *t)
+{
+	struct bk_gen_opts o = { .strict_align = strict_align };
+	const struct bk_field_plan *vlo = &P->fp[BKEY_FIELD_VERSION_LO];
+	unsigned w, i;
+
+	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, "
+		"pad = 0; + template word 0 (version_lo's low half)", (int)(BKEY_U64s - P->key_u64s));
+	bk_insn(e, BPF_ALU32_IMM(BPF_AND, R_HDR, 0xffffff));
+	bk_insn(e, BPF_ALU32_IMM(BPF_ADD, R_HDR, P->header_add));
+	emit_tmpl_load(e, t, T0, BPF_DW, 0);
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, R_HDR));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 0));
+	for (w = 1; w < BKEY_U64s; w++) {
+		const struct bk_field_plan *var[2];
+		unsigned nr = 0;
+
+		for (i = 0; i < BKEY_NR_FIELDS; i++) {
+			const struct bk_field_plan *fp = &P->fp[i];
+
+			if (fp->kind != BK_FIELD_CONST && fp->slot_off / 8 == w &&
+			    i != BKEY_FIELD_VERSION_LO)
+				var[nr++] = fp;
+		}
+		if (!nr) {
+			bk_line(e, "bkey+%u..%u: no variable field, the template's word", 8 * w, 8 * w + 7);
+			emit_tmpl_load(e, t, T0, BPF_DW, 8 * w);
+			bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8 * w));
+			continue;
+		}
+		for (i = 0; i < nr; i++) {
+			char line[160];
+
+			bk_field_line(var[i], line, sizeof(line));
+			bk_line(e, "%s; the offset from the template", line);
+			emit_raw_bits(e, var[i], strict_align);
+			if (i + 1 < nr)
+				bk_insn(e, BPF_MOV64_REG(BPF_REG_3, T0));
+			else if (i)
+				bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, BPF_REG_3));
+		}
+		emit_tmpl_load(e, t, T1, BPF_DW, 8 * w);
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
+		bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8 * w));
+	}
+	if (vlo->kind == BK_FIELD_CONST)
+		return;
+	{
+		char line[160];
+
+		bk_field_line(vlo, line, sizeof(line));
+		bk_line(e, "%s; the offset from the template, stored over words 0 and 1", line);
+	}
+	emit_extract(e, vlo, strict_align);
+	if (strict_align) {
+		emit_tmpl_load(e, t, T1, BPF_W, vlo->slot_off + 4);
+		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 32));
+		emit_tmpl_load(e, t, BPF_REG_3, BPF_W, vlo->slot_off);
+		bk_insn(e, BPF_ALU64_REG(BPF_OR, T1, BPF_REG_3));
+	} else {
+		emit_tmpl_load(e, t, T1, BPF_DW, vlo->slot_off);
+	}
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
+	store64(e, &o, T0, vlo->slot_off);
+}
+
 /*
  * Unpacks the packed key at r1 into the bkey at r4, r2 holding the key's
  * first 4 bytes: the header transform, then every field.  Clobbers r0
- * and r2.  Shared by the unpack walks and the lookups.
+ * and r2 (and r3 with a template).  Shared by the unpack walks and the
+ * lookups.  With @tmpl, a shape program's: the offsets from the template
+ * there.
  */
-void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool strict_align)
+void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool strict_align,
+			   const struct bk_tmpl_at *tmpl)
 {
 	struct bk_gen_opts o = { .strict_align = strict_align };
 	struct merged_stores m;
 	unsigned i;
 
+	if (tmpl) {
+		emit_unpack_shape(e, P, strict_align, tmpl);
+		return;
+	}
 	plan_merges(P, &m);
 	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, pad = 0%s",
 		(int)(BKEY_U64s - P->key_u64s), m.header64 ? "; as 64 bits, also version_lo's low half = 0" : "");
@@ -473,11 +574,18 @@ static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
 	const struct bk_plan *P = &p->plan;
 	unsigned ku = P->key_u64s;
 
+	/* a shape program's template: in the node header before the words,
+	 * or in ctl (r7) */
+	struct bk_tmpl_at tmpl = {
+		.reg = o->nodes_fd ? R_IN : R_TAB,
+		.off = o->nodes_fd ? BK_NODE_OFF_TMPL - BK_NODE_WORDS_OFF : (int)BK_CTL_OFF_TMPL,
+	};
+
 	if (p->walk == BK_WALK_TABLE)
 		emit_locate_table(e, o, L, ku, unpacked);
 	else
 		emit_locate_u64s(e, o, L, ku, unpacked);
-	bk_emit_unpack_packed(e, P, o->strict_align);
+	bk_emit_unpack_packed(e, P, o->strict_align, o->by_shape ? &tmpl : NULL);
 	if (advance >= 0)
 		bk_bind(e, advance);
 	emit_advance(e, p->walk);
@@ -620,6 +728,14 @@ static void emit_title(struct bk_emit *e, const struct bk_prog *p)
 	char fmt[200];
 
 	bkey_format_to_str(&p->plan.f, fmt, sizeof(fmt));
+	if (p->by_shape) {
+		const uint8_t *b = p->plan.f.bits_per_field;
+
+		bk_line(e, "%s: unpack a run of keys, every format of shape key_u64s=%u bits=%u,%u,%u,%u,%u,%u "
+			"(offsets from the template; %s shape, walk by %s)", p->name, p->plan.key_u64s,
+			b[0], b[1], b[2], b[3], b[4], b[5], bk_shape_name(p->shape), bk_walk_name(p->walk));
+		return;
+	}
 	bk_line(e, "%s: unpack a run of keys, format %s (%s shape, walk by %s)", p->name, fmt,
 		bk_shape_name(p->shape), bk_walk_name(p->walk));
 }
@@ -795,12 +911,18 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		return -EINVAL;
 	if (o->walk == BK_WALK_TABLE && o->shape != BK_SHAPE_MAY_GOTO)
 		return -EINVAL;
+	if (o->by_shape && o->walk != BK_WALK_TABLE)
+		return -EINVAL;
 	if (o->nodes_fd && (o->walk != BK_WALK_TABLE || o->node_size < 64 || o->node_size % 8 ||
 			    o->node_size > 8 * BK_IDX_MASK))
 		return -EINVAL;
 	p->shape = o->shape;
 	p->walk = o->walk;
-	bk_prog_names(f, p->name, p->func_name);
+	p->by_shape = o->by_shape;
+	if (o->by_shape)
+		bk_prog_names_shape(f, p->name, p->func_name);
+	else
+		bk_prog_names(f, p->name, p->func_name);
 	snprintf(p->file_name, sizeof(p->file_name), "%s.bkgen", p->func_name);
 	bk_emit_init(&p->e, o->annotate);
 	if (o->shape == BK_SHAPE_MAY_GOTO)

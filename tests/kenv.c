@@ -225,8 +225,11 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	struct bk_gen_opts o = {
 		.shape = shape, .walk = walk, .chunk = chunk,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
-		.strict_align = k->strict_align,
+		.strict_align = k->strict_align, .by_shape = k->by_shape,
 	};
+	/* a shape program must not see f's offsets: another format of the
+	 * shape (offsets 0) makes it, f's template runs it */
+	struct bkey_format gen_f = *f;
 	struct bk_loaded l;
 	uint32_t nr_keys = 0, stop = 0, pos = 0, n;
 	double t0;
@@ -235,7 +238,9 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 
 	st->formats++;
 	t0 = bk_now_ns();
-	ret = bk_gen_unpack(f, &o, &prog, NULL);
+	if (k->by_shape)
+		memset(gen_f.field_offset, 0, sizeof(gen_f.field_offset));
+	ret = bk_gen_unpack(&gen_f, &o, &prog, NULL);
 	if (!ASSERT_OK(ret, "generate"))
 		return false;
 	ret = bk_prog_load(&prog, &l, log, sizeof(log));
@@ -254,6 +259,8 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	st->xlated = l.xlated_insns;
 	st->jited = l.jited_bytes;
 
+	if (k->by_shape)
+		bk_runtime_set_format(&k->rt, f);
 	memset(k->rt.out, 0xa5, 40 * 64);	/* stale output must not look right */
 	status = bk_unpack_words(&l, &k->rt, words, nr_words, &nr_keys, &stop);
 	bk_prog_unload(&l);
@@ -271,8 +278,9 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 			char fs[200];
 
 			bkey_format_to_str(f, fs, sizeof(fs));
-			fprintf(stderr, "  format %s, key %u at word %u, shape %s, walk by %s\n", fs, n,
-				pos, bk_shape_name(shape), bk_walk_name(walk));
+			fprintf(stderr, "  format %s, key %u at word %u, shape %s, walk by %s%s\n", fs, n,
+				pos, bk_shape_name(shape), bk_walk_name(walk),
+				k->by_shape ? ", shape program" : "");
 			return false;
 		}
 		pos += ((const uint8_t *)(words + pos))[0];

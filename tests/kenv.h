@@ -14,6 +14,9 @@ struct kenv {
 	/* kcheck_stream()'s programs: the architecture's default, or forced on
 	 * to check strict-alignment code (riscv64's) on this host */
 	bool			strict_align;
+	/* kcheck_stream()'s table walks as shape programs: generated from
+	 * the format's shape with every offset 0, run with its template */
+	bool			by_shape;
 };
 
 /* Lazily probes the kernel; returns NULL (and SKIPs the test) if bpf() is

@@ -243,6 +243,7 @@ static void unpack_programs(void)
 				if (i)
 					continue;
 				table.walk = BK_WALK_TABLE;
+				table.by_shape = n % 3 == 1;
 				ok &= ASSERT_OK(bk_gen_unpack(&f, &table, &p, &err), "generate table walk") &&
 				      prog_bounded(&p, "table walk: offsets bounded");
 				table.nodes_fd = 6;
@@ -268,6 +269,7 @@ static void search_programs(void)
 		struct bkey_format f = n == 0 ? ex2_format() : rnd_format(&seed, -1, 0);
 		struct bk_search_opts o = {
 			.node_size = n % 2 ? 65536 : 256 << (n % 8), .strict_align = n % 3 == 0,
+			.by_shape = n % 4 >= 2,
 			.ctl_fd = 3, .nodes_fd = 4, .progs_fd = 5, .queries_fd = 6, .results_fd = 7,
 		};
 

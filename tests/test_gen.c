@@ -30,7 +30,9 @@ static int shapes(struct kenv *k, enum bk_shape out[2])
 /*
  * Random keys for @f, checked in every shape (bpf_loop with chunk 1 and
  * 4), and where this host allows unaligned access, the table walk again
- * with strict alignment: only aligned loads, as riscv64 runs it.
+ * with strict alignment: only aligned loads, as riscv64 runs it.  The
+ * table walk also as a shape program (made from f's shape with other
+ * offsets, run with f's template), with and without strict alignment.
  */
 static bool check_format_all_shapes(struct kenv *k, const struct bkey_format *f,
 				    uint64_t *seed, unsigned nr_keys, struct kcheck_stats *st)
@@ -51,6 +53,16 @@ static bool check_format_all_shapes(struct kenv *k, const struct bkey_format *f,
 			k->strict_align = true;
 			ok &= kcheck_stream(k, f, sh[i], BK_WALK_TABLE, 1, stream, n, st);
 			k->strict_align = false;
+		}
+		if (sh[i] == BK_SHAPE_MAY_GOTO && ok) {
+			k->by_shape = true;
+			ok &= kcheck_stream(k, f, sh[i], BK_WALK_TABLE, 1, stream, n, st);
+			if (ok && !k->strict_align) {
+				k->strict_align = true;
+				ok &= kcheck_stream(k, f, sh[i], BK_WALK_TABLE, 1, stream, n, st);
+				k->strict_align = false;
+			}
+			k->by_shape = false;
 		}
 	}
 	return ok;
@@ -206,7 +218,7 @@ static void zero_and_current(struct kenv *k)
 	report("all-zero and current", &st);
 }
 
-/* Many random valid formats, random keys, the best shape. */
+/* Many random valid formats, random keys, the best shape (and its shape program). */
 static void random_formats(struct kenv *k)
 {
 	const char *env = getenv("BKEY_RANDOM_FORMATS");
@@ -221,9 +233,12 @@ static void random_formats(struct kenv *k)
 		uint32_t n = rnd_stream(&seed, &f, 4 + rnd_below(&seed, 12), stream,
 					STREAM_WORDS, &got);
 
-		/* both walks of the best shape, alternately */
-		ok &= kcheck_stream(k, &f, k->ft.best, k->ft.may_goto && i % 2 ? BK_WALK_TABLE :
+		/* both walks of the best shape, and the table walk's shape
+		 * program, in turn */
+		k->by_shape = k->ft.may_goto && i % 3 == 2;
+		ok &= kcheck_stream(k, &f, k->ft.best, k->ft.may_goto && i % 3 ? BK_WALK_TABLE :
 				    BK_WALK_U64S, 1, stream, n, &st);
+		k->by_shape = false;
 	}
 	test__count("random formats checked", st.formats);
 	report("random formats", &st);

@@ -492,7 +492,8 @@ static void image_cmd(void)
 	out = run_cmd_out(args);
 	ASSERT_HAS_SUBSTR(out, "\"name\":\"inodes\",\"nodes\":273,\"bsets\":556,\"keys\":7507",
 			  "inodes: nodes, bsets, keys");
-	ASSERT_HAS_SUBSTR(out, "\"live\":4418,\"formats\":270,\"programs\":540", "live keys, formats");
+	ASSERT_HAS_SUBSTR(out, "\"live\":4418,\"formats\":270,\"shapes\":3,\"programs\":6",
+			  "live keys, formats, shapes: two programs per shape");
 	ASSERT_HAS_SUBSTR(out, "\"mismatches\":0", "no mismatches");
 	free(out);
 	snprintf(args, sizeof(args), "%s image --list-ondisk --btree lru %s", LOADER, img);

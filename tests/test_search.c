@@ -533,6 +533,86 @@ out_keys:
 	bk_keyset_free(&ks);
 }
 
+/*
+ * The shape cache: one entry per distinct (key_u64s, widths) among the
+ * nodes, whatever their offsets, each counted by its nodes; a lookup
+ * through every shape still answers right; and the last node of a shape
+ * to go releases its two programs and empties its prog array slot.
+ */
+static void shape_cache(struct kenv *k)
+{
+	struct bk_btree_opts o = { .node_size = 1024 };
+	uint64_t seed = 0x5eed0a01;
+	struct bk_keyset ks = {};
+	struct bk_tree_rt t;
+	struct bk_btree bt;
+	struct bkey_format *shapes;
+	uint32_t i, j, nr_shapes = 0, victim, left, id;
+	char err[200];
+
+	(void)k;
+	make_tree_keys(&seed, 30000, &ks);
+	if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err))
+		goto out_keys;
+	if (!ASSERT_OK(bk_tree_load(&t, &bt, stderr), "load"))
+		goto out_tree;
+	shapes = calloc(bt.nr_nodes, sizeof(*shapes));
+	for (i = 0; shapes && i < bt.nr_nodes; i++) {
+		struct bkey_format f = bt.nodes[i].f;
+
+		memset(f.field_offset, 0, sizeof(f.field_offset));
+		for (j = 0; j < nr_shapes && memcmp(&shapes[j], &f, sizeof(f)); j++)
+			;
+		if (j == nr_shapes)
+			shapes[nr_shapes++] = f;
+	}
+	free(shapes);
+	ASSERT_EQ(t.cache.nr, nr_shapes, "one entry per shape");
+	ASSERT_GT(t.nr_formats, 2 * t.cache.nr, "many formats, few shapes");
+	for (i = 0; i < t.cache.nr; i++) {
+		const struct bk_fmt_entry *e = &t.cache.e[i];
+		uint32_t users = 0;
+
+		for (j = 0; j < bt.nr_nodes; j++)
+			users += t.fid_of_node[j] == e->fid;
+		ASSERT_EQ(e->refs, users, "refs = nodes of the shape");
+		ASSERT_EQ(e->lookup.by_shape && e->scan.by_shape, 1, "shape programs");
+	}
+	/* the leaves' shapes all answer: scan the whole tree */
+	{
+		static struct bk_result res[30000];
+		size_t got;
+
+		ASSERT_OK(bk_tree_scan(&t, (struct bpos){ 0, 0, 0 }, ks.nr, res, &got), "scan all");
+		ASSERT_EQ(got, ks.nr, "every key");
+		for (i = 0; i < got; i++)
+			if (!ASSERT_MEMEQ(res[i].key, &ks.keys[i].k, 40, "key in order"))
+				break;
+	}
+	/* drop the nodes of the first node's shape, one by one */
+	victim = t.fid_of_node[0];
+	left = t.cache.e[victim].refs;
+	for (i = 0; i < bt.nr_nodes; i++) {
+		if (t.fid_of_node[i] != victim)
+			continue;
+		bk_tree_drop_node(&t, i);
+		if (--left)
+			ASSERT_GE(t.cache.e[victim].lookup.fd, 0, "programs stay while nodes use them");
+	}
+	ASSERT_EQ(t.cache.e[victim].refs, 0, "no node left");
+	ASSERT_EQ(t.cache.e[victim].lookup.fd, -1, "lookup program released");
+	ASSERT_EQ(t.cache.e[victim].scan.fd, -1, "scan program released");
+	ASSERT_ERR(bpf_map_lookup_elem(t.lr.progs_fd, &victim, &id), "prog array slot emptied");
+	for (i = 0; i < t.cache.nr; i++)
+		if (i != victim)
+			ASSERT_GE(t.cache.e[i].lookup.fd, 0, "other shapes keep theirs");
+	bk_tree_unload(&t);
+out_tree:
+	bk_btree_free(&bt);
+out_keys:
+	bk_keyset_free(&ks);
+}
+
 DEFINE_TEST(search)
 {
 	struct kenv *k;
@@ -560,5 +640,11 @@ DEFINE_TEST(search)
 			test__skip("scans need may_goto (kernel 6.9+)");
 		else
 			scans(k);
+	}
+	if (test__start_subtest("shape_cache") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("lookups and scans need may_goto (kernel 6.9+)");
+		else
+			shape_cache(k);
 	}
 }

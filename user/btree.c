@@ -384,6 +384,7 @@ void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_
 	h->min_inode = n->min_key.inode;
 	h->min_offset = n->min_key.offset;
 	h->min_snapshot = n->min_key.snapshot;
+	bk_unpack_template(&n->f, h->tmpl);
 	memcpy((uint8_t *)out + BK_NODE_WORDS_OFF, n->words, 8 * (size_t)n->u64s);
 	memcpy((uint8_t *)out + h->tab_off, n->tab, 2 * ((size_t)n->nr_keys + 1));
 }

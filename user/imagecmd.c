@@ -31,7 +31,7 @@ struct image_opts {
 struct btree_report {
 	unsigned	id;
 	const char	*status;	/* NULL: loaded and run */
-	uint32_t	nodes, bsets, formats, programs, depth, skipped;
+	uint32_t	nodes, bsets, formats, shapes, programs, depth, skipped;
 	uint64_t	keys, live;
 	double		bpf_ns, c_ns;	/* unpack ns per on-disk key, medians */
 	size_t		lookups, scanned, mismatches;
@@ -79,7 +79,7 @@ void image_usage(FILE *out, const char *prog)
 "  -j, --json     the report as JSON\n"
 "\n"
 "Report, per btree: nodes, bsets, on-disk keys, live keys, distinct formats,\n"
-"programs loaded, the median ns per on-disk key of the unpack in the kernel\n"
+"distinct shapes (key_u64s and widths), programs loaded (two per shape), the median ns per on-disk key of the unpack in the kernel\n"
 "(generated BPF, one prog run per bset) and of generic C (the model's\n"
 "streaming unpack, bcachefs's portable algorithm) over the same bsets in\n"
 "the same run, lookups and scanned keys, and mismatches.\n"
@@ -361,7 +361,8 @@ static int run_btree(const struct bk_image *im, unsigned id, const struct image_
 		return ret;
 	}
 	r->live = it.live.nr;
-	r->formats = it.t.cache.nr;
+	r->formats = it.t.nr_formats;
+	r->shapes = it.t.cache.nr;
 	r->programs = 2 * it.t.cache.nr;
 	for (f = 0; f < it.t.cache.nr; f++)
 		r->prep_us += it.t.cache.e[f].prepare_us;
@@ -401,8 +402,8 @@ static void print_report(const struct bk_image *im, const struct btree_report *r
 	printf("%s: \"%s\", metadata version %u, block %u B, btree node %u B, %u btrees "
 	       "with a root\n\n", o->file, im->sb.label, im->sb.version, im->sb.block_bytes,
 	       im->sb.node_bytes, im->sb.nr_roots);
-	printf("%-13s %5s %5s %6s %6s %5s %5s %9s %9s %7s %8s %8s %6s\n", "btree", "nodes",
-	       "bsets", "keys", "live", "fmts", "progs", "bpf ns/k", "C ns/k", "bpf/C",
+	printf("%-13s %5s %5s %6s %6s %5s %6s %5s %9s %9s %7s %8s %8s %6s\n", "btree", "nodes",
+	       "bsets", "keys", "live", "fmts", "shapes", "progs", "bpf ns/k", "C ns/k", "bpf/C",
 	       "lookups", "scanned", "wrong");
 	for (i = 0; i < n; i++) {
 		const struct btree_report *b = &r[i];
@@ -412,9 +413,9 @@ static void print_report(const struct bk_image *im, const struct btree_report *r
 			       b->bsets, (unsigned long long)b->keys, "-", b->status);
 			continue;
 		}
-		printf("%-13s %5u %5u %6llu %6llu %5u %5u ", bch_btree_name[b->id], b->nodes,
+		printf("%-13s %5u %5u %6llu %6llu %5u %6u %5u ", bch_btree_name[b->id], b->nodes,
 		       b->bsets, (unsigned long long)b->keys, (unsigned long long)b->live,
-		       b->formats, b->programs);
+		       b->formats, b->shapes, b->programs);
 		if (b->keys)
 			printf("%9.2f %9.2f %7.2f", b->bpf_ns, b->c_ns, b->bpf_ns / b->c_ns);
 		else
@@ -445,10 +446,10 @@ static void json_report(const struct bk_image *im, const struct btree_report *r,
 		       b->nodes, b->bsets, (unsigned long long)b->keys, b->skipped,
 		       b->status ? b->status : "ok");
 		if (!b->status)
-			printf(",\"depth\":%u,\"live\":%llu,\"formats\":%u,\"programs\":%u,"
+			printf(",\"depth\":%u,\"live\":%llu,\"formats\":%u,\"shapes\":%u,\"programs\":%u,"
 			       "\"prepare_us\":%.1f,\"bpf_ns_per_key\":%.3f,\"c_ns_per_key\":%.3f,"
 			       "\"lookups\":%zu,\"scanned\":%zu,\"mismatches\":%zu", b->depth,
-			       (unsigned long long)b->live, b->formats, b->programs, b->prep_us,
+			       (unsigned long long)b->live, b->formats, b->shapes, b->programs, b->prep_us,
 			       b->bpf_ns, b->c_ns, b->lookups, b->scanned, b->mismatches);
 		printf("}");
 	}

@@ -3,39 +3,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/bpf.h>
+
 #include "nodecache.h"
 #include "util.h"
 
-static uint32_t format_hash(const struct bkey_format *f)
+/* A format's shape: what its programs are specialized on (gen/abi.h). */
+static void shape_of(const struct bkey_format *f, uint8_t shape[BK_SHAPE_BYTES])
 {
-	const uint8_t *p = (const uint8_t *)f;
+	shape[0] = f->key_u64s;
+	memcpy(shape + 1, f->bits_per_field, BKEY_NR_FIELDS);
+}
+
+static uint32_t shape_hash(const uint8_t shape[BK_SHAPE_BYTES])
+{
 	uint32_t h = 2166136261u;
 	size_t i;
 
-	for (i = 0; i < sizeof(*f); i++)
-		h = (h ^ p[i]) * 16777619u;
+	for (i = 0; i < BK_SHAPE_BYTES; i++)
+		h = (h ^ shape[i]) * 16777619u;
 	return h;
+}
+
+static void entry_release(struct bk_fmt_entry *e)
+{
+	bk_prog_unload(&e->lookup);
+	bk_prog_unload(&e->scan);
 }
 
 static void cache_free(struct bk_fmt_cache *c)
 {
 	uint32_t i;
 
-	for (i = 0; i < c->nr; i++) {
-		bk_prog_unload(&c->e[i].lookup);
-		bk_prog_unload(&c->e[i].scan);
-	}
+	for (i = 0; i < c->nr; i++)
+		entry_release(&c->e[i]);
 	free(c->e);
 	free(c->slot);
 	memset(c, 0, sizeof(*c));
 }
 
-/* The entry of format @f, or a new one; its refcount goes up by one. */
+/* The entry of @f's shape, or a new one; its refcount goes up by one. */
 static struct bk_fmt_entry *cache_get(struct bk_fmt_cache *c, const struct bkey_format *f,
 				      bool *created)
 {
-	uint32_t h = format_hash(f) & (c->nr_slots - 1);
+	uint8_t shape[BK_SHAPE_BYTES];
+	uint32_t h;
 
+	shape_of(f, shape);
+	h = shape_hash(shape) & (c->nr_slots - 1);
 	*created = false;
 	for (;; h = (h + 1) & (c->nr_slots - 1)) {
 		struct bk_fmt_entry *e;
@@ -43,7 +58,7 @@ static struct bk_fmt_entry *cache_get(struct bk_fmt_cache *c, const struct bkey_
 		if (!c->slot[h])
 			break;
 		e = &c->e[c->slot[h] - 1];
-		if (!memcmp(&e->f, f, sizeof(*f))) {
+		if (!memcmp(e->shape, shape, sizeof(shape))) {
 			e->refs++;
 			return e;
 		}
@@ -53,8 +68,25 @@ static struct bk_fmt_entry *cache_get(struct bk_fmt_cache *c, const struct bkey_
 	c->slot[h] = c->nr + 1;
 	c->e[c->nr] = (struct bk_fmt_entry){ .f = *f, .fid = c->nr, .refs = 1,
 					      .lookup = { .fd = -1 }, .scan = { .fd = -1 } };
+	memcpy(c->e[c->nr].shape, shape, sizeof(shape));
 	*created = true;
 	return &c->e[c->nr++];
+}
+
+/*
+ * A node of shape entry @e goes: the last one releases the shape's
+ * programs (its prog array slot is emptied first, so no lookup can tail
+ * call into a program that is gone).
+ */
+static void cache_put(struct bk_tree_rt *t, struct bk_fmt_entry *e)
+{
+	if (!e->refs || --e->refs)
+		return;
+	if (t->lr.progs_fd >= 0)
+		bpf_map_delete_elem(t->lr.progs_fd, &e->fid);
+	entry_release(e);
+	if (t->prog_fd_by_fid)
+		t->prog_fd_by_fid[e->fid] = -1;
 }
 
 static void report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log)
@@ -71,14 +103,14 @@ static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log
 	static struct bk_prog p;
 	static char log[1 << 20];
 	struct bk_gen_opts so = {
-		.shape = BK_SHAPE_MAY_GOTO, .walk = BK_WALK_TABLE, .chunk = 1,
+		.shape = BK_SHAPE_MAY_GOTO, .walk = BK_WALK_TABLE, .chunk = 1, .by_shape = true,
 		.ctl_fd = t->srt.ctl_fd, .in_fd = t->srt.in_fd, .out_fd = t->srt.out_fd,
 		.nodes_fd = t->lr.nodes_fd,
 		.node_size = t->bt->o.node_size,
 		.strict_align = bk_strict_align_default(),
 	};
 	struct bk_search_opts o = {
-		.node_size = t->bt->o.node_size, .lookup = true,
+		.node_size = t->bt->o.node_size, .lookup = true, .by_shape = true,
 		.ctl_fd = t->lr.ctl_fd, .nodes_fd = t->lr.nodes_fd, .progs_fd = t->lr.progs_fd,
 		.queries_fd = t->lr.queries_fd, .results_fd = t->lr.results_fd,
 		.strict_align = bk_strict_align_default(),
@@ -104,6 +136,28 @@ static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log
 	return ret;
 }
 
+static int cmp_format(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct bkey_format));
+}
+
+/* Distinct formats among @bt's nodes (for reports: shapes are what load). */
+static uint32_t count_formats(const struct bk_btree *bt)
+{
+	struct bkey_format *f = malloc((bt->nr_nodes + 1) * sizeof(*f));
+	uint32_t i, n = 0;
+
+	if (!f)
+		return 0;
+	for (i = 0; i < bt->nr_nodes; i++)
+		f[i] = bt->nodes[i].f;
+	qsort(f, bt->nr_nodes, sizeof(*f), cmp_format);
+	for (i = 0; i < bt->nr_nodes; i++)
+		n += !i || cmp_format(&f[i], &f[i - 1]);
+	free(f);
+	return n;
+}
+
 int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 {
 	uint32_t i, slots = 16;
@@ -111,6 +165,7 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 
 	memset(t, 0, sizeof(*t));
 	t->bt = bt;
+	t->nr_formats = count_formats(bt);
 	while (slots < 2 * bt->nr_nodes)
 		slots *= 2;
 	t->cache.e = calloc(bt->nr_nodes, sizeof(*t->cache.e));
@@ -143,6 +198,7 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 			t->prog_fd_by_fid[e->fid] = e->lookup.fd;
 		}
 		t->fid_of_node[i] = e->fid;
+		t->nr_loaded = i + 1;
 		bk_node_image(&bt->nodes[i], bt->o.node_size, e->fid,
 			      (uint8_t *)t->lr.nodes + (size_t)i * t->lr.node_value_size);
 	}
@@ -154,6 +210,11 @@ fail:
 
 void bk_tree_unload(struct bk_tree_rt *t)
 {
+	uint32_t i;
+
+	/* node by node, as nodes leave a cache: each shape's last releases it */
+	for (i = 0; t->fid_of_node && t->bt && i < t->nr_loaded; i++)
+		bk_tree_drop_node(t, i);
 	cache_free(&t->cache);
 	bk_lookup_rt_close(&t->lr);
 	bk_runtime_close(&t->srt);
@@ -161,6 +222,14 @@ void bk_tree_unload(struct bk_tree_rt *t)
 	free(t->fid_of_node);
 	t->prog_fd_by_fid = NULL;
 	t->fid_of_node = NULL;
+}
+
+void bk_tree_drop_node(struct bk_tree_rt *t, uint32_t node)
+{
+	if (node >= t->nr_loaded || t->fid_of_node[node] == BK_NODE_DROPPED)
+		return;
+	cache_put(t, &t->cache.e[t->fid_of_node[node]]);
+	t->fid_of_node[node] = BK_NODE_DROPPED;
 }
 
 int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A btree loaded into BPF: node images in the nodes map, and a cache of
- * programs keyed by the exact format.  Each distinct format has exactly
- * one lookup program, shared (and counted) by every node with that
- * format; its index in the prog array is the format id in the nodes'
- * headers.
+ * shape programs (gen/abi.h) keyed by the shape: key_u64s and the six
+ * widths.  Each shape has one lookup and one scan program, shared by
+ * every node of that shape whatever its offsets, and refcounted by them:
+ * the last node of a shape to go releases them.  The shape's index in the
+ * prog array is the format id in the nodes' headers.
  */
 #ifndef USER_NODECACHE_H
 #define USER_NODECACHE_H
@@ -12,8 +13,11 @@
 #include "btree.h"
 #include "gen.h"
 
+#define BK_SHAPE_BYTES	(1 + BKEY_NR_FIELDS)	/* key_u64s, widths */
+
 struct bk_fmt_entry {
-	struct bkey_format	f;
+	uint8_t			shape[BK_SHAPE_BYTES];
+	struct bkey_format	f;		/* the first format of the shape seen */
 	uint32_t		fid;
 	uint32_t		refs;		/* nodes using it */
 	struct bk_loaded	lookup;		/* root-to-leaf lookups */
@@ -35,6 +39,8 @@ struct bk_tree_rt {
 	struct bk_fmt_cache	cache;
 	int			*prog_fd_by_fid;
 	uint32_t		*fid_of_node;
+	uint32_t		nr_loaded;	/* nodes holding a reference */
+	uint32_t		nr_formats;	/* distinct node formats (cache.nr: shapes) */
 	struct bk_lookup_stats	st;
 	int			last_status;	/* of a failed run: BK_ERR_* or -errno */
 	uint32_t		last_node;	/* and the node it stopped at */
@@ -44,6 +50,14 @@ struct bk_tree_rt {
  * verifier rejection prints its log and our listing to @log_out. */
 int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out);
 void bk_tree_unload(struct bk_tree_rt *t);
+
+/*
+ * Node @node leaves the cache: it drops its shape's reference, and the
+ * shape's last node releases the shape's programs (and empties its prog
+ * array slot).  The node must not be looked up or scanned after.
+ */
+#define BK_NODE_DROPPED	UINT32_MAX
+void bk_tree_drop_node(struct bk_tree_rt *t, uint32_t node);
 
 /*
  * Looks up @n positions (batches of BK_BATCH) in the kernel; out[i] gets

@@ -37,9 +37,9 @@ struct run_opts {
 struct tree_report {
 	const char	*name;
 	size_t		keys, unpacked;
-	uint32_t	nodes, leaves, depth, formats, programs;
+	uint32_t	nodes, leaves, depth, formats, shapes, programs;
 	unsigned long	xlated, jited;
-	double		prep_p50, prep_p99;	/* us per format: lookup + scan programs */
+	double		prep_p50, prep_p99;	/* us per shape: lookup + scan programs */
 	size_t		lookups, scanned;
 	double		lookup_s, kernel_ns_per_lookup, scan_s;
 	unsigned long	runs;
@@ -187,7 +187,8 @@ static int run_tree(const char *name, const struct bk_keyset *ks, const struct r
 			strerror(-ret));
 		goto out;
 	}
-	rep->formats = t.cache.nr;
+	rep->formats = t.nr_formats;
+	rep->shapes = t.cache.nr;
 	rep->programs = 2 * t.cache.nr;
 	prep = calloc(t.cache.nr, sizeof(*prep));
 	for (i = 0; i < t.cache.nr; i++) {
@@ -301,11 +302,12 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 	       "and scanned key %s\n\n", r[0].keys + r[1].keys + r[2].keys,
 	       (unsigned long long)o->seed, o->node_size,
 	       o->verify ? "checked against a sorted array" : "unchecked (--no-verify)");
-	printf("%-8s %8s %6s %6s %5s %7s %8s %9s %8s %8s %8s\n", "btree", "keys", "nodes",
-	       "depth", "fmts", "progs", "unpacked", "xlated", "JIT B", "prep p50", "prep p99");
+	printf("%-8s %8s %6s %6s %5s %6s %6s %8s %9s %8s %8s %8s\n", "btree", "keys", "nodes",
+	       "depth", "fmts", "shapes", "progs", "unpacked", "xlated", "JIT B", "prep p50",
+	       "prep p99");
 	for (i = 0; i < n; i++)
-		printf("%-8s %8zu %6u %6u %5u %7u %8zu %9lu %8lu %7.0fus %7.0fus\n", r[i].name,
-		       r[i].keys, r[i].nodes, r[i].depth, r[i].formats, r[i].programs,
+		printf("%-8s %8zu %6u %6u %5u %6u %6u %8zu %9lu %8lu %7.0fus %7.0fus\n", r[i].name,
+		       r[i].keys, r[i].nodes, r[i].depth, r[i].formats, r[i].shapes, r[i].programs,
 		       r[i].unpacked, r[i].xlated, r[i].jited, r[i].prep_p50, r[i].prep_p99);
 	printf("\n%-8s %9s %12s %12s %12s | %12s %12s   %s\n", "btree", "lookups", "lookups/s",
 	       "kernel ns/lk", "scan keys/s", "ref lookup/s", "ref scan k/s", "mismatches");
@@ -317,10 +319,12 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 		bad += r[i].mismatches;
 	}
 	printf("\nlookups: one root-to-leaf walk per lookup inside the kernel (lossy search key\n"
-	       "and packed comparison per node, tail calls between formats), %u lookups per\n"
+	       "and packed comparison per node, tail calls between shapes), %u lookups per\n"
 	       "batch; lookups/s counts the whole call, kernel ns/lk only the program runs.\n"
 	       "ref: the same answers from a sorted array in userspace (no unpacking).\n"
-	       "prep: generating, verifying and JIT-compiling a format's two programs.\n"
+	       "fmts: distinct node formats; shapes: distinct key_u64s and widths, each with\n"
+	       "one lookup and one scan program that every node of the shape shares.\n"
+	       "prep: generating, verifying and JIT-compiling a shape's two programs.\n"
 	       "mismatches: %zu. Total %.1f s.\n", BK_BATCH, bad, total_s);
 }
 
@@ -333,13 +337,13 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 	       (unsigned long long)o->seed, o->node_size, o->verify ? "true" : "false");
 	for (i = 0; i < n; i++) {
 		printf("%s{\"name\":\"%s\",\"keys\":%zu,\"nodes\":%u,\"leaves\":%u,\"depth\":%u,"
-		       "\"formats\":%u,\"programs\":%u,\"keys_unpacked\":%zu,\"xlated_insns\":%lu,"
+		       "\"formats\":%u,\"shapes\":%u,\"programs\":%u,\"keys_unpacked\":%zu,\"xlated_insns\":%lu,"
 		       "\"jited_bytes\":%lu,\"prepare_us_p50\":%.1f,\"prepare_us_p99\":%.1f,"
 		       "\"lookups\":%zu,\"lookups_per_s\":%.0f,\"kernel_ns_per_lookup\":%.1f,"
 		       "\"runs\":%lu,\"scan_keys\":%zu,\"scan_keys_per_s\":%.0f,"
 		       "\"ref_lookups_per_s\":%.0f,\"ref_scan_keys_per_s\":%.0f,\"mismatches\":%zu}",
 		       i ? "," : "", r[i].name, r[i].keys, r[i].nodes, r[i].leaves, r[i].depth,
-		       r[i].formats, r[i].programs, r[i].unpacked, r[i].xlated, r[i].jited,
+		       r[i].formats, r[i].shapes, r[i].programs, r[i].unpacked, r[i].xlated, r[i].jited,
 		       r[i].prep_p50, r[i].prep_p99, r[i].lookups, r[i].lookups / r[i].lookup_s,
 		       r[i].kernel_ns_per_lookup, r[i].runs, r[i].scanned, r[i].scanned / r[i].scan_s,
 		       r[i].lookups / r[i].ref_lookup_s, r[i].scanned / r[i].ref_scan_s,

@@ -59,14 +59,14 @@ struct bk_ctl {
  * Shape programs are specialized on key_u64s and the six field widths
  * only, which fix every bit position; one serves every format of its
  * shape.  The rest of the format comes at run time:
- *  - unpacking reads an unpacked-key template, a struct bkey whose
- *    header bytes are 0 and whose every field holds that field's offset
- *    (a zero-width field's offset is its value; bk_unpack_template()).
- *    A key is the template plus each field's raw bits, added to the
- *    template's 64-bit word that holds the field's slot: spec 9.1 makes
- *    offset + raw fit the slot, so no add carries into the next field.
- *    It sits in the ctl value at BK_CTL_OFF_TMPL (the in map) or in the
- *    node header (nodes maps);
+ *  - unpacking reads an unpacked-key template, a struct bkey whose every
+ *    field holds that field's offset (a zero-width field's offset is its
+ *    value) and whose header bytes hold, as a u32, what the header
+ *    transform adds (bk_unpack_template()).  A field is its raw bits plus
+ *    the template's slot of it, added in the slot's width; a field as
+ *    wide as its slot has offset 0 (spec 9.1) and needs no template.  It
+ *    sits in the ctl value at BK_CTL_OFF_TMPL (the in map) or in the node
+ *    header (nodes maps);
  *  - searching reads the node header's format (its field offsets).
  */
 #define BK_TMPL_SIZE		40u

@@ -127,6 +127,10 @@ void bk_unpack_template(const struct bkey_format *f, void *tmpl)
 		.inode = f->field_offset[BKEY_FIELD_INODE],
 	};
 
+	/* the header's bytes: the constant the header transform adds */
+	uint32_t header_add = (BKEY_U64s - f->key_u64s) + (KEY_FORMAT_CURRENT << 8);
+
 	_Static_assert(sizeof(t) == BK_TMPL_SIZE, "a template is a struct bkey");
+	memcpy(&t, &header_add, sizeof(header_add));
 	memcpy(tmpl, &t, sizeof(t));
 }

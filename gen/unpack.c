@@ -433,97 +433,110 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_jmp(e, BPF_JMP32_IMM(BPF_JGT, T0, BKEY_VAL_U64s_MAX, 0), L->bad_key);
 }
 
-/* r0 = field @fp's raw bits, zero above its width (see emit_unpack_shape()) */
-static void emit_raw_bits(struct bk_emit *e, const struct bk_field_plan *fp, bool strict_align)
-{
-	emit_extract(e, fp, strict_align);
-	/* only a 32-bit field in a 32-bit slot may bring bits above it along,
-	 * which the exact path's 32-bit store drops; a high half's shift
-	 * drops them too, a low half must */
-	if (fp->slot_size == 4 && fp->bits == 32 && fp->slot_off % 8 == 0)
-		bk_insn(e, BPF_MOV32_REG(T0, T0));
-	if (fp->slot_off % 8)
-		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T0, 32));
-}
-
 static void emit_tmpl_load(struct bk_emit *e, const struct bk_tmpl_at *t, int reg, int size,
 			   unsigned off)
 {
 	bk_insn(e, BPF_LDX_MEM(size, reg, t->reg, t->off + (int)off));
 }
 
+/* 9.1: a field as wide as its slot has offset 0, which the shape tells. */
+static bool offset_known_zero(const struct bk_field_plan *fp)
+{
+	return fp->kind != BK_FIELD_CONST && fp->bits == bkey_field_width[fp->field];
+}
+
 /*
- * The shape program's unpack (gen/abi.h): each 64-bit word of the bkey is
- * the template's word plus the raw bits of the variable fields whose
- * slots it holds (a 32-bit slot in the high half shifted up); words with
- * no variable field are copied.  version_lo's slot straddles words 0 and
- * 1, so where it is variable it is added and stored last, over them.
- * r3 holds a word's first field while its second is extracted.
+ * One field of a shape program, as emit_field() does it with the offset
+ * from the template's slot of the field (the same place and width as in
+ * the bkey): a constant is copied; a variable field gets the offset added
+ * unless it is as wide as its slot (offset 0 by 9.1).
+ */
+static void emit_field_shape(struct bk_emit *e, const struct bk_gen_opts *o,
+			     const struct bk_field_plan *fp, const struct bk_tmpl_at *t)
+{
+	int size = fp->slot_size == 4 ? BPF_W : BPF_DW;
+	char line[160];
+
+	bk_field_line(fp, line, sizeof(line));
+	if (fp->kind == BK_FIELD_CONST) {
+		bk_line(e, "%s: 0 bits, the template's value -> bkey+%u", bkey_field_name[fp->field],
+			fp->slot_off);
+		emit_tmpl_load(e, t, T0, size, fp->slot_off);
+		bk_insn(e, BPF_STX_MEM(size, R_OUT, T0, fp->slot_off));
+		return;
+	}
+	bk_line(e, "%s; %s", line, offset_known_zero(fp) ? "as wide as its slot: offset 0" :
+		"the offset from the template");
+	emit_extract(e, fp, o->strict_align);
+	if (!offset_known_zero(fp)) {
+		emit_tmpl_load(e, t, T1, size, fp->slot_off);
+		bk_insn(e, size == BPF_W ? BPF_ALU32_REG(BPF_ADD, T0, T1) :
+					   BPF_ALU64_REG(BPF_ADD, T0, T1));
+	}
+	bk_insn(e, BPF_STX_MEM(size, R_OUT, T0, fp->slot_off));
+}
+
+/*
+ * The shape program's unpack (gen/abi.h): the header, then each field
+ * with its offset from the template.  The template's first 4 bytes hold
+ * the header's constant (u64s += 5 - key_u64s, format 1), so that with a
+ * constant version_lo one 64-bit add and store make bkey+0..7.  A
+ * variable version_lo (bkey+4..11) is stored last, over its neighbours.
  */
 static void emit_unpack_shape(struct bk_emit *e, const struct bk_plan *P, bool strict_align,
 			      const struct bk_tmpl_at *t)
 {
 	struct bk_gen_opts o = { .strict_align = strict_align };
 	const struct bk_field_plan *vlo = &P->fp[BKEY_FIELD_VERSION_LO];
-	unsigned w, i;
+	const struct bk_field_plan *vhi = &P->fp[BKEY_FIELD_VERSION_HI];
+	bool vlo_const = vlo->kind == BK_FIELD_CONST;
+	unsigned i;
 
 	bk_line(e, "header: u64s += %d (5 - key_u64s), format 0 -> 1, needs_whiteout and type kept, "
-		"pad = 0; + template word 0 (version_lo's low half)", (int)(BKEY_U64s - P->key_u64s));
+		"pad = 0%s", (int)(BKEY_U64s - P->key_u64s),
+		vlo_const ? "; the template's word 0: that constant, version_lo's low half" : "");
 	bk_insn(e, BPF_ALU32_IMM(BPF_AND, R_HDR, 0xffffff));
-	bk_insn(e, BPF_ALU32_IMM(BPF_ADD, R_HDR, P->header_add));
-	emit_tmpl_load(e, t, T0, BPF_DW, 0);
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, R_HDR));
-	bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 0));
-	for (w = 1; w < BKEY_U64s; w++) {
-		const struct bk_field_plan *var[2];
-		unsigned nr = 0;
-
-		for (i = 0; i < BKEY_NR_FIELDS; i++) {
-			const struct bk_field_plan *fp = &P->fp[i];
-
-			if (fp->kind != BK_FIELD_CONST && fp->slot_off / 8 == w &&
-			    i != BKEY_FIELD_VERSION_LO)
-				var[nr++] = fp;
+	if (vlo_const) {
+		emit_tmpl_load(e, t, T0, BPF_DW, 0);
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, R_HDR));
+		bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 0));
+		if (vhi->kind == BK_FIELD_CONST) {
+			bk_line(e, "version_lo's high half, version_hi: 0 bits, the template's word 1");
+			emit_tmpl_load(e, t, T0, BPF_DW, 8);
+			bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8));
+		} else {
+			bk_line(e, "version_lo's high half: the template's");
+			emit_tmpl_load(e, t, T0, BPF_W, 8);
+			bk_insn(e, BPF_STX_MEM(BPF_W, R_OUT, T0, 8));
 		}
-		if (!nr) {
-			bk_line(e, "bkey+%u..%u: no variable field, the template's word", 8 * w, 8 * w + 7);
-			emit_tmpl_load(e, t, T0, BPF_DW, 8 * w);
-			bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8 * w));
-			continue;
-		}
-		for (i = 0; i < nr; i++) {
-			char line[160];
-
-			bk_field_line(var[i], line, sizeof(line));
-			bk_line(e, "%s; the offset from the template", line);
-			emit_raw_bits(e, var[i], strict_align);
-			if (i + 1 < nr)
-				bk_insn(e, BPF_MOV64_REG(BPF_REG_3, T0));
-			else if (i)
-				bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, BPF_REG_3));
-		}
-		emit_tmpl_load(e, t, T1, BPF_DW, 8 * w);
-		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
-		bk_insn(e, BPF_STX_MEM(BPF_DW, R_OUT, T0, 8 * w));
-	}
-	if (vlo->kind == BK_FIELD_CONST)
-		return;
-	{
-		char line[160];
-
-		bk_field_line(vlo, line, sizeof(line));
-		bk_line(e, "%s; the offset from the template, stored over words 0 and 1", line);
-	}
-	emit_extract(e, vlo, strict_align);
-	if (strict_align) {
-		emit_tmpl_load(e, t, T1, BPF_W, vlo->slot_off + 4);
-		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 32));
-		emit_tmpl_load(e, t, BPF_REG_3, BPF_W, vlo->slot_off);
-		bk_insn(e, BPF_ALU64_REG(BPF_OR, T1, BPF_REG_3));
 	} else {
-		emit_tmpl_load(e, t, T1, BPF_DW, vlo->slot_off);
+		bk_insn(e, BPF_ALU32_IMM(BPF_ADD, R_HDR, P->header_add));
+		bk_insn(e, BPF_STX_MEM(BPF_W, R_OUT, R_HDR, 0));
 	}
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
+	for (i = 0; i < BKEY_NR_FIELDS; i++) {
+		const struct bk_field_plan *fp = &P->fp[i];
+
+		if (i == BKEY_FIELD_VERSION_LO ||
+		    (i == BKEY_FIELD_VERSION_HI && vlo_const && fp->kind == BK_FIELD_CONST))
+			continue;
+		emit_field_shape(e, &o, fp, t);
+	}
+	if (vlo_const)
+		return;
+	bk_line(e, "version_lo; %s, stored over bkey+4..11", offset_known_zero(vlo) ?
+		"as wide as its slot: offset 0" : "the offset from the template");
+	emit_extract(e, vlo, strict_align);
+	if (!offset_known_zero(vlo)) {
+		if (strict_align) {
+			emit_tmpl_load(e, t, T1, BPF_W, vlo->slot_off + 4);
+			bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 32));
+			emit_tmpl_load(e, t, BPF_REG_3, BPF_W, vlo->slot_off);
+			bk_insn(e, BPF_ALU64_REG(BPF_OR, T1, BPF_REG_3));
+		} else {
+			emit_tmpl_load(e, t, T1, BPF_DW, vlo->slot_off);
+		}
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
+	}
 	store64(e, &o, T0, vlo->slot_off);
 }
 

@@ -250,6 +250,14 @@ struct bk_loaded {
  * errno and, if @log is given, the verifier log (retried with logging).
  */
 int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len);
+
+/*
+ * Kernel memory charged to this process's memory cgroup, in bytes (only
+ * differences mean anything); *method names the counter read.
+ */
+long long bk_kernel_mem_bytes(const char **method);
+/* The same, once the frees of objects closed before have landed (<= 0.5 s). */
+long long bk_kernel_mem_settle(const char **method);
 void bk_prog_unload(struct bk_loaded *l);
 
 /*

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -416,4 +417,78 @@ int bk_probe_features(struct bk_features *ft)
 		return -EOPNOTSUPP;
 	}
 	return 0;
+}
+
+static long meminfo_kb(const char *field)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long v = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
+			v = atol(line + strlen(field) + 1);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/*
+ * The memory cgroup's kernel-memory counter (v1 memory.kmem.usage_in_bytes,
+ * v2 memory.stat "kernel"), which BPF programs, their BTF and JIT images
+ * are charged to since 5.11; else minus MemFree, which other activity
+ * disturbs.  Differences are what count.
+ */
+long long bk_kernel_mem_bytes(const char **method)
+{
+	char line[400], path[600], v1[400] = "", v2[400] = "";
+	long long v = -1;
+	FILE *f = fopen("/proc/self/cgroup", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (strstr(line, ":memory:"))
+			snprintf(v1, sizeof(v1), "%.300s", strstr(line, ":memory:") + 8);
+		else if (!strncmp(line, "0::", 3))
+			snprintf(v2, sizeof(v2), "%.300s", line + 3);
+	}
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.kmem.usage_in_bytes", v1);
+	if (v1[0] && (f = fopen(path, "r"))) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+		*method = "memcg v1 memory.kmem.usage_in_bytes";
+		return v;
+	}
+	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.stat", v2);
+	if (v2[0] && (f = fopen(path, "r"))) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "kernel %lld", &v) == 1)
+				break;
+		fclose(f);
+		if (v >= 0) {
+			*method = "memcg v2 memory.stat kernel";
+			return v;
+		}
+	}
+	*method = "MemFree";
+	return meminfo_kb("MemFree") >= 0 ? -1024LL * meminfo_kb("MemFree") : -1;
+}
+
+long long bk_kernel_mem_settle(const char **method)
+{
+	long long prev = bk_kernel_mem_bytes(method), v;
+	unsigned stable = 0, i;
+
+	/* closed programs and maps are freed after an RCU grace period or
+	 * from a workqueue: wait until three reads 5 ms apart agree */
+	for (i = 0; i < 100 && stable < 3; i++) {
+		usleep(5000);
+		v = bk_kernel_mem_bytes(method);
+		stable = v == prev ? stable + 1 : 0;
+		prev = v;
+	}
+	return prev;
 }

@@ -373,7 +373,15 @@ void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_
 {
 	struct bk_node_hdr *h = out;
 
-	memset(out, 0, bk_node_value_size(node_size));
+	size_t words = 8 * (size_t)n->u64s, tab = 2 * ((size_t)n->nr_keys + 1);
+	uint8_t *v = out;
+
+	/* zero what the keys and the table do not cover: the header, the
+	 * node's unused words (a slot is reused), the table's tail */
+	memset(h, 0, BK_NODE_WORDS_OFF);
+	memset(v + BK_NODE_WORDS_OFF + words, 0, node_size - words);
+	memset(v + BK_NODE_WORDS_OFF + node_size + tab, 0,
+	       bk_node_value_size(node_size) - BK_NODE_WORDS_OFF - node_size - tab);
 	memcpy(h->format, &n->f, sizeof(n->f));
 	h->nr_keys = n->nr_keys;
 	h->u64s = n->u64s;
@@ -385,8 +393,8 @@ void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_
 	h->min_offset = n->min_key.offset;
 	h->min_snapshot = n->min_key.snapshot;
 	bk_unpack_template(&n->f, h->tmpl);
-	memcpy((uint8_t *)out + BK_NODE_WORDS_OFF, n->words, 8 * (size_t)n->u64s);
-	memcpy((uint8_t *)out + h->tab_off, n->tab, 2 * ((size_t)n->nr_keys + 1));
+	memcpy(v + BK_NODE_WORDS_OFF, n->words, words);
+	memcpy(v + h->tab_off, n->tab, tab);
 }
 
 size_t bk_keyset_lower_bound(const struct bk_keyset *ks, struct bpos pos)

@@ -36,7 +36,31 @@ struct btree_report {
 	double		bpf_ns, c_ns;	/* unpack ns per on-disk key, medians */
 	size_t		lookups, scanned, mismatches;
 	double		prep_us;
+	long long	prog_kernel_bytes;	/* memcg growth over its program loads */
 };
+
+/* What the whole image's programs cost, over every btree loaded. */
+struct image_totals {
+	uint32_t	nodes, shapes, programs;
+	long long	prog_kernel_bytes;
+	size_t		mismatches;
+};
+
+static const char *mem_method = "?";
+
+static void image_totals(const struct btree_report *r, unsigned n, struct image_totals *tot)
+{
+	unsigned i;
+
+	memset(tot, 0, sizeof(*tot));
+	for (i = 0; i < n; i++) {
+		tot->nodes += r[i].nodes;
+		tot->shapes += r[i].shapes;
+		tot->programs += r[i].programs;
+		tot->prog_kernel_bytes += r[i].prog_kernel_bytes;
+		tot->mismatches += r[i].mismatches;
+	}
+}
 
 static volatile sig_atomic_t stop;
 static double run_fixed_ns = -1;	/* an empty program's run, for the report */
@@ -364,6 +388,9 @@ static int run_btree(const struct bk_image *im, unsigned id, const struct image_
 	r->formats = it.t.nr_formats;
 	r->shapes = it.t.cache.nr;
 	r->programs = 2 * it.t.cache.nr;
+	r->prog_kernel_bytes = it.t.prog_kernel_bytes;
+	if (it.t.mem_method)
+		mem_method = it.t.mem_method;
 	for (f = 0; f < it.t.cache.nr; f++)
 		r->prep_us += it.t.cache.e[f].prepare_us;
 	if (o->list) {
@@ -397,6 +424,7 @@ out:
 static void print_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
 			 const struct image_opts *o, double secs)
 {
+	struct image_totals tot;
 	unsigned i;
 
 	printf("%s: \"%s\", metadata version %u, block %u B, btree node %u B, %u btrees "
@@ -427,17 +455,29 @@ static void print_report(const struct bk_image *im, const struct btree_report *r
 	       "A prog run costs %.0f ns before its first key\n(an empty program's run), which "
 	       "dominates bsets of a few keys.\n%u node errors; %.1f s.\n", o->rounds,
 	       run_fixed_ns, im->nr_node_errors, secs);
+	image_totals(r, n, &tot);
+	printf("programs: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per node "
+	       "(%s,\ngrown over the program loads)\n", tot.programs, tot.nodes, tot.shapes,
+	       tot.prog_kernel_bytes / 1024.0,
+	       tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0, mem_method);
 }
 
 static void json_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
 			const struct image_opts *o)
 {
+	struct image_totals tot;
 	unsigned i;
 
+	image_totals(r, n, &tot);
 	printf("{\"file\":\"%s\",\"label\":\"%s\",\"version\":%u,\"block_bytes\":%u,"
-	       "\"node_bytes\":%u,\"node_errors\":%u,\"run_fixed_ns\":%.1f,\"btrees\":[",
+	       "\"node_bytes\":%u,\"node_errors\":%u,\"run_fixed_ns\":%.1f,\"nodes\":%u,"
+	       "\"shapes\":%u,\"programs\":%u,\"program_kernel_bytes\":%lld,"
+	       "\"program_kernel_bytes_per_node\":%.1f,\"memory_counter\":\"%s\","
+	       "\"mismatches\":%zu,\"btrees\":[",
 	       o->file, im->sb.label, im->sb.version, im->sb.block_bytes, im->sb.node_bytes,
-	       im->nr_node_errors, run_fixed_ns);
+	       im->nr_node_errors, run_fixed_ns, tot.nodes, tot.shapes, tot.programs,
+	       tot.prog_kernel_bytes, tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0,
+	       mem_method, tot.mismatches);
 	for (i = 0; i < n; i++) {
 		const struct btree_report *b = &r[i];
 
@@ -447,9 +487,10 @@ static void json_report(const struct bk_image *im, const struct btree_report *r,
 		       b->status ? b->status : "ok");
 		if (!b->status)
 			printf(",\"depth\":%u,\"live\":%llu,\"formats\":%u,\"shapes\":%u,\"programs\":%u,"
-			       "\"prepare_us\":%.1f,\"bpf_ns_per_key\":%.3f,\"c_ns_per_key\":%.3f,"
+			       "\"program_kernel_bytes\":%lld,\"prepare_us\":%.1f,\"bpf_ns_per_key\":%.3f,\"c_ns_per_key\":%.3f,"
 			       "\"lookups\":%zu,\"scanned\":%zu,\"mismatches\":%zu", b->depth,
-			       (unsigned long long)b->live, b->formats, b->shapes, b->programs, b->prep_us,
+			       (unsigned long long)b->live, b->formats, b->shapes, b->programs,
+			       b->prog_kernel_bytes, b->prep_us,
 			       b->bpf_ns, b->c_ns, b->lookups, b->scanned, b->mismatches);
 		printf("}");
 	}

@@ -116,6 +116,7 @@ static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log
 		.strict_align = bk_strict_align_default(),
 	};
 	double t0 = bk_now_ns();
+	long long mem0 = bk_kernel_mem_bytes(&t->mem_method);
 	int ret = bk_gen_search(&e->f, &o, &p, NULL);
 
 	if (!ret) {
@@ -131,6 +132,8 @@ static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log
 			report_reject(log_out, &p, ret, log);
 	}
 	e->prepare_us = (bk_now_ns() - t0) / 1e3;
+	e->kernel_bytes = bk_kernel_mem_bytes(&t->mem_method) - mem0;
+	t->prog_kernel_bytes += e->kernel_bytes;
 	if (!ret)
 		ret = bk_lookup_set_prog(&t->lr, e->fid, e->lookup.fd);
 	return ret;
@@ -160,7 +163,8 @@ static uint32_t count_formats(const struct bk_btree *bt)
 
 int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 {
-	uint32_t i, slots = 16;
+	double *cached_ns = NULL;
+	uint32_t i, slots = 16, nr_cached = 0;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
@@ -183,7 +187,16 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 		ret = bk_runtime_open(&t->srt);
 	if (ret)
 		goto fail;
+	/* what earlier trees closed must be freed before this one's program
+	 * loads are measured */
+	bk_kernel_mem_settle(&t->mem_method);
+	cached_ns = calloc(bt->nr_nodes + 1, sizeof(*cached_ns));
+	if (!cached_ns) {
+		ret = -ENOMEM;
+		goto fail;
+	}
 	for (i = 0; i < bt->nr_nodes; i++) {
+		double t0 = bk_now_ns();
 		bool created;
 		struct bk_fmt_entry *e = cache_get(&t->cache, &bt->nodes[i].f, &created);
 
@@ -201,9 +214,16 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
 		t->nr_loaded = i + 1;
 		bk_node_image(&bt->nodes[i], bt->o.node_size, e->fid,
 			      (uint8_t *)t->lr.nodes + (size_t)i * t->lr.node_value_size);
+		if (!created)
+			cached_ns[nr_cached++] = bk_now_ns() - t0;
 	}
+	/* a node whose shape is cached: find its shape, copy its image (keys,
+	 * table, format, template) into its slot */
+	t->cached_node_load_ns = nr_cached ? bk_median(cached_ns, nr_cached) : 0;
+	free(cached_ns);
 	return 0;
 fail:
+	free(cached_ns);
 	bk_tree_unload(t);
 	return ret;
 }

@@ -23,6 +23,7 @@ struct bk_fmt_entry {
 	struct bk_loaded	lookup;		/* root-to-leaf lookups */
 	struct bk_loaded	scan;		/* unpacks a run of a node's keys */
 	double			prepare_us;	/* both: generate + verify + JIT */
+	long long		kernel_bytes;	/* both: kernel memory (memcg growth) */
 };
 
 struct bk_fmt_cache {
@@ -41,6 +42,11 @@ struct bk_tree_rt {
 	uint32_t		*fid_of_node;
 	uint32_t		nr_loaded;	/* nodes holding a reference */
 	uint32_t		nr_formats;	/* distinct node formats (cache.nr: shapes) */
+	/* the programs' kernel memory: the memory cgroup's growth over each
+	 * shape's loads (program, BTF, JIT image), and the counter read */
+	long long		prog_kernel_bytes;
+	const char		*mem_method;
+	double			cached_node_load_ns;	/* p50 of a node whose shape was cached */
 	struct bk_lookup_stats	st;
 	int			last_status;	/* of a failed run: BK_ERR_* or -errno */
 	uint32_t		last_node;	/* and the node it stopped at */

@@ -40,6 +40,9 @@ struct tree_report {
 	uint32_t	nodes, leaves, depth, formats, shapes, programs;
 	unsigned long	xlated, jited;
 	double		prep_p50, prep_p99;	/* us per shape: lookup + scan programs */
+	long long	prog_kernel_bytes;	/* memcg growth over the program loads */
+	const char	*mem_method;
+	double		cached_node_ns;		/* p50: a node whose shape was cached */
 	size_t		lookups, scanned;
 	double		lookup_s, kernel_ns_per_lookup, scan_s;
 	unsigned long	runs;
@@ -190,6 +193,9 @@ static int run_tree(const char *name, const struct bk_keyset *ks, const struct r
 	rep->formats = t.nr_formats;
 	rep->shapes = t.cache.nr;
 	rep->programs = 2 * t.cache.nr;
+	rep->prog_kernel_bytes = t.prog_kernel_bytes;
+	rep->mem_method = t.mem_method;
+	rep->cached_node_ns = t.cached_node_load_ns;
 	prep = calloc(t.cache.nr, sizeof(*prep));
 	for (i = 0; i < t.cache.nr; i++) {
 		const struct bk_fmt_entry *e = &t.cache.e[i];
@@ -292,9 +298,39 @@ out:
 	return ret;
 }
 
+/* The whole run: what its programs cost, over all btrees. */
+struct run_totals {
+	uint32_t	nodes, shapes, programs;
+	long long	prog_kernel_bytes;
+	double		prep_p50, cached_node_ns;	/* medians of the trees' */
+	size_t		mismatches;
+};
+
+static void run_totals(const struct tree_report *r, unsigned n, struct run_totals *tot)
+{
+	double prep[3], node[3];
+	unsigned i;
+
+	memset(tot, 0, sizeof(*tot));
+	for (i = 0; i < n; i++) {
+		tot->nodes += r[i].nodes;
+		tot->shapes += r[i].shapes;
+		tot->programs += r[i].programs;
+		tot->prog_kernel_bytes += r[i].prog_kernel_bytes;
+		tot->mismatches += r[i].mismatches;
+		prep[i] = r[i].prep_p50;
+		node[i] = r[i].cached_node_ns;
+	}
+	if (n) {
+		tot->prep_p50 = bk_median(prep, n);
+		tot->cached_node_ns = bk_median(node, n);
+	}
+}
+
 static void print_report(const struct tree_report *r, unsigned n, const struct run_opts *o,
 			 double total_s)
 {
+	struct run_totals tot;
 	size_t bad = 0;
 	unsigned i;
 
@@ -326,24 +362,40 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 	       "one lookup and one scan program that every node of the shape shares.\n"
 	       "prep: generating, verifying and JIT-compiling a shape's two programs.\n"
 	       "mismatches: %zu. Total %.1f s.\n", BK_BATCH, bad, total_s);
+	run_totals(r, n, &tot);
+	printf("\nprograms: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per "
+	       "node\n(%s, grown over the program loads); a node whose shape is cached loads "
+	       "in %.1f us (p50),\na new shape's two programs in %.0f us.\n", tot.programs,
+	       tot.nodes, tot.shapes, tot.prog_kernel_bytes / 1024.0,
+	       tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0,
+	       n ? r[0].mem_method : "?", tot.cached_node_ns / 1e3, tot.prep_p50);
 }
 
 static void json_report(const struct tree_report *r, unsigned n, const struct run_opts *o)
 {
+	struct run_totals tot;
 	unsigned i;
 	size_t bad = 0;
 
-	printf("{\"seed\":%llu,\"node_size\":%u,\"verified\":%s,\"btrees\":[",
-	       (unsigned long long)o->seed, o->node_size, o->verify ? "true" : "false");
+	run_totals(r, n, &tot);
+	printf("{\"seed\":%llu,\"node_size\":%u,\"verified\":%s,\"nodes\":%u,\"shapes\":%u,"
+	       "\"programs\":%u,\"program_kernel_bytes\":%lld,\"program_kernel_bytes_per_node\":%.1f,"
+	       "\"memory_counter\":\"%s\",\"cached_node_load_ns_p50\":%.0f,\"new_shape_prepare_us_p50\":%.1f,"
+	       "\"btrees\":[", (unsigned long long)o->seed, o->node_size,
+	       o->verify ? "true" : "false", tot.nodes, tot.shapes, tot.programs,
+	       tot.prog_kernel_bytes, tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0,
+	       n ? r[0].mem_method : "?", tot.cached_node_ns, tot.prep_p50);
 	for (i = 0; i < n; i++) {
 		printf("%s{\"name\":\"%s\",\"keys\":%zu,\"nodes\":%u,\"leaves\":%u,\"depth\":%u,"
-		       "\"formats\":%u,\"shapes\":%u,\"programs\":%u,\"keys_unpacked\":%zu,\"xlated_insns\":%lu,"
+		       "\"formats\":%u,\"shapes\":%u,\"programs\":%u,\"program_kernel_bytes\":%lld,"
+		       "\"keys_unpacked\":%zu,\"xlated_insns\":%lu,"
 		       "\"jited_bytes\":%lu,\"prepare_us_p50\":%.1f,\"prepare_us_p99\":%.1f,"
 		       "\"lookups\":%zu,\"lookups_per_s\":%.0f,\"kernel_ns_per_lookup\":%.1f,"
 		       "\"runs\":%lu,\"scan_keys\":%zu,\"scan_keys_per_s\":%.0f,"
 		       "\"ref_lookups_per_s\":%.0f,\"ref_scan_keys_per_s\":%.0f,\"mismatches\":%zu}",
 		       i ? "," : "", r[i].name, r[i].keys, r[i].nodes, r[i].leaves, r[i].depth,
-		       r[i].formats, r[i].shapes, r[i].programs, r[i].unpacked, r[i].xlated, r[i].jited,
+		       r[i].formats, r[i].shapes, r[i].programs, r[i].prog_kernel_bytes, r[i].unpacked,
+		       r[i].xlated, r[i].jited,
 		       r[i].prep_p50, r[i].prep_p99, r[i].lookups, r[i].lookups / r[i].lookup_s,
 		       r[i].kernel_ns_per_lookup, r[i].runs, r[i].scanned, r[i].scanned / r[i].scan_s,
 		       r[i].lookups / r[i].ref_lookup_s, r[i].scanned / r[i].ref_scan_s,

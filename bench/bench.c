@@ -9,6 +9,9 @@
  *   x86_loop        emitted x86-64 loop (bench/x86.c, never in the product)
  *   bpf_generic     one clang-compiled BPF program for all formats (bpf/)
  *   bpf_generated   our generated program, one run per node
+ *   bpf_generated_u64s  the same program walking by u64s
+ *   bpf_shape       the shape program (gen/abi.h): the same walk, made from
+ *                   the format's widths alone, its offsets from a template
  *
  * Knobs for measuring alternatives (the defaults are the product's):
  * BK_BENCH_WALK=u64s times the bset walk instead of the key table,
@@ -43,12 +46,13 @@
 enum method {
 	M_WALK, M_GENERIC_C, M_BYTE_ALIGNED_C, M_X86_LOOP, M_BPF_GENERIC, M_BPF_GENERATED,
 	M_BPF_GENERATED_U64S,	/* the same program walking by u64s, for comparison */
+	M_BPF_SHAPE,		/* the shape program of the same walk */
 	NR_METHODS
 };
 
 static const char *const method_name[NR_METHODS] = {
 	"walk", "generic_c", "byte_aligned_c", "x86_loop", "bpf_generic", "bpf_generated",
-	"bpf_generated_u64s",
+	"bpf_generated_u64s", "bpf_shape",
 };
 
 struct bench_format {
@@ -61,10 +65,13 @@ struct bench_format {
 	struct bkey_byte_aligned ba;
 	struct x86_fn		x86;
 	struct bk_prog		prog;
-	struct bk_loaded	l, l_u64s;
+	struct bk_loaded	l, l_u64s, l_shape;	/* l_shape.fd < 0: n/a */
 	/* results */
 	double			ns[NR_METHODS];
 	double			r_x86, r_generic, r_ba;		/* bpf_generated / method */
+	double			r_shape;			/* bpf_shape / bpf_generated */
+	double			x86_emit_us;	/* plan + emit + mmap + mprotect, median */
+	double			node_load_us;	/* a node of a cached shape, median */
 	double			prepare_us;
 	double			mem_bytes;
 	unsigned long		memlock;
@@ -258,6 +265,18 @@ static struct bk_loaded generic_for(const struct bench_format *bf)
 }
 static unsigned in_shift;	/* where the node sits in the in map, words */
 
+/* The BPF method's program; a shape program gets this format's template. */
+static struct bk_loaded program_for(const struct bench_format *bf, enum method m)
+{
+	if (m == M_BPF_GENERIC)
+		return generic_for(bf);
+	if (m == M_BPF_SHAPE) {
+		bk_runtime_set_format(&rt, &bf->f);
+		return bf->l_shape;
+	}
+	return m == M_BPF_GENERATED_U64S ? bf->l_u64s : bf->l;
+}
+
 /* ns per key for @m, over about TARGET_NS. */
 static double time_method(struct bench_format *bf, enum method m, struct bkey *out)
 {
@@ -269,8 +288,7 @@ static double time_method(struct bench_format *bf, enum method m, struct bkey *o
 	double t;
 
 	if (m >= M_BPF_GENERIC) {
-		struct bk_loaded gl = m == M_BPF_GENERIC ? generic_for(bf) :
-				      m == M_BPF_GENERATED_U64S ? bf->l_u64s : bf->l;
+		struct bk_loaded gl = program_for(bf, m);
 		const struct bk_loaded *l = &gl;
 		uint32_t dur;
 
@@ -336,9 +354,10 @@ static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref
 		}
 	}
 	for (m = M_BPF_GENERIC; m < NR_METHODS; m++) {
-		struct bk_loaded l = m == M_BPF_GENERIC ? generic_for(bf) :
-				     m == M_BPF_GENERATED_U64S ? bf->l_u64s : bf->l;
+		struct bk_loaded l = program_for(bf, m);
 
+		if (m == M_BPF_SHAPE && bf->l_shape.fd < 0)
+			continue;
 		memset(rt.out, 0xa5, NODE_KEYS * sizeof(*out));
 		status = bk_unpack_words(&l, &rt, bf->words, bf->nr_words, &n, NULL);
 		if (status || n != NODE_KEYS || memcmp(rt.out, ref, NODE_KEYS * sizeof(*out))) {
@@ -368,20 +387,6 @@ static double prepare_bk_median(struct bench_format *bf, const struct bk_gen_opt
 	return bk_median(t, PREP_LOADS);
 }
 
-static long meminfo_kb(const char *field)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[256];
-	long v = -1;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
-			v = atol(line + strlen(field) + 1);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 static unsigned long fdinfo_memlock(int fd)
 {
 	char path[64], line[256];
@@ -398,50 +403,55 @@ static unsigned long fdinfo_memlock(int fd)
 	return v;
 }
 
-/*
- * Kernel memory charged to us, and how it was read: the memory cgroup's
- * kernel-memory counter (v1 memory.kmem.usage_in_bytes, v2 memory.stat
- * "kernel"), which BPF programs, BTF and JIT images are charged to since
- * 5.11; else the drop in MemFree, which other activity disturbs.
- */
-static const char *mem_method = "MemFree";
+static const char *mem_method = "?";
 
-static long long kernel_mem_bytes(void)
+/* The x86 codegen's cost per format: plan, emit, mmap, mprotect (median). */
+static double x86_emit_median(const struct bench_format *bf)
 {
-	char line[400], path[600], v1[400] = "", v2[400] = "";
-	long long v = -1;
-	FILE *f = fopen("/proc/self/cgroup", "r");
+	double t[PREP_LOADS];
+	unsigned i;
 
-	while (f && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		if (strstr(line, ":memory:"))
-			snprintf(v1, sizeof(v1), "%.300s", strstr(line, ":memory:") + 8);
-		else if (!strncmp(line, "0::", 3))
-			snprintf(v2, sizeof(v2), "%.300s", line + 3);
+	for (i = 0; i < PREP_LOADS; i++) {
+		double t0 = bk_now_ns();
+		struct x86_fn fn;
+		struct bk_plan plan;
+
+		if (bk_plan_format(&bf->f, &plan, NULL) || x86_emit(&plan, &fn))
+			return -1;
+		t[i] = (bk_now_ns() - t0) / 1e3;
+		x86_free(&fn);
 	}
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.kmem.usage_in_bytes", v1);
-	if (v1[0] && (f = fopen(path, "r"))) {
-		if (fscanf(f, "%lld", &v) != 1)
-			v = -1;
-		fclose(f);
-		mem_method = "memcg v1 memory.kmem.usage_in_bytes";
-		return v;
+	return bk_median(t, PREP_LOADS);
+}
+
+/*
+ * A node whose shape is cached, loaded into its slot as the node cache
+ * does (median): header with the format, the template, the keys, and the
+ * key table built and checked from them.  No program is made.
+ */
+static double node_load_median(const struct bench_format *bf)
+{
+	unsigned node_size = 8 * bf->nr_words, i;
+	uint8_t *slot = calloc(1, bk_node_value_size(node_size));
+	double t[PREP_LOADS];
+
+	if (!slot)
+		return -1;
+	for (i = 0; i < PREP_LOADS; i++) {
+		struct bk_node_hdr *h = (struct bk_node_hdr *)slot;
+		double t0 = bk_now_ns();
+
+		memset(h, 0, BK_NODE_WORDS_OFF);
+		memcpy(h->format, &bf->f, sizeof(bf->f));
+		bk_unpack_template(&bf->f, h->tmpl);
+		memcpy(slot + BK_NODE_WORDS_OFF, bf->words, node_size);
+		h->nr_keys = bk_build_table(&bf->f, bf->words, bf->nr_words,
+					    (uint16_t *)(slot + BK_NODE_WORDS_OFF + node_size), NULL);
+		t[i] = (bk_now_ns() - t0) / 1e3;
+		sink += h->nr_keys;
 	}
-	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.stat", v2);
-	if (v2[0] && (f = fopen(path, "r"))) {
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "kernel %lld", &v) == 1)
-				break;
-		fclose(f);
-		if (v >= 0) {
-			mem_method = "memcg v2 memory.stat kernel";
-			return v;
-		}
-	}
-	mem_method = "MemFree";
-	return meminfo_kb("MemFree") >= 0 ? -1024LL * meminfo_kb("MemFree") : -1;
+	free(slot);
+	return bk_median(t, PREP_LOADS);
 }
 
 /* Kernel memory per program: the growth while MEM_PROGS copies are loaded. */
@@ -455,11 +465,11 @@ static double memory_per_prog(struct bench_format *bf, const struct bk_gen_opts 
 		return -1;
 	/* programs closed earlier are freed after an RCU grace period */
 	usleep(300 * 1000);
-	before = kernel_mem_bytes();
+	before = bk_kernel_mem_bytes(&mem_method);
 	for (i = 0; i < MEM_PROGS; i++, n++)
 		if (bk_prog_load(&bf->prog, &l[i], NULL, 0))
 			break;
-	after = kernel_mem_bytes();
+	after = bk_kernel_mem_bytes(&mem_method);
 	for (i = 0; i < n; i++)
 		bk_prog_unload(&l[i]);
 	return n ? (double)(after - before) / n : -1;
@@ -552,6 +562,20 @@ int main(int argc, char **argv)
 		    bk_prog_load(&bf->prog, &bf->l, NULL, 0))
 			return 1;
 		bf->memlock = fdinfo_memlock(bf->l.fd);
+		bf->x86_emit_us = x86_emit_median(bf);
+		bf->node_load_us = node_load_median(bf);
+		bf->l_shape.fd = -1;
+		if (o.walk == BK_WALK_TABLE) {
+			/* made from another format of the shape: offsets 0 */
+			struct bkey_format twin = bf->f;
+			struct bk_gen_opts os = o;
+
+			memset(twin.field_offset, 0, sizeof(twin.field_offset));
+			os.by_shape = true;
+			if (bk_gen_unpack(&twin, &os, &bf->prog, NULL) ||
+			    bk_prog_load(&bf->prog, &bf->l_shape, NULL, 0))
+				return 1;
+		}
 		{
 			struct bk_gen_opts ou = o;
 
@@ -571,50 +595,70 @@ int main(int argc, char **argv)
 	       bk_shape_name(ft.best), bk_walk_name(o.walk), ft.why, NODE_KEYS, ROUNDS);
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
-		double ns[NR_METHODS][ROUNDS], rx[ROUNDS], rg[ROUNDS], rb[ROUNDS];
+		double ns[NR_METHODS][ROUNDS], rx[ROUNDS], rg[ROUNDS], rb[ROUNDS], rs[ROUNDS];
 		enum method m;
 
 		for (r = 0; r < ROUNDS; r++) {
 			for (m = 0; m < NR_METHODS; m++) {
 				enum method mm = (m + r) % NR_METHODS;	/* rotate the order */
 
-				ns[mm][r] = mm == M_BYTE_ALIGNED_C && !bf->byte_aligned ? 0 :
+				ns[mm][r] = (mm == M_BYTE_ALIGNED_C && !bf->byte_aligned) ||
+					    (mm == M_BPF_SHAPE && bf->l_shape.fd < 0) ? 0 :
 					    time_method(bf, mm, out);
 			}
 			rx[r] = ns[M_BPF_GENERATED][r] / ns[M_X86_LOOP][r];
 			rg[r] = ns[M_BPF_GENERATED][r] / ns[M_GENERIC_C][r];
 			rb[r] = bf->byte_aligned ? ns[M_BPF_GENERATED][r] / ns[M_BYTE_ALIGNED_C][r] : 0;
+			rs[r] = ns[M_BPF_SHAPE][r] / ns[M_BPF_GENERATED][r];
 		}
 		for (m = 0; m < NR_METHODS; m++)
 			bf->ns[m] = bk_median(ns[m], ROUNDS);
 		bf->r_x86 = bk_median(rx, ROUNDS);
 		bf->r_generic = bk_median(rg, ROUNDS);
 		bf->r_ba = bk_median(rb, ROUNDS);
+		bf->r_shape = bk_median(rs, ROUNDS);
 	}
 
-	printf("\n%-16s %5s %9s %7s %5s %7s %5s %5s | %5s %5s %5s | %7s %6s %4s %5s %6s %7s\n",
-	       "format", "walk", "generic_c", "byte_al", "x86", "bpf_gen", "bpf", "bpf_u", "/x86",
-	       "/gen", "/ba", "prep us", "xlated", "JIT", "x86 B", "mem B", "memlock");
+	printf("\n%-16s %5s %9s %7s %5s %7s %5s %5s %5s | %5s %5s %5s %5s | %7s %6s %4s %5s %6s %7s\n",
+	       "format", "walk", "generic_c", "byte_al", "x86", "bpf_gen", "bpf", "bpf_u", "bpf_s",
+	       "/x86", "/gen", "/ba", "s/bpf", "prep us", "xlated", "JIT", "x86 B", "mem B",
+	       "memlock");
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
 		char ba[16], rba[16];
 
 		snprintf(ba, sizeof(ba), bf->byte_aligned ? "%.2f" : "n/a", bf->ns[M_BYTE_ALIGNED_C]);
 		snprintf(rba, sizeof(rba), bf->byte_aligned ? "%.2f" : "n/a", bf->r_ba);
-		printf("%-16s %5.2f %9.2f %7s %5.2f %7.2f %5.2f %5.2f | %5.2f %5.2f %5s | %7.1f %6u %4u %5zu %6.0f %7lu\n",
+		printf("%-16s %5.2f %9.2f %7s %5.2f %7.2f %5.2f %5.2f %5.2f | %5.2f %5.2f %5s %5.2f | %7.1f %6u %4u %5zu %6.0f %7lu\n",
 		       bf->name, bf->ns[M_WALK], bf->ns[M_GENERIC_C], ba, bf->ns[M_X86_LOOP],
 		       bf->ns[M_BPF_GENERIC], bf->ns[M_BPF_GENERATED], bf->ns[M_BPF_GENERATED_U64S],
-		       bf->r_x86, bf->r_generic, rba,
+		       bf->ns[M_BPF_SHAPE], bf->r_x86, bf->r_generic, rba, bf->r_shape,
 		       bf->prepare_us,
 		       bf->l.xlated_insns, bf->l.jited_bytes, bf->x86.len, bf->mem_bytes, bf->memlock);
 	}
 	printf("\nns/key (bpf_gen = bpf_generic, bpf = bpf_generated walking its node's key table,\n"
-	       "bpf_u = the same program walking by u64s as the x86 loop does); ratios are\n"
-	       "bpf_generated over x86_loop, generic_c, byte_aligned_c,\n"
+	       "bpf_u = the same program walking by u64s as the x86 loop does, bpf_s = the\n"
+	       "shape program of bpf's walk); ratios are bpf_generated over x86_loop, generic_c,\n"
+	       "byte_aligned_c, and s/bpf = bpf_shape over bpf_generated,\n"
 	       "medians of per-round ratios. prep = generate + verify + JIT, median of %d\n"
 	       "loads. mem B = kernel memory per program (%s, growth\n"
 	       "with %d loaded: program, BTF, JIT image); memlock = the program's fdinfo memlock.\n",
 	       PREP_LOADS, mem_method, MEM_PROGS);
+
+	printf("\n%-16s %8s %8s %8s %10s %6s\n", "per node", "node us", "x86 us", "node/x86",
+	       "shape JIT", "xlated");
+	for (i = 0; i < nb; i++) {
+		struct bench_format *bf = &bfs[i];
+
+		printf("%-16s %8.2f %8.2f %8.2f %10u %6u\n", bf->name, bf->node_load_us,
+		       bf->x86_emit_us, bf->node_load_us / bf->x86_emit_us, bf->l_shape.jited_bytes,
+		       bf->l_shape.xlated_insns);
+	}
+	printf("\nnode us: a node (these 1024 keys) whose shape is cached, loaded into a\n"
+	       "node slot: header, template, keys, and the key table built and checked;\n"
+	       "x86 us: the x86 emitter's cost per format (plan, emit, mmap, mprotect), which\n"
+	       "bcachefs paid per node; medians of %d. shape JIT, xlated: the shape program.\n",
+	       PREP_LOADS);
 
 	json = fopen(json_path, "w");
 	if (json) {
@@ -638,9 +682,13 @@ int main(int argc, char **argv)
 			fprintf(json, "},\"ratio_vs_x86_loop\":%.3f,\"ratio_vs_generic_c\":%.3f,"
 				"\"ratio_vs_byte_aligned_c\":%s%.3f,\"prepare_us\":%.2f,\"jit_bytes\":%u,"
 				"\"x86_bytes\":%zu,\"xlated_insns\":%u,\"mem_bytes_per_prog\":%.0f,"
-				"\"memlock\":%lu}", bf->r_x86, bf->r_generic, "",
+				"\"memlock\":%lu,\"ratio_shape_vs_exact\":%.3f,\"shape_jit_bytes\":%u,"
+				"\"shape_xlated_insns\":%u,\"node_load_us\":%.3f,\"x86_emit_us\":%.3f}",
+				bf->r_x86, bf->r_generic, "",
 				bf->byte_aligned ? bf->r_ba : 0.0, bf->prepare_us, bf->l.jited_bytes,
-				bf->x86.len, bf->l.xlated_insns, bf->mem_bytes, bf->memlock);
+				bf->x86.len, bf->l.xlated_insns, bf->mem_bytes, bf->memlock,
+				bf->r_shape, bf->l_shape.jited_bytes, bf->l_shape.xlated_insns,
+				bf->node_load_us, bf->x86_emit_us);
 		}
 		fprintf(json, "]}\n");
 		fclose(json);
@@ -668,6 +716,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < nb; i++) {
 		bk_prog_unload(&bfs[i].l);
 		bk_prog_unload(&bfs[i].l_u64s);
+		bk_prog_unload(&bfs[i].l_shape);
 		x86_free(&bfs[i].x86);
 		free(bfs[i].buf);
 	}

@@ -16,4 +16,5 @@ plot dat using 2:xtic(1) title "walk", \
      '' using 5 title "x86\\_loop", \
      '' using 6 title "bpf\\_generic", \
      '' using 7 title "bpf\\_generated (table walk)", \
-     '' using 8 title "bpf\\_generated\\_u64s"
+     '' using 8 title "bpf\\_generated\\_u64s", \
+     '' using 9 title "bpf\\_shape (table walk)"

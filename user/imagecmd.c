@@ -39,27 +39,17 @@ struct btree_report {
 	long long	prog_kernel_bytes;	/* memcg growth over its program loads */
 };
 
-/* What the whole image's programs cost, over every btree loaded. */
-struct image_totals {
-	uint32_t	nodes, shapes, programs;
-	long long	prog_kernel_bytes;
-	size_t		mismatches;
-};
-
 static const char *mem_method = "?";
 
-static void image_totals(const struct btree_report *r, unsigned n, struct image_totals *tot)
+/* What the whole image's programs cost, over every btree loaded. */
+static void image_totals(const struct btree_report *r, unsigned n, struct bk_prog_totals *tot)
 {
 	unsigned i;
 
 	memset(tot, 0, sizeof(*tot));
-	for (i = 0; i < n; i++) {
-		tot->nodes += r[i].nodes;
-		tot->shapes += r[i].shapes;
-		tot->programs += r[i].programs;
-		tot->prog_kernel_bytes += r[i].prog_kernel_bytes;
-		tot->mismatches += r[i].mismatches;
-	}
+	for (i = 0; i < n; i++)
+		bk_prog_totals_add(tot, r[i].nodes, r[i].shapes, r[i].programs,
+				   r[i].prog_kernel_bytes, r[i].mismatches);
 }
 
 static volatile sig_atomic_t stop;
@@ -424,7 +414,7 @@ out:
 static void print_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
 			 const struct image_opts *o, double secs)
 {
-	struct image_totals tot;
+	struct bk_prog_totals tot;
 	unsigned i;
 
 	printf("%s: \"%s\", metadata version %u, block %u B, btree node %u B, %u btrees "
@@ -458,14 +448,14 @@ static void print_report(const struct bk_image *im, const struct btree_report *r
 	image_totals(r, n, &tot);
 	printf("programs: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per node "
 	       "(%s,\ngrown over the program loads)\n", tot.programs, tot.nodes, tot.shapes,
-	       tot.prog_kernel_bytes / 1024.0,
-	       tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0, mem_method);
+	       tot.kernel_bytes / 1024.0,
+	       tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0, mem_method);
 }
 
 static void json_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
 			const struct image_opts *o)
 {
-	struct image_totals tot;
+	struct bk_prog_totals tot;
 	unsigned i;
 
 	image_totals(r, n, &tot);
@@ -476,7 +466,7 @@ static void json_report(const struct bk_image *im, const struct btree_report *r,
 	       "\"mismatches\":%zu,\"btrees\":[",
 	       o->file, im->sb.label, im->sb.version, im->sb.block_bytes, im->sb.node_bytes,
 	       im->nr_node_errors, run_fixed_ns, tot.nodes, tot.shapes, tot.programs,
-	       tot.prog_kernel_bytes, tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0,
+	       tot.kernel_bytes, tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0,
 	       mem_method, tot.mismatches);
 	for (i = 0; i < n; i++) {
 		const struct btree_report *b = &r[i];

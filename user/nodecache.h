@@ -52,6 +52,23 @@ struct bk_tree_rt {
 	uint32_t		last_node;	/* and the node it stopped at */
 };
 
+/* What the programs of several trees cost, summed for a report. */
+struct bk_prog_totals {
+	uint32_t		nodes, shapes, programs;
+	long long		kernel_bytes;
+	size_t			mismatches;
+};
+
+static inline void bk_prog_totals_add(struct bk_prog_totals *t, uint32_t nodes, uint32_t shapes,
+				      uint32_t programs, long long kernel_bytes, size_t mismatches)
+{
+	t->nodes += nodes;
+	t->shapes += shapes;
+	t->programs += programs;
+	t->kernel_bytes += kernel_bytes;
+	t->mismatches += mismatches;
+}
+
 /* Loads @bt: maps, node images, one program per distinct format.  A
  * verifier rejection prints its log and our listing to @log_out. */
 int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out);

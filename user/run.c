@@ -300,10 +300,8 @@ out:
 
 /* The whole run: what its programs cost, over all btrees. */
 struct run_totals {
-	uint32_t	nodes, shapes, programs;
-	long long	prog_kernel_bytes;
-	double		prep_p50, cached_node_ns;	/* medians of the trees' */
-	size_t		mismatches;
+	struct bk_prog_totals	sum;
+	double			prep_p50, cached_node_ns;	/* medians of the trees' */
 };
 
 static void run_totals(const struct tree_report *r, unsigned n, struct run_totals *tot)
@@ -313,11 +311,8 @@ static void run_totals(const struct tree_report *r, unsigned n, struct run_total
 
 	memset(tot, 0, sizeof(*tot));
 	for (i = 0; i < n; i++) {
-		tot->nodes += r[i].nodes;
-		tot->shapes += r[i].shapes;
-		tot->programs += r[i].programs;
-		tot->prog_kernel_bytes += r[i].prog_kernel_bytes;
-		tot->mismatches += r[i].mismatches;
+		bk_prog_totals_add(&tot->sum, r[i].nodes, r[i].shapes, r[i].programs,
+				   r[i].prog_kernel_bytes, r[i].mismatches);
 		prep[i] = r[i].prep_p50;
 		node[i] = r[i].cached_node_ns;
 	}
@@ -365,9 +360,9 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 	run_totals(r, n, &tot);
 	printf("\nprograms: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per "
 	       "node\n(%s, grown over the program loads); a node whose shape is cached loads "
-	       "in %.1f us (p50),\na new shape's two programs in %.0f us.\n", tot.programs,
-	       tot.nodes, tot.shapes, tot.prog_kernel_bytes / 1024.0,
-	       tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0,
+	       "in %.1f us (p50),\na new shape's two programs in %.0f us.\n", tot.sum.programs,
+	       tot.sum.nodes, tot.sum.shapes, tot.sum.kernel_bytes / 1024.0,
+	       tot.sum.nodes ? (double)tot.sum.kernel_bytes / tot.sum.nodes : 0,
 	       n ? r[0].mem_method : "?", tot.cached_node_ns / 1e3, tot.prep_p50);
 }
 
@@ -382,8 +377,8 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 	       "\"programs\":%u,\"program_kernel_bytes\":%lld,\"program_kernel_bytes_per_node\":%.1f,"
 	       "\"memory_counter\":\"%s\",\"cached_node_load_ns_p50\":%.0f,\"new_shape_prepare_us_p50\":%.1f,"
 	       "\"btrees\":[", (unsigned long long)o->seed, o->node_size,
-	       o->verify ? "true" : "false", tot.nodes, tot.shapes, tot.programs,
-	       tot.prog_kernel_bytes, tot.nodes ? (double)tot.prog_kernel_bytes / tot.nodes : 0,
+	       o->verify ? "true" : "false", tot.sum.nodes, tot.sum.shapes, tot.sum.programs,
+	       tot.sum.kernel_bytes, tot.sum.nodes ? (double)tot.sum.kernel_bytes / tot.sum.nodes : 0,
 	       n ? r[0].mem_method : "?", tot.cached_node_ns, tot.prep_p50);
 	for (i = 0; i < n; i++) {
 		printf("%s{\"name\":\"%s\",\"keys\":%zu,\"nodes\":%u,\"leaves\":%u,\"depth\":%u,"

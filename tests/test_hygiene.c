@@ -171,7 +171,7 @@ static void trees(struct kenv *k)
 
 		if (i == 5)
 			before = snapshot();	/* after warm-up, nothing loaded */
-		if (!ASSERT_OK(bk_tree_load(&t, &bt, stderr), "tree load"))
+		if (!ASSERT_OK(bk_tree_load(&t, &bt, NULL, stderr), "tree load"))
 			break;
 		ASSERT_OK(bk_tree_lookup(&t, &(struct bpos){ 4100, 0, 0 }, 1, &r), "lookup");
 		bk_tree_unload(&t);

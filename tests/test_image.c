@@ -227,7 +227,7 @@ static void check_ondisk_btree(const struct bk_image *im, const char *image, uns
 		ASSERT_EQ(im->bt[id].nr_nodes, 0, "nodes of a btree without a listing");
 		return;
 	}
-	ret = bk_img_tree_load(&it, im, id, stderr, err, sizeof(err));
+	ret = bk_img_tree_load(&it, im, id, NULL, stderr, err, sizeof(err));
 	if (!ASSERT_OK(ret, bch_btree_name[id])) {
 		fprintf(stderr, "  %s\n", err);
 		gzclose(f);
@@ -541,19 +541,56 @@ static void check_answers(struct bk_img_tree *it, char **ref, size_t nr,
 	free(res);
 }
 
+/* Distinct shapes among the nodes of every loaded btree of @im. */
+static unsigned image_shapes(const struct bk_image *im)
+{
+	struct bkey_format *f = NULL;
+	uint32_t n = 0, j;
+	unsigned id, d;
+
+	for (id = 0; id < BCH_BTREE_ID_NR; id++) {
+		const struct bk_img_btree *ib = &im->bt[id];
+
+		if (!bk_img_tree_slots(im, id))
+			continue;
+		f = realloc(f, (n + ib->nr_nodes) * sizeof(*f));
+		for (j = 0; f && j < ib->nr_nodes; j++) {
+			f[n + j] = ib->nodes[j].f;
+			memset(f[n + j].field_offset, 0, sizeof(f[n + j].field_offset));
+		}
+		n += ib->nr_nodes;
+	}
+	d = f ? distinct_formats(f, n) : 0;
+	free(f);
+	return d;
+}
+
+/*
+ * Every btree of the image in one node cache, as bcachefs keeps them: one
+ * program pair per shape of the whole image, each tree's nodes in their
+ * own slots (child pointers and leaf links relocated), every answer
+ * checked.
+ */
 static void check_lookups(const struct bk_image *im, unsigned img, unsigned long *lookups,
 			  unsigned long *scanned, unsigned long *live)
 {
+	static struct bk_img_tree its[BCH_BTREE_ID_NR];
+	struct bk_node_cache nc;
+	uint32_t slots = 0;
 	unsigned id;
 
+	for (id = 0; id < BCH_BTREE_ID_NR; id++)
+		slots += bk_img_tree_slots(im, id);
+	if (!ASSERT_OK(bk_node_cache_open(&nc, im->sb.node_bytes, slots), "node cache"))
+		return;
 	for (id = 0; id < BCH_BTREE_ID_NR; id++) {
-		struct bk_img_tree it;
+		struct bk_img_tree *it = &its[id];
 		char err[512], s[200];
 		size_t nr, i;
 		char **ref = read_keys_listing(images[img].name, id, &nr);
 		int ret;
 
-		ret = bk_img_tree_load(&it, im, id, stderr, err, sizeof(err));
+		ret = bk_img_tree_load(it, im, id, &nc, stderr, err, sizeof(err));
 		if (ret == -ENOENT) {
 			ASSERT_EQ(nr, 0, "keys of an empty btree");
 			goto next;
@@ -563,23 +600,28 @@ static void check_lookups(const struct bk_image *im, unsigned img, unsigned long
 			goto next;
 		}
 		/* the merged view first: bsets merged, whiteouts dropped */
-		ASSERT_EQ(it.live.nr, nr, bch_btree_name[id]);
-		for (i = 0; i < nr && i < it.live.nr; i++) {
-			bk_img_key_str(&it.live.keys[i].k, s, sizeof(s));
+		ASSERT_EQ(it->live.nr, nr, bch_btree_name[id]);
+		for (i = 0; i < nr && i < it->live.nr; i++) {
+			bk_img_key_str(&it->live.keys[i].k, s, sizeof(s));
 			if (!ASSERT_STREQ(s, ref[i], "merged key"))
 				break;
 		}
-		ASSERT_EQ(it.t.cache.nr, btree_shapes(it.ib), "program shapes = node shapes");
-		ASSERT_EQ(it.t.nr_formats, btree_formats(it.ib), "formats counted");
-		if (i == nr && nr == it.live.nr)
-			check_answers(&it, ref, nr, lookups, scanned);
+		ASSERT_EQ(it->t.nr_shapes, btree_shapes(it->ib), "the tree's shapes = its nodes' shapes");
+		ASSERT_EQ(it->t.nr_formats, btree_formats(it->ib), "formats counted");
+		if (i == nr && nr == it->live.nr)
+			check_answers(it, ref, nr, lookups, scanned);
 		*live += nr;
-		bk_img_tree_unload(&it);
 next:
 		for (i = 0; i < nr; i++)
 			free(ref[i]);
 		free(ref);
 	}
+	ASSERT_EQ(nc.cache.nr, image_shapes(im), "one entry per shape of the image");
+	ASSERT_EQ(nc.programs_loaded, 2 * nc.cache.nr, "two programs per shape");
+	ASSERT_EQ(nc.nr_used, slots, "every tree in its own slots");
+	for (id = 0; id < BCH_BTREE_ID_NR; id++)
+		bk_img_tree_unload(&its[id]);
+	bk_node_cache_close(&nc);
 }
 
 DEFINE_TEST(image_real)
@@ -702,7 +744,7 @@ DEFINE_TEST(image_damaged)
 			ASSERT_EQ(d.bt[0].nr_skipped, 1, "extents nodes skipped");
 			ASSERT_EQ(d.bt[0].nr_nodes, 115, "extents nodes read");
 			ASSERT_EQ(d.bt[1].nr_nodes, im->bt[1].nr_nodes, "inodes untouched");
-			ret = bk_img_tree_load(&it, &d, 0, stderr, err, sizeof(err));
+			ret = bk_img_tree_load(&it, &d, 0, NULL, stderr, err, sizeof(err));
 			ASSERT_EQ(ret, -EUCLEAN, "an incomplete btree is not loaded");
 			ASSERT_HAS_SUBSTR(err, "could not be read", "why");
 			bk_img_tree_unload(&it);

@@ -90,7 +90,7 @@ static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t 
 			st->accepted++;
 		}
 		fmt_of[i] = j;
-		bk_node_image(&bt->nodes[i], bt->o.node_size, j, img);
+		bk_node_image(&bt->nodes[i], bt->o.node_size, j, 0, img);
 		if (!ASSERT_OK(bpf_map_update_elem(se->nodes_fd, &i, img, 0), "node into map"))
 			goto fail;
 	}
@@ -260,7 +260,7 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 			if (!ASSERT_OK(bk_lookup_set_prog(lr, j, loaded[j].fd), "prog array"))
 				return false;
 		}
-		bk_node_image(&bt->nodes[i], bt->o.node_size, j,
+		bk_node_image(&bt->nodes[i], bt->o.node_size, j, 0,
 			      (uint8_t *)lr->nodes + (size_t)i * lr->node_value_size);
 	}
 	free(fmts);
@@ -431,7 +431,7 @@ static void scans(struct kenv *k)
 			return;
 		for (i = 0; i < bt.nr_leaves; i++)
 			unpacked += bt.nodes[i].nr_unpacked;
-		if (!ASSERT_OK(bk_tree_load(&t, &bt, stderr), "load")) {
+		if (!ASSERT_OK(bk_tree_load(&t, &bt, NULL, stderr), "load")) {
 			bk_btree_free(&bt);
 			bk_keyset_free(&ks);
 			return;
@@ -488,14 +488,14 @@ static void bad_nodes(struct kenv *k)
 
 	make_tree_keys(&seed, 3000, &ks);
 	if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err) ||
-	    !ASSERT_OK(bk_tree_load(&t, &bt, stderr), "load"))
+	    !ASSERT_OK(bk_tree_load(&t, &bt, NULL, stderr), "load"))
 		goto out_keys;
 	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		uint32_t leaf = bt.nr_leaves / 2, nr = bt.nodes[leaf].nr_keys;
 		/* past_end: the last key, whose end is the table's last entry */
 		uint32_t j = c == 1 ? nr - 1 : nr / 2;
-		uint8_t *img = (uint8_t *)t.lr.nodes + (size_t)leaf * t.lr.node_value_size;
-		uint8_t *save = malloc(t.lr.node_value_size);
+		uint8_t *img = (uint8_t *)t.nc->lr.nodes + (size_t)leaf * t.nc->lr.node_value_size;
+		uint8_t *save = malloc(t.nc->lr.node_value_size);
 		uint16_t *tab = (uint16_t *)(img + BK_NODE_WORDS_OFF + o.node_size);
 		uint8_t *key = img + BK_NODE_WORDS_OFF + 8 * tab[j];
 		struct bkey kk;
@@ -503,7 +503,7 @@ static void bad_nodes(struct kenv *k)
 		struct bpos p;
 		size_t got;
 
-		memcpy(save, img, t.lr.node_value_size);
+		memcpy(save, img, t.nc->lr.node_value_size);
 		bk_node_key(&bt.nodes[leaf], j, &kk);
 		p = (struct bpos){ kk.inode, kk.offset, kk.snapshot };
 		switch (c) {
@@ -522,7 +522,7 @@ static void bad_nodes(struct kenv *k)
 		bk_node_key(&bt.nodes[leaf], 0, &kk);
 		ASSERT_ERR(bk_tree_scan(&t, (struct bpos){ kk.inode, kk.offset, kk.snapshot }, 4 + j,
 					sr, &got), "scan stops");
-		memcpy(img, save, t.lr.node_value_size);
+		memcpy(img, save, t.nc->lr.node_value_size);
 		free(save);
 		ASSERT_OK(bk_tree_lookup(&t, &p, 1, &r), "restored");
 		ASSERT_TRUE(r.found, "restored: found again");
@@ -554,7 +554,7 @@ static void shape_cache(struct kenv *k)
 	make_tree_keys(&seed, 30000, &ks);
 	if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err))
 		goto out_keys;
-	if (!ASSERT_OK(bk_tree_load(&t, &bt, stderr), "load"))
+	if (!ASSERT_OK(bk_tree_load(&t, &bt, NULL, stderr), "load"))
 		goto out_tree;
 	shapes = calloc(bt.nr_nodes, sizeof(*shapes));
 	for (i = 0; shapes && i < bt.nr_nodes; i++) {
@@ -567,10 +567,10 @@ static void shape_cache(struct kenv *k)
 			shapes[nr_shapes++] = f;
 	}
 	free(shapes);
-	ASSERT_EQ(t.cache.nr, nr_shapes, "one entry per shape");
-	ASSERT_GT(t.nr_formats, 2 * t.cache.nr, "many formats, few shapes");
-	for (i = 0; i < t.cache.nr; i++) {
-		const struct bk_fmt_entry *e = &t.cache.e[i];
+	ASSERT_EQ(t.nc->cache.nr, nr_shapes, "one entry per shape");
+	ASSERT_GT(t.nr_formats, 2 * t.nc->cache.nr, "many formats, few shapes");
+	for (i = 0; i < t.nc->cache.nr; i++) {
+		const struct bk_fmt_entry *e = &t.nc->cache.e[i];
 		uint32_t users = 0;
 
 		for (j = 0; j < bt.nr_nodes; j++)
@@ -591,26 +591,90 @@ static void shape_cache(struct kenv *k)
 	}
 	/* drop the nodes of the first node's shape, one by one */
 	victim = t.fid_of_node[0];
-	left = t.cache.e[victim].refs;
+	left = t.nc->cache.e[victim].refs;
 	for (i = 0; i < bt.nr_nodes; i++) {
 		if (t.fid_of_node[i] != victim)
 			continue;
 		bk_tree_drop_node(&t, i);
 		if (--left)
-			ASSERT_GE(t.cache.e[victim].lookup.fd, 0, "programs stay while nodes use them");
+			ASSERT_GE(t.nc->cache.e[victim].lookup.fd, 0, "programs stay while nodes use them");
 	}
-	ASSERT_EQ(t.cache.e[victim].refs, 0, "no node left");
-	ASSERT_EQ(t.cache.e[victim].lookup.fd, -1, "lookup program released");
-	ASSERT_EQ(t.cache.e[victim].scan.fd, -1, "scan program released");
-	ASSERT_ERR(bpf_map_lookup_elem(t.lr.progs_fd, &victim, &id), "prog array slot emptied");
-	for (i = 0; i < t.cache.nr; i++)
+	ASSERT_EQ(t.nc->cache.e[victim].refs, 0, "no node left");
+	ASSERT_EQ(t.nc->cache.e[victim].lookup.fd, -1, "lookup program released");
+	ASSERT_EQ(t.nc->cache.e[victim].scan.fd, -1, "scan program released");
+	ASSERT_ERR(bpf_map_lookup_elem(t.nc->lr.progs_fd, &victim, &id), "prog array slot emptied");
+	for (i = 0; i < t.nc->cache.nr; i++)
 		if (i != victim)
-			ASSERT_GE(t.cache.e[i].lookup.fd, 0, "other shapes keep theirs");
+			ASSERT_GE(t.nc->cache.e[i].lookup.fd, 0, "other shapes keep theirs");
 	bk_tree_unload(&t);
 out_tree:
 	bk_btree_free(&bt);
 out_keys:
 	bk_keyset_free(&ks);
+}
+
+/*
+ * Two trees in one node cache: the second's nodes sit after the first's,
+ * its child pointers and leaf links relocated; shapes both trees have
+ * are loaded once; lookups and scans through either tree answer right.
+ */
+static void shared_cache(struct kenv *k)
+{
+	struct bk_btree_opts o = { .node_size = 1024, .format_sample = 2 };
+	static struct bk_result res[20000];
+	struct bk_keyset ks[2] = {};
+	struct bk_btree bt[2] = {};
+	struct bk_tree_rt t[2];
+	struct bk_node_cache nc;
+	uint64_t seed = 0x5eed0b01;
+	unsigned i, built = 0, loaded = 0, j;
+	char err[200];
+
+	(void)k;
+	for (i = 0; i < 2; i++, built++) {
+		make_tree_keys(&seed, 12000 + 4000 * i, &ks[i]);
+		if (!ASSERT_OK(bk_btree_build(&bt[i], &ks[i], &o, err, sizeof(err)), err))
+			goto out;
+	}
+	if (!ASSERT_OK(bk_node_cache_open(&nc, o.node_size, bt[0].nr_nodes + bt[1].nr_nodes),
+		       "node cache"))
+		goto out;
+	for (i = 0; i < 2; i++, loaded++)
+		if (!ASSERT_OK(bk_tree_load(&t[i], &bt[i], &nc, stderr), "load into the cache"))
+			goto out_cache;
+	ASSERT_EQ(t[1].base, bt[0].nr_nodes, "the second tree's slots follow the first's");
+	ASSERT_EQ(nc.cache.nr, t[0].nr_shapes + t[1].new_shapes, "shapes loaded once");
+	ASSERT_LT(t[1].new_shapes, t[1].nr_shapes, "the second tree shares shapes");
+	for (i = 0; i < 2; i++) {
+		size_t got;
+
+		/* from below every key: every leaf in order */
+		ASSERT_OK(bk_tree_scan(&t[i], (struct bpos){ 0, 0, 0 }, ks[i].nr, res, &got), "scan");
+		ASSERT_EQ(got, ks[i].nr, "every key of the tree");
+		for (j = 0; j < got; j++)
+			if (!ASSERT_MEMEQ(res[j].key, &ks[i].keys[j].k, 40, "key in order"))
+				break;
+		/* lookups at every 7th key: the tree's own answers, its own nodes */
+		for (j = 0; j < ks[i].nr; j += 7) {
+			const struct bkey *kk = &ks[i].keys[j].k;
+			struct bpos p = { kk->inode, kk->offset, kk->snapshot };
+
+			if (!ASSERT_OK(bk_tree_lookup(&t[i], &p, 1, res), "lookup") ||
+			    !ASSERT_MEMEQ(res[0].key, kk, 40, "the key looked up") ||
+			    !ASSERT_LT(res[0].node, bt[i].nr_leaves, "a leaf of this tree"))
+				break;
+		}
+	}
+out_cache:
+	while (loaded--)
+		bk_tree_unload(&t[loaded]);
+	ASSERT_EQ(nc.cache.e[0].refs, 0, "every node gone");
+	bk_node_cache_close(&nc);
+out:
+	while (built--) {
+		bk_btree_free(&bt[built]);
+		bk_keyset_free(&ks[built]);
+	}
 }
 
 DEFINE_TEST(search)
@@ -640,6 +704,12 @@ DEFINE_TEST(search)
 			test__skip("scans need may_goto (kernel 6.9+)");
 		else
 			scans(k);
+	}
+	if (test__start_subtest("shared_cache") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("lookups and scans need may_goto (kernel 6.9+)");
+		else
+			shared_cache(k);
 	}
 	if (test__start_subtest("shape_cache") && (k = kenv_get())) {
 		if (!k->ft.may_goto)

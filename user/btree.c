@@ -369,7 +369,27 @@ int bk_btree_lookup(const struct bk_btree *bt, struct bpos pos, uint32_t *node, 
 	return 0;
 }
 
-void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_id, void *out)
+/*
+ * An interior node's children are node indices in the tree (the mem_ptr
+ * of each btree_ptr_v2 value): in a node cache they are the slots from
+ * @base on.
+ */
+static void relocate_children(const struct bk_node *n, uint64_t *words, uint32_t base)
+{
+	uint32_t i;
+
+	if (!n->level || !base)
+		return;
+	for (i = 0; i < n->nr_keys; i++) {
+		uint64_t *k = words + n->tab[i];
+
+		if (n->tab[i + 1] > n->tab[i] + bkey_key_words(&n->f, k))
+			k[bkey_key_words(&n->f, k)] += base;
+	}
+}
+
+void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_id,
+		   uint32_t base, void *out)
 {
 	struct bk_node_hdr *h = out;
 
@@ -388,13 +408,14 @@ void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_
 	h->level = n->level;
 	h->format_id = format_id;
 	h->tab_off = BK_NODE_WORDS_OFF + node_size;
-	h->next_leaf = n->level ? 0 : n->next_leaf;
+	h->next_leaf = n->level || !n->next_leaf ? 0 : n->next_leaf + base;
 	h->min_inode = n->min_key.inode;
 	h->min_offset = n->min_key.offset;
 	h->min_snapshot = n->min_key.snapshot;
 	bk_unpack_template(&n->f, h->tmpl);
 	memcpy(v + BK_NODE_WORDS_OFF, n->words, words);
 	memcpy(v + h->tab_off, n->tab, tab);
+	relocate_children(n, (uint64_t *)(v + BK_NODE_WORDS_OFF), base);
 }
 
 size_t bk_keyset_lower_bound(const struct bk_keyset *ks, struct bpos pos)

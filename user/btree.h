@@ -71,9 +71,11 @@ uint32_t bk_node_lower_bound(const struct bk_node *n, struct bpos pos);
 
 /*
  * The node as programs read it (gen/abi.h): header, words, key table, in
- * a buffer of bk_node_value_size(node_size) bytes.
+ * a buffer of bk_node_value_size(node_size) bytes.  Its tree's node i is
+ * slot @base + i of the nodes map: child pointers and the next leaf say so.
  */
-void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_id, void *out);
+void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_id,
+		   uint32_t base, void *out);
 
 /* The sorted-array reference: index of the first key >= pos, or nr. */
 size_t bk_keyset_lower_bound(const struct bk_keyset *ks, struct bpos pos);

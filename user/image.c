@@ -392,7 +392,7 @@ static int bset_node(struct bk_node *bn, const struct bch_node *n, unsigned b)
 }
 
 int bk_img_tree_load(struct bk_img_tree *it, const struct bk_image *im, unsigned id,
-		     FILE *log_out, char *err, size_t errlen)
+		     struct bk_node_cache *nc, FILE *log_out, char *err, size_t errlen)
 {
 	const struct bk_img_btree *ib = &im->bt[id];
 	uint32_t *order = NULL, nr_leaves, j, p;
@@ -440,7 +440,7 @@ int bk_img_tree_load(struct bk_img_tree *it, const struct bk_image *im, unsigned
 	if (ret)
 		goto out;
 	link_leaves(&it->bt);
-	ret = bk_tree_load(&it->t, &it->bt, log_out);
+	ret = bk_tree_load(&it->t, &it->bt, nc, log_out);
 	if (ret)
 		snprintf(err, errlen, "%s: loading into BPF: %s", bch_btree_name[id],
 			 strerror(-ret));
@@ -452,6 +452,14 @@ out:
 	if (ret)
 		bk_img_tree_unload(it);
 	return ret;
+}
+
+uint32_t bk_img_tree_slots(const struct bk_image *im, unsigned id)
+{
+	const struct bk_img_btree *ib = &im->bt[id];
+
+	/* its merged nodes, then one node per bset (bk_img_tree_load()) */
+	return ib->nr_skipped || !ib->present ? 0 : ib->nr_nodes + ib->nr_bsets;
 }
 
 void bk_img_tree_unload(struct bk_img_tree *it)
@@ -472,9 +480,10 @@ int bk_img_run_bset(struct bk_img_tree *it, uint32_t node, unsigned b, uint32_t 
 		    char *err, size_t errlen)
 {
 	uint32_t bn = it->bset_node[node] + b, got;
-	const struct bk_fmt_entry *e = &it->t.cache.e[it->t.fid_of_node[bn]];
+	const struct bk_fmt_entry *e = &it->t.nc->cache.e[it->t.fid_of_node[bn]];
 	const struct bk_node *pn = &it->bt.nodes[bn];
-	int ret = bk_run_node(&e->scan, &it->t.srt, bn, 0, pn->nr_keys, &got, 1, duration_ns);
+	int ret = bk_run_node(&e->scan, &it->t.nc->srt, it->t.base + bn, 0, pn->nr_keys, &got, 1,
+			      duration_ns);
 
 	if (ret)
 		return ret;
@@ -500,7 +509,7 @@ int bk_img_unpack_bset(struct bk_img_tree *it, uint32_t node, unsigned b, struct
 		struct bkey ref;
 
 		bkey_unpack_key(&n->f, pn->words + pn->tab[i], &ref);
-		memcpy(&out[i], &it->t.srt.out[i], sizeof(out[i]));
+		memcpy(&out[i], &it->t.nc->srt.out[i], sizeof(out[i]));
 		if (memcmp(&ref, &out[i], sizeof(ref))) {
 			snprintf(err, errlen, "%s node %u bset %u key %u: the kernel's unpack "
 				 "differs from the model's", bch_btree_name[it->ib->id], node, b, i);

@@ -77,12 +77,14 @@ struct bk_img_tree {
 };
 
 /*
- * Builds and loads btree @id of @im.  -ENOENT if it has no root,
- * -EUCLEAN if nodes of it were skipped (nothing is loaded), else as
- * bk_tree_load(); messages in @err.
+ * Builds and loads btree @id of @im into node cache @nc (NULL: its own).
+ * -ENOENT if it has no root, -EUCLEAN if nodes of it were skipped (nothing
+ * is loaded), else as bk_tree_load(); messages in @err.
  */
 int bk_img_tree_load(struct bk_img_tree *it, const struct bk_image *im, unsigned id,
-		     FILE *log_out, char *err, size_t errlen);
+		     struct bk_node_cache *nc, FILE *log_out, char *err, size_t errlen);
+/* The node slots btree @id of @im takes when loaded (0 if it is not loaded). */
+uint32_t bk_img_tree_slots(const struct bk_image *im, unsigned id);
 void bk_img_tree_unload(struct bk_img_tree *it);
 
 /*

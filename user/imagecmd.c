@@ -39,17 +39,25 @@ struct btree_report {
 	long long	prog_kernel_bytes;	/* memcg growth over its program loads */
 };
 
-static const char *mem_method = "?";
+/* The image's node cache, over every btree loaded: what its programs cost. */
+struct image_totals {
+	uint32_t	nodes, shapes, programs;
+	long long	kernel_bytes;
+	const char	*mem_method;
+	size_t		mismatches;
+};
 
-/* What the whole image's programs cost, over every btree loaded. */
-static void image_totals(const struct btree_report *r, unsigned n, struct bk_prog_totals *tot)
+static struct image_totals cache_figures;	/* filled as the cache closes */
+
+static void image_totals(const struct btree_report *r, unsigned n, struct image_totals *tot)
 {
 	unsigned i;
 
-	memset(tot, 0, sizeof(*tot));
-	for (i = 0; i < n; i++)
-		bk_prog_totals_add(tot, r[i].nodes, r[i].shapes, r[i].programs,
-				   r[i].prog_kernel_bytes, r[i].mismatches);
+	*tot = cache_figures;
+	for (i = 0; i < n; i++) {
+		tot->nodes += r[i].nodes;
+		tot->mismatches += r[i].mismatches;
+	}
 }
 
 static volatile sig_atomic_t stop;
@@ -345,13 +353,16 @@ out:
 	return ret;
 }
 
+/*
+ * Btree @id loaded into the image's node cache @nc as @it, which stays
+ * loaded (so that later btrees share its shapes' programs) until the
+ * caller unloads it; then checked and timed.
+ */
 static int run_btree(const struct bk_image *im, unsigned id, const struct image_opts *o,
-		     struct btree_report *r)
+		     struct bk_node_cache *nc, struct bk_img_tree *itp, struct btree_report *r)
 {
 	const struct bk_img_btree *ib = &im->bt[id];
-	struct bk_img_tree it;
 	char err[512];
-	uint32_t f;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -361,7 +372,7 @@ static int run_btree(const struct bk_image *im, unsigned id, const struct image_
 	r->keys = ib->nr_keys;
 	r->depth = ib->present ? ib->depth : 0;
 	r->skipped = ib->nr_skipped;
-	ret = bk_img_tree_load(&it, im, id, stderr, err, sizeof(err));
+	ret = bk_img_tree_load(itp, im, id, nc, stderr, err, sizeof(err));
 	if (ret == -ENOENT) {
 		r->status = "empty";
 		return 0;
@@ -374,26 +385,23 @@ static int run_btree(const struct bk_image *im, unsigned id, const struct image_
 		fprintf(stderr, "%s\n", err);
 		return ret;
 	}
-	r->live = it.live.nr;
-	r->formats = it.t.nr_formats;
-	r->shapes = it.t.cache.nr;
-	r->programs = 2 * it.t.cache.nr;
-	r->prog_kernel_bytes = it.t.prog_kernel_bytes;
-	if (it.t.mem_method)
-		mem_method = it.t.mem_method;
-	for (f = 0; f < it.t.cache.nr; f++)
-		r->prep_us += it.t.cache.e[f].prepare_us;
+	r->live = itp->live.nr;
+	r->formats = itp->t.nr_formats;
+	r->shapes = itp->t.nr_shapes;
+	r->programs = 2 * itp->t.new_shapes;
+	r->prog_kernel_bytes = itp->t.prog_kernel_bytes;
+	r->prep_us = itp->t.prepare_us_sum;
 	if (o->list) {
-		ret = bk_img_list_ondisk(&it, &im->sb, stdout, err, sizeof(err));
+		ret = bk_img_list_ondisk(itp, &im->sb, stdout, err, sizeof(err));
 		goto out;
 	}
-	ret = unpack_all(&it, err, sizeof(err));
+	ret = unpack_all(itp, err, sizeof(err));
 	if (!ret)
-		ret = check_lookups(&it, r);
+		ret = check_lookups(itp, r);
 	if (!ret)
-		ret = check_scans(&it, o, r);
+		ret = check_scans(itp, o, r);
 	if (!ret)
-		ret = time_unpack(&it, o, r, err, sizeof(err));
+		ret = time_unpack(itp, o, r, err, sizeof(err));
 out:
 	if (ret > 0 || ret == -EIO) {
 		char why[512];
@@ -401,20 +409,19 @@ out:
 		if (ret == -EIO && *err)
 			snprintf(why, sizeof(why), "%s", err);
 		else
-			bk_tree_bad_reason(&it.t, why, sizeof(why));
+			bk_tree_bad_reason(&itp->t, why, sizeof(why));
 		fprintf(stderr, "%s: %s\n", bch_btree_name[id], why);
 		ret = -EIO;
 	} else if (ret) {
 		fprintf(stderr, "%s: %s\n", bch_btree_name[id], strerror(-ret));
 	}
-	bk_img_tree_unload(&it);
 	return ret;
 }
 
 static void print_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
 			 const struct image_opts *o, double secs)
 {
-	struct bk_prog_totals tot;
+	struct image_totals tot;
 	unsigned i;
 
 	printf("%s: \"%s\", metadata version %u, block %u B, btree node %u B, %u btrees "
@@ -449,13 +456,14 @@ static void print_report(const struct bk_image *im, const struct btree_report *r
 	printf("programs: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per node "
 	       "(%s,\ngrown over the program loads)\n", tot.programs, tot.nodes, tot.shapes,
 	       tot.kernel_bytes / 1024.0,
-	       tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0, mem_method);
+	       tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0,
+	       tot.mem_method ? tot.mem_method : "?");
 }
 
 static void json_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
 			const struct image_opts *o)
 {
-	struct bk_prog_totals tot;
+	struct image_totals tot;
 	unsigned i;
 
 	image_totals(r, n, &tot);
@@ -467,7 +475,7 @@ static void json_report(const struct bk_image *im, const struct btree_report *r,
 	       o->file, im->sb.label, im->sb.version, im->sb.block_bytes, im->sb.node_bytes,
 	       im->nr_node_errors, run_fixed_ns, tot.nodes, tot.shapes, tot.programs,
 	       tot.kernel_bytes, tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0,
-	       mem_method, tot.mismatches);
+	       tot.mem_method ? tot.mem_method : "?", tot.mismatches);
 	for (i = 0; i < n; i++) {
 		const struct btree_report *b = &r[i];
 
@@ -490,6 +498,9 @@ static void json_report(const struct bk_image *im, const struct btree_report *r,
 int image_main(int argc, char **argv, const char *prog)
 {
 	struct btree_report rep[BCH_BTREE_ID_NR];
+	static struct bk_img_tree its[BCH_BTREE_ID_NR];
+	struct bk_node_cache nc;
+	uint32_t slots = 0;
 	struct image_opts o;
 	struct bk_image im;
 	struct bk_features ft;
@@ -524,15 +535,33 @@ int image_main(int argc, char **argv, const char *prog)
 	signal(SIGTERM, on_signal);
 	if (!o.list && run_overhead_ns(1000, &run_fixed_ns))
 		run_fixed_ns = -1;
+	/* one node cache for every btree, as bcachefs has: shapes are shared */
+	for (id = 0; id < BCH_BTREE_ID_NR; id++)
+		if (o.btree < 0 || (unsigned)o.btree == id)
+			slots += bk_img_tree_slots(&im, id);
+	ret = bk_node_cache_open(&nc, im.sb.node_bytes, slots ? slots : 1);
+	if (ret) {
+		fprintf(stderr, "%s image: cannot make the node cache's maps: %s\n", prog,
+			strerror(-ret));
+		bk_image_close(&im);
+		return 1;
+	}
 	for (id = 0; id < BCH_BTREE_ID_NR && !stop; id++) {
 		if (o.btree >= 0 && (unsigned)o.btree != id)
 			continue;
-		ret = run_btree(&im, id, &o, &rep[n]);
+		ret = run_btree(&im, id, &o, &nc, &its[id], &rep[n]);
 		if (ret)
 			break;
 		bad += rep[n].mismatches;
 		n++;
 	}
+	cache_figures = (struct image_totals){ .shapes = nc.cache.nr,
+					       .programs = nc.programs_loaded,
+					       .kernel_bytes = nc.prog_kernel_bytes,
+					       .mem_method = nc.mem_method };
+	for (id = 0; id < BCH_BTREE_ID_NR; id++)
+		bk_img_tree_unload(&its[id]);
+	bk_node_cache_close(&nc);
 	if (stop) {
 		fprintf(stderr, "%s: interrupted; everything was released\n", prog);
 		bk_image_close(&im);

@@ -722,7 +722,7 @@ static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
 		fprintf(stderr, "%s: %s\n", prog_name, why);
 		return EXIT_KERNEL;
 	}
-	if (bk_tree_load(t, bt, stderr)) {
+	if (bk_tree_load(t, bt, NULL, stderr)) {
 		fprintf(stderr, "%s: cannot load the btree into BPF\n", prog_name);
 		return EXIT_KERNEL;
 	}

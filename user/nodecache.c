@@ -78,15 +78,15 @@ static struct bk_fmt_entry *cache_get(struct bk_fmt_cache *c, const struct bkey_
  * programs (its prog array slot is emptied first, so no lookup can tail
  * call into a program that is gone).
  */
-static void cache_put(struct bk_tree_rt *t, struct bk_fmt_entry *e)
+static void cache_put(struct bk_node_cache *nc, struct bk_fmt_entry *e)
 {
 	if (!e->refs || --e->refs)
 		return;
-	if (t->lr.progs_fd >= 0)
-		bpf_map_delete_elem(t->lr.progs_fd, &e->fid);
+	if (nc->lr.progs_fd >= 0)
+		bpf_map_delete_elem(nc->lr.progs_fd, &e->fid);
 	entry_release(e);
-	if (t->prog_fd_by_fid)
-		t->prog_fd_by_fid[e->fid] = -1;
+	if (nc->prog_fd_by_fid)
+		nc->prog_fd_by_fid[e->fid] = -1;
 }
 
 static void report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log)
@@ -98,25 +98,25 @@ static void report_reject(FILE *log_out, const struct bk_prog *p, int ret, const
 	bk_listing(&p->e, log_out, NULL, 0);
 }
 
-static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log_out)
+static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE *log_out)
 {
 	static struct bk_prog p;
 	static char log[1 << 20];
 	struct bk_gen_opts so = {
 		.shape = BK_SHAPE_MAY_GOTO, .walk = BK_WALK_TABLE, .chunk = 1, .by_shape = true,
-		.ctl_fd = t->srt.ctl_fd, .in_fd = t->srt.in_fd, .out_fd = t->srt.out_fd,
-		.nodes_fd = t->lr.nodes_fd,
-		.node_size = t->bt->o.node_size,
+		.ctl_fd = nc->srt.ctl_fd, .in_fd = nc->srt.in_fd, .out_fd = nc->srt.out_fd,
+		.nodes_fd = nc->lr.nodes_fd,
+		.node_size = nc->node_size,
 		.strict_align = bk_strict_align_default(),
 	};
 	struct bk_search_opts o = {
-		.node_size = t->bt->o.node_size, .lookup = true, .by_shape = true,
-		.ctl_fd = t->lr.ctl_fd, .nodes_fd = t->lr.nodes_fd, .progs_fd = t->lr.progs_fd,
-		.queries_fd = t->lr.queries_fd, .results_fd = t->lr.results_fd,
+		.node_size = nc->node_size, .lookup = true, .by_shape = true,
+		.ctl_fd = nc->lr.ctl_fd, .nodes_fd = nc->lr.nodes_fd, .progs_fd = nc->lr.progs_fd,
+		.queries_fd = nc->lr.queries_fd, .results_fd = nc->lr.results_fd,
 		.strict_align = bk_strict_align_default(),
 	};
 	double t0 = bk_now_ns();
-	long long mem0 = bk_kernel_mem_bytes(&t->mem_method);
+	long long mem0 = bk_kernel_mem_bytes(&nc->mem_method);
 	int ret = bk_gen_search(&e->f, &o, &p, NULL);
 
 	if (!ret) {
@@ -132,11 +132,57 @@ static int load_programs(struct bk_tree_rt *t, struct bk_fmt_entry *e, FILE *log
 			report_reject(log_out, &p, ret, log);
 	}
 	e->prepare_us = (bk_now_ns() - t0) / 1e3;
-	e->kernel_bytes = bk_kernel_mem_bytes(&t->mem_method) - mem0;
-	t->prog_kernel_bytes += e->kernel_bytes;
+	e->kernel_bytes = bk_kernel_mem_bytes(&nc->mem_method) - mem0;
+	nc->prog_kernel_bytes += e->kernel_bytes;
+	if (!ret) {
+		nc->programs_loaded += 2;
+		ret = bk_lookup_set_prog(&nc->lr, e->fid, e->lookup.fd);
+	}
 	if (!ret)
-		ret = bk_lookup_set_prog(&t->lr, e->fid, e->lookup.fd);
+		nc->prog_fd_by_fid[e->fid] = e->lookup.fd;
 	return ret;
+}
+
+int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots)
+{
+	uint32_t slots = 16;
+	int ret;
+
+	memset(nc, 0, sizeof(*nc));
+	nc->lr.ctl_fd = nc->lr.nodes_fd = nc->lr.progs_fd = -1;
+	nc->lr.queries_fd = nc->lr.results_fd = -1;
+	nc->srt.ctl_fd = nc->srt.in_fd = nc->srt.out_fd = -1;
+	nc->node_size = node_size;
+	nc->nr_slots = nr_slots;
+	while (slots < 2 * nr_slots)
+		slots *= 2;
+	/* a shape per node at most */
+	nc->cache.e = calloc(nr_slots, sizeof(*nc->cache.e));
+	nc->cache.cap = nr_slots;
+	nc->cache.slot = calloc(slots, sizeof(*nc->cache.slot));
+	nc->cache.nr_slots = slots;
+	nc->prog_fd_by_fid = calloc(nr_slots, sizeof(*nc->prog_fd_by_fid));
+	if (!nr_slots || !nc->cache.e || !nc->cache.slot || !nc->prog_fd_by_fid) {
+		ret = nr_slots ? -ENOMEM : -EINVAL;
+		goto fail;
+	}
+	ret = bk_lookup_rt_open(&nc->lr, node_size, nr_slots, nr_slots);
+	if (!ret)
+		ret = bk_runtime_open(&nc->srt);
+	if (!ret)
+		return 0;
+fail:
+	bk_node_cache_close(nc);
+	return ret;
+}
+
+void bk_node_cache_close(struct bk_node_cache *nc)
+{
+	cache_free(&nc->cache);
+	bk_lookup_rt_close(&nc->lr);
+	bk_runtime_close(&nc->srt);
+	free(nc->prog_fd_by_fid);
+	nc->prog_fd_by_fid = NULL;
 }
 
 static int cmp_format(const void *a, const void *b)
@@ -161,69 +207,83 @@ static uint32_t count_formats(const struct bk_btree *bt)
 	return n;
 }
 
-int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out)
+int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node_cache *nc,
+		 FILE *log_out)
 {
-	double *cached_ns = NULL;
-	uint32_t i, slots = 16, nr_cached = 0;
+	double *cached_ns = NULL, *prep = NULL;
+	uint8_t *uses = NULL;		/* by shape id: this tree has such a node */
+	uint32_t i, nr_cached = 0;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
 	t->bt = bt;
 	t->nr_formats = count_formats(bt);
-	while (slots < 2 * bt->nr_nodes)
-		slots *= 2;
-	t->cache.e = calloc(bt->nr_nodes, sizeof(*t->cache.e));
-	t->cache.cap = bt->nr_nodes;
-	t->cache.slot = calloc(slots, sizeof(*t->cache.slot));
-	t->cache.nr_slots = slots;
-	t->prog_fd_by_fid = calloc(bt->nr_nodes, sizeof(*t->prog_fd_by_fid));
+	if (!nc) {
+		ret = bk_node_cache_open(&t->own, bt->o.node_size, bt->nr_nodes);
+		if (ret)
+			return ret;
+		nc = &t->own;
+	}
+	t->nc = nc;
+	if (nc->node_size != bt->o.node_size || bt->nr_nodes > nc->nr_slots - nc->nr_used) {
+		ret = nc->node_size != bt->o.node_size ? -EINVAL : -ENOSPC;
+		goto fail;
+	}
+	t->base = nc->nr_used;
+	nc->nr_used += bt->nr_nodes;
 	t->fid_of_node = calloc(bt->nr_nodes, sizeof(*t->fid_of_node));
-	if (!t->cache.e || !t->cache.slot || !t->prog_fd_by_fid || !t->fid_of_node) {
+	cached_ns = calloc(bt->nr_nodes + 1, sizeof(*cached_ns));
+	prep = calloc(bt->nr_nodes + 1, sizeof(*prep));
+	uses = calloc(nc->cache.cap, 1);
+	if (!t->fid_of_node || !cached_ns || !prep || !uses) {
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = bk_lookup_rt_open(&t->lr, bt->o.node_size, bt->nr_nodes, bt->nr_nodes);
-	if (!ret)
-		ret = bk_runtime_open(&t->srt);
-	if (ret)
-		goto fail;
 	/* what earlier trees closed must be freed before this one's program
 	 * loads are measured */
-	bk_kernel_mem_settle(&t->mem_method);
-	cached_ns = calloc(bt->nr_nodes + 1, sizeof(*cached_ns));
-	if (!cached_ns) {
-		ret = -ENOMEM;
-		goto fail;
-	}
+	bk_kernel_mem_settle(&nc->mem_method);
 	for (i = 0; i < bt->nr_nodes; i++) {
 		double t0 = bk_now_ns();
 		bool created;
-		struct bk_fmt_entry *e = cache_get(&t->cache, &bt->nodes[i].f, &created);
+		struct bk_fmt_entry *e = cache_get(&nc->cache, &bt->nodes[i].f, &created);
 
 		if (!e) {
 			ret = -ENOMEM;
 			goto fail;
 		}
-		if (created) {
-			ret = load_programs(t, e, log_out);
-			if (ret)
-				goto fail;
-			t->prog_fd_by_fid[e->fid] = e->lookup.fd;
-		}
 		t->fid_of_node[i] = e->fid;
 		t->nr_loaded = i + 1;
-		bk_node_image(&bt->nodes[i], bt->o.node_size, e->fid,
-			      (uint8_t *)t->lr.nodes + (size_t)i * t->lr.node_value_size);
+		if (created) {
+			ret = load_programs(nc, e, log_out);
+			if (ret)
+				goto fail;
+			prep[t->new_shapes++] = e->prepare_us;
+			t->prepare_us_sum += e->prepare_us;
+			t->prog_kernel_bytes += e->kernel_bytes;
+		}
+		t->nr_shapes += !uses[e->fid];
+		uses[e->fid] = 1;
+		bk_node_image(&bt->nodes[i], bt->o.node_size, e->fid, t->base,
+			      (uint8_t *)nc->lr.nodes + (size_t)(t->base + i) * nc->lr.node_value_size);
 		if (!created)
 			cached_ns[nr_cached++] = bk_now_ns() - t0;
 	}
 	/* a node whose shape is cached: find its shape, copy its image (keys,
 	 * table, format, template) into its slot */
 	t->cached_node_load_ns = nr_cached ? bk_median(cached_ns, nr_cached) : 0;
+	if (t->new_shapes) {
+		qsort(prep, t->new_shapes, sizeof(*prep), bk_cmp_double);
+		t->prepare_us_p50 = prep[t->new_shapes / 2];
+		t->prepare_us_p99 = prep[t->new_shapes * 99 / 100];
+	}
 	free(cached_ns);
+	free(prep);
+	free(uses);
 	return 0;
 fail:
 	free(cached_ns);
+	free(prep);
+	free(uses);
 	bk_tree_unload(t);
 	return ret;
 }
@@ -233,28 +293,28 @@ void bk_tree_unload(struct bk_tree_rt *t)
 	uint32_t i;
 
 	/* node by node, as nodes leave a cache: each shape's last releases it */
-	for (i = 0; t->fid_of_node && t->bt && i < t->nr_loaded; i++)
+	for (i = 0; t->fid_of_node && i < t->nr_loaded; i++)
 		bk_tree_drop_node(t, i);
-	cache_free(&t->cache);
-	bk_lookup_rt_close(&t->lr);
-	bk_runtime_close(&t->srt);
-	free(t->prog_fd_by_fid);
 	free(t->fid_of_node);
-	t->prog_fd_by_fid = NULL;
 	t->fid_of_node = NULL;
+	t->nr_loaded = 0;
+	if (t->nc == &t->own)
+		bk_node_cache_close(&t->own);
+	t->nc = NULL;
 }
 
 void bk_tree_drop_node(struct bk_tree_rt *t, uint32_t node)
 {
 	if (node >= t->nr_loaded || t->fid_of_node[node] == BK_NODE_DROPPED)
 		return;
-	cache_put(t, &t->cache.e[t->fid_of_node[node]]);
+	cache_put(t->nc, &t->nc->cache.e[t->fid_of_node[node]]);
 	t->fid_of_node[node] = BK_NODE_DROPPED;
 }
 
 int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 		   struct bk_result *out)
 {
+	struct bk_lookup_rt *lr = &t->nc->lr;
 	size_t done = 0;
 
 	while (done < n) {
@@ -262,17 +322,21 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 		int ret;
 
 		for (i = 0; i < nq; i++)
-			t->lr.queries[i] = (struct bk_query){ pos[done + i].inode,
-							       pos[done + i].offset,
-							       pos[done + i].snapshot };
-		ret = bk_lookup_batch(&t->lr, t->prog_fd_by_fid, t->bt->root, nq,
-				       t->bt->depth + t->bt->leaf_gaps, &t->st);
+			lr->queries[i] = (struct bk_query){ pos[done + i].inode, pos[done + i].offset,
+							    pos[done + i].snapshot };
+		ret = bk_lookup_batch(lr, t->nc->prog_fd_by_fid, t->base + t->bt->root, nq,
+				      t->bt->depth + t->bt->leaf_gaps, &t->st);
 		if (ret) {
 			t->last_status = ret;
-			t->last_node = t->lr.ctl->node;
+			t->last_slot = lr->ctl->node;
+			t->last_node = t->last_slot - t->base;
 			return ret < 0 ? ret : -EIO;
 		}
-		memcpy(out + done, t->lr.results, nq * sizeof(*out));
+		/* the answers' nodes as the tree numbers them */
+		for (i = 0; i < nq; i++) {
+			out[done + i] = lr->results[i];
+			out[done + i].node -= t->base;
+		}
 		done += nq;
 	}
 	return 0;
@@ -281,6 +345,7 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 		 struct bk_result *out, size_t *got)
 {
+	struct bk_node_cache *nc = t->nc;
 	struct bk_result first;
 	uint32_t node, idx;
 	int ret;
@@ -293,21 +358,22 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 		return ret;
 	for (node = first.node, idx = first.idx; *got < count && node < t->bt->nr_leaves;
 	     node++, idx = 0) {
-		const struct bk_fmt_entry *e = &t->cache.e[t->fid_of_node[node]];
+		const struct bk_fmt_entry *e = &nc->cache.e[t->fid_of_node[node]];
 		uint32_t nr = t->bt->nodes[node].nr_keys, take = nr - idx, n, i;
 
 		if (take > count - *got)
 			take = count - *got;
-		ret = bk_run_node(&e->scan, &t->srt, node, idx, idx + take, &n, 1, NULL);
+		ret = bk_run_node(&e->scan, &nc->srt, t->base + node, idx, idx + take, &n, 1, NULL);
 		if (ret || n != take) {
 			t->last_status = ret ? ret : -EIO;
 			t->last_node = node;
+			t->last_slot = t->base + node;
 			return ret < 0 ? ret : -EIO;
 		}
 		for (i = 0; i < take; i++) {
 			struct bk_result *r = &out[*got + i];
 
-			memcpy(r->key, &t->srt.out[idx + i], sizeof(r->key));
+			memcpy(r->key, &nc->srt.out[idx + i], sizeof(r->key));
 			r->node = node;
 			r->idx = idx + i;
 			r->found = 1;
@@ -325,11 +391,16 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 	const uint16_t *tab;
 	uint32_t nwords = t->bt->o.node_size / 8, i;
 
-	if (t->last_status < 0 || t->last_node >= t->lr.nr_nodes) {
-		snprintf(buf, len, "%s", strerror(t->last_status < 0 ? -t->last_status : EINVAL));
+	if (t->last_status < 0) {
+		snprintf(buf, len, "%s", strerror(-t->last_status));
 		return;
 	}
-	h = bk_lookup_node(&t->lr, t->last_node);
+	if (t->last_slot < t->base || t->last_slot - t->base >= t->bt->nr_nodes) {
+		snprintf(buf, len, "a pointer left the tree: slot %u, the tree's are %u..%u",
+			 t->last_slot, t->base, t->base + t->bt->nr_nodes - 1);
+		return;
+	}
+	h = bk_lookup_node(&t->nc->lr, t->last_slot);
 	f = (const void *)h->format;
 	words = (const uint64_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF);
 	tab = (const uint16_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF + t->bt->o.node_size);
@@ -371,7 +442,7 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r)
 {
-	const struct bk_node_hdr *h = bk_lookup_node(&t->lr, r->node);
+	const struct bk_node_hdr *h = bk_lookup_node(&t->nc->lr, t->base + r->node);
 	const uint8_t *words = (const uint8_t *)h + BK_NODE_WORDS_OFF;
 	const uint16_t *tab = (const uint16_t *)((const uint8_t *)h + h->tab_off);
 	const uint8_t *k = words + 8 * tab[r->idx];

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * A btree loaded into BPF: node images in the nodes map, and a cache of
- * shape programs (gen/abi.h) keyed by the shape: key_u64s and the six
- * widths.  Each shape has one lookup and one scan program, shared by
- * every node of that shape whatever its offsets, and refcounted by them:
- * the last node of a shape to go releases them.  The shape's index in the
- * prog array is the format id in the nodes' headers.
+ * Btrees loaded into BPF: node images in a nodes map shared by every tree
+ * of a node cache, and a cache of shape programs (gen/abi.h) keyed by the
+ * shape: key_u64s and the six widths.  Each shape has one lookup and one
+ * scan program, shared by every node of that shape in every tree whatever
+ * its offsets, and refcounted by them: the last node of a shape to go
+ * releases them.  The shape's index in the prog array is the format id in
+ * the nodes' headers; child pointers and leaf links are slots of the cache.
  */
 #ifndef USER_NODECACHE_H
 #define USER_NODECACHE_H
@@ -33,45 +34,57 @@ struct bk_fmt_cache {
 	uint32_t		nr_slots;
 };
 
-struct bk_tree_rt {
-	const struct bk_btree	*bt;
+/*
+ * One node cache for every btree of a process, as bcachefs has: node
+ * slots in one nodes map (all of node_size), the shapes' programs, the
+ * lookup and scan runtimes they share.  Trees take slots from it; a
+ * shape's programs serve every tree's nodes of that shape.
+ */
+struct bk_node_cache {
+	unsigned		node_size;
+	uint32_t		nr_slots, nr_used;	/* slots handed out in order */
 	struct bk_lookup_rt	lr;
 	struct bk_runtime	srt;		/* the scan programs' ctl and out */
 	struct bk_fmt_cache	cache;
 	int			*prog_fd_by_fid;
-	uint32_t		*fid_of_node;
-	uint32_t		nr_loaded;	/* nodes holding a reference */
-	uint32_t		nr_formats;	/* distinct node formats (cache.nr: shapes) */
 	/* the programs' kernel memory: the memory cgroup's growth over each
 	 * shape's loads (program, BTF, JIT image), and the counter read */
 	long long		prog_kernel_bytes;
 	const char		*mem_method;
+	uint32_t		programs_loaded;	/* over the cache's life */
+};
+
+int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots);
+/* Every tree must be unloaded first. */
+void bk_node_cache_close(struct bk_node_cache *nc);
+
+struct bk_tree_rt {
+	const struct bk_btree	*bt;
+	struct bk_node_cache	*nc;
+	struct bk_node_cache	own;		/* nc when the tree was loaded alone */
+	uint32_t		base;		/* node i is slot base + i */
+	uint32_t		*fid_of_node;
+	uint32_t		nr_loaded;	/* nodes holding a reference */
+	uint32_t		nr_formats;	/* distinct node formats */
+	uint32_t		nr_shapes;	/* distinct shapes among its nodes */
+	uint32_t		new_shapes;	/* of them, loaded by this tree */
+	long long		prog_kernel_bytes;	/* of the programs this tree loaded */
+	double			prepare_us_p50, prepare_us_p99;	/* of its new shapes */
+	double			prepare_us_sum;
 	double			cached_node_load_ns;	/* p50 of a node whose shape was cached */
 	struct bk_lookup_stats	st;
 	int			last_status;	/* of a failed run: BK_ERR_* or -errno */
-	uint32_t		last_node;	/* and the node it stopped at */
+	uint32_t		last_node;	/* and the node it stopped at (the tree's) */
+	uint32_t		last_slot;	/* the same as a slot of the cache */
 };
 
-/* What the programs of several trees cost, summed for a report. */
-struct bk_prog_totals {
-	uint32_t		nodes, shapes, programs;
-	long long		kernel_bytes;
-	size_t			mismatches;
-};
-
-static inline void bk_prog_totals_add(struct bk_prog_totals *t, uint32_t nodes, uint32_t shapes,
-				      uint32_t programs, long long kernel_bytes, size_t mismatches)
-{
-	t->nodes += nodes;
-	t->shapes += shapes;
-	t->programs += programs;
-	t->kernel_bytes += kernel_bytes;
-	t->mismatches += mismatches;
-}
-
-/* Loads @bt: maps, node images, one program per distinct format.  A
- * verifier rejection prints its log and our listing to @log_out. */
-int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, FILE *log_out);
+/*
+ * Loads @bt into @nc (NULL: a cache of its own, sized for it): node slots,
+ * node images, the programs of shapes the cache does not have yet.  A
+ * verifier rejection prints its log and our listing to @log_out.
+ */
+int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node_cache *nc,
+		 FILE *log_out);
 void bk_tree_unload(struct bk_tree_rt *t);
 
 /*

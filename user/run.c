@@ -40,8 +40,7 @@ struct tree_report {
 	uint32_t	nodes, leaves, depth, formats, shapes, programs;
 	unsigned long	xlated, jited;
 	double		prep_p50, prep_p99;	/* us per shape: lookup + scan programs */
-	long long	prog_kernel_bytes;	/* memcg growth over the program loads */
-	const char	*mem_method;
+	long long	prog_kernel_bytes;	/* memcg growth over its new shapes' loads */
 	double		cached_node_ns;		/* p50: a node whose shape was cached */
 	size_t		lookups, scanned;
 	double		lookup_s, kernel_ns_per_lookup, scan_s;
@@ -91,11 +90,6 @@ static void progress_end(struct progress *p)
 		fprintf(stderr, "\r%*s\r", 72, "");
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	return bk_cmp_double(a, b);
-}
-
 /* Queries: keys' own positions, just below keys, and random spots. */
 static void make_queries(const struct bk_keyset *ks, uint64_t *seed, struct bpos *q, size_t n)
 {
@@ -130,8 +124,21 @@ static size_t check_lookups(const struct bk_keyset *ks, const struct bpos *q,
 	return bad;
 }
 
+/* Whether tree @t has a node of shape @fid. */
+static bool tree_uses(const struct bk_tree_rt *t, uint32_t fid)
+{
+	uint32_t i;
+
+	for (i = 0; i < t->nr_loaded; i++)
+		if (t->fid_of_node[i] == fid)
+			return true;
+	return false;
+}
+
+/* The shared nodes map and prog array, and the programs of the tree's shapes. */
 static int pin_tree(const struct bk_tree_rt *t, const char *dir, const char *name)
 {
+	const struct bk_node_cache *nc = t->nc;
 	char path[512];
 	uint32_t i;
 
@@ -139,76 +146,67 @@ static int pin_tree(const struct bk_tree_rt *t, const char *dir, const char *nam
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return -errno;
 	snprintf(path, sizeof(path), "%s/%s/nodes", dir, name);
-	if (bpf_obj_pin(t->lr.nodes_fd, path))
+	if (bpf_obj_pin(nc->lr.nodes_fd, path))
 		return -errno;
 	snprintf(path, sizeof(path), "%s/%s/progs", dir, name);
-	if (bpf_obj_pin(t->lr.progs_fd, path))
+	if (bpf_obj_pin(nc->lr.progs_fd, path))
 		return -errno;
-	for (i = 0; i < t->cache.nr; i++) {
+	for (i = 0; i < nc->cache.nr; i++) {
+		if (!tree_uses(t, i))
+			continue;
 		snprintf(path, sizeof(path), "%s/%s/lookup_%u", dir, name, i);
-		if (bpf_obj_pin(t->cache.e[i].lookup.fd, path))
+		if (bpf_obj_pin(nc->cache.e[i].lookup.fd, path))
 			return -errno;
 		snprintf(path, sizeof(path), "%s/%s/scan_%u", dir, name, i);
-		if (bpf_obj_pin(t->cache.e[i].scan.fd, path))
+		if (bpf_obj_pin(nc->cache.e[i].scan.fd, path))
 			return -errno;
 	}
 	return 0;
 }
 
-static int run_tree(const char *name, const struct bk_keyset *ks, const struct run_opts *o,
-		    struct tree_report *rep)
+/* A tree loaded into the node cache: what its load cost and holds. */
+static void load_report(const struct bk_tree_rt *t, struct tree_report *rep)
 {
-	struct bk_btree_opts bo = { .node_size = o->node_size };
-	struct bk_btree bt = {};
-	struct bk_tree_rt t = {};
+	const struct bk_node_cache *nc = t->nc;
+	uint32_t i;
+
+	rep->nodes = t->bt->nr_nodes;
+	rep->leaves = t->bt->nr_leaves;
+	rep->depth = t->bt->depth;
+	for (i = 0; i < t->bt->nr_nodes; i++)
+		rep->unpacked += t->bt->nodes[i].nr_unpacked;
+	rep->formats = t->nr_formats;
+	rep->shapes = t->nr_shapes;
+	rep->programs = 2 * t->new_shapes;
+	rep->prog_kernel_bytes = t->prog_kernel_bytes;
+	rep->cached_node_ns = t->cached_node_load_ns;
+	rep->prep_p50 = t->prepare_us_p50;
+	rep->prep_p99 = t->prepare_us_p99;
+	for (i = 0; i < nc->cache.nr; i++) {
+		const struct bk_fmt_entry *e = &nc->cache.e[i];
+
+		if (!tree_uses(t, i))
+			continue;
+		rep->xlated += e->lookup.xlated_insns + e->scan.xlated_insns;
+		rep->jited += e->lookup.jited_bytes + e->scan.jited_bytes;
+	}
+}
+
+/* Lookups and scans through tree @t (loaded), each answer checked. */
+static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
+		    const struct run_opts *o, struct tree_report *rep)
+{
 	struct bpos *q = NULL;
 	struct bk_result *res = NULL;
 	struct progress pg;
 	uint64_t seed = o->seed ^ (uintptr_t)name[0];
-	double *prep = NULL, t0;
+	double t0;
 	char err[300];
 	size_t i, done;
-	int ret;
+	int ret = 0;
 
-	memset(rep, 0, sizeof(*rep));
-	rep->name = name;
-	rep->keys = ks->nr;
-	ret = bk_btree_build(&bt, ks, &bo, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "loader: %s: cannot build the btree: %s\n", name, err);
-		return ret;
-	}
-	rep->nodes = bt.nr_nodes;
-	rep->leaves = bt.nr_leaves;
-	rep->depth = bt.depth;
-	for (i = 0; i < bt.nr_nodes; i++)
-		rep->unpacked += bt.nodes[i].nr_unpacked;
-
-	ret = bk_tree_load(&t, &bt, stderr);
-	if (ret) {
-		fprintf(stderr, "loader: %s: cannot load the btree into BPF: %s\n", name,
-			strerror(-ret));
-		goto out;
-	}
-	rep->formats = t.nr_formats;
-	rep->shapes = t.cache.nr;
-	rep->programs = 2 * t.cache.nr;
-	rep->prog_kernel_bytes = t.prog_kernel_bytes;
-	rep->mem_method = t.mem_method;
-	rep->cached_node_ns = t.cached_node_load_ns;
-	prep = calloc(t.cache.nr, sizeof(*prep));
-	for (i = 0; i < t.cache.nr; i++) {
-		const struct bk_fmt_entry *e = &t.cache.e[i];
-
-		rep->xlated += e->lookup.xlated_insns + e->scan.xlated_insns;
-		rep->jited += e->lookup.jited_bytes + e->scan.jited_bytes;
-		prep[i] = e->prepare_us;
-	}
-	qsort(prep, t.cache.nr, sizeof(*prep), cmp_double);
-	rep->prep_p50 = prep[t.cache.nr / 2];
-	rep->prep_p99 = prep[t.cache.nr * 99 / 100];
 	if (o->pin) {
-		ret = pin_tree(&t, o->pin, name);
+		ret = pin_tree(t, o->pin, name);
 		if (ret) {
 			fprintf(stderr, "loader: cannot pin under %s: %s\n", o->pin, strerror(-ret));
 			goto out;
@@ -228,9 +226,9 @@ static int run_tree(const char *name, const struct bk_keyset *ks, const struct r
 	for (done = 0; done < o->lookups && !stop; done += BK_BATCH) {
 		size_t n = o->lookups - done < BK_BATCH ? o->lookups - done : BK_BATCH;
 
-		ret = bk_tree_lookup(&t, q + done, n, res + done);
+		ret = bk_tree_lookup(t, q + done, n, res + done);
 		if (ret) {
-			bk_tree_bad_reason(&t, err, sizeof(err));
+			bk_tree_bad_reason(t, err, sizeof(err));
 			fprintf(stderr, "loader: %s: a lookup failed: %s\n", name, err);
 			goto out;
 		}
@@ -239,8 +237,8 @@ static int run_tree(const char *name, const struct bk_keyset *ks, const struct r
 	rep->lookup_s = (bk_now_ns() - t0) / 1e9;
 	progress_end(&pg);
 	rep->lookups = o->lookups;
-	rep->runs = t.st.runs;
-	rep->kernel_ns_per_lookup = o->lookups ? (double)t.st.run_ns / o->lookups : 0;
+	rep->runs = t->st.runs;
+	rep->kernel_ns_per_lookup = o->lookups ? (double)t->st.run_ns / o->lookups : 0;
 	t0 = bk_now_ns();
 	for (i = 0; i < o->lookups; i++)
 		done = bk_keyset_lower_bound(ks, q[i]);
@@ -256,7 +254,7 @@ static int run_tree(const char *name, const struct bk_keyset *ks, const struct r
 		struct bpos from = { k->inode, k->offset, k->snapshot };
 		size_t got, first, j;
 
-		ret = bk_tree_scan(&t, from, o->scan_len, res, &got);
+		ret = bk_tree_scan(t, from, o->scan_len, res, &got);
 		if (ret) {
 			fprintf(stderr, "loader: %s: a scan run failed: %d\n", name, ret);
 			goto out;
@@ -290,40 +288,113 @@ static int run_tree(const char *name, const struct bk_keyset *ks, const struct r
 	rep->ref_scan_s = (bk_now_ns() - t0) / 1e9;
 	ret = stop ? -EINTR : 0;
 out:
-	bk_tree_unload(&t);
-	bk_btree_free(&bt);
 	free(q);
 	free(res);
-	free(prep);
 	return ret;
 }
 
-/* The whole run: what its programs cost, over all btrees. */
+struct named_keyset {
+	const char		*name;
+	const struct bk_keyset	*ks;
+};
+
+/*
+ * The three btrees built, loaded into one node cache (as bcachefs keeps
+ * every btree's nodes in one cache, so shapes are shared across trees),
+ * then each looked up and scanned; everything but the cache's figures
+ * released after.
+ */
+/* The node cache's figures, over the whole run. */
+struct cache_figures {
+	uint32_t	shapes, programs;
+	long long	kernel_bytes;
+	const char	*mem_method;
+};
+
+static int run_trees(const struct named_keyset *trees, const struct run_opts *o,
+		     struct tree_report *rep, struct cache_figures *cf)
+{
+	struct bk_btree_opts bo = { .node_size = o->node_size };
+	struct bk_btree bt[3] = {};
+	struct bk_tree_rt t[3] = {};
+	struct bk_node_cache nc;
+	uint32_t slots = 0;
+	char err[300];
+	unsigned i, built = 0, loaded = 0;
+	int ret = 0;
+
+	for (i = 0; i < 3; i++) {
+		memset(&rep[i], 0, sizeof(rep[i]));
+		rep[i].name = trees[i].name;
+		rep[i].keys = trees[i].ks->nr;
+		ret = bk_btree_build(&bt[i], trees[i].ks, &bo, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "loader: %s: cannot build the btree: %s\n", trees[i].name, err);
+			goto out;
+		}
+		built++;
+		slots += bt[i].nr_nodes;
+	}
+	ret = bk_node_cache_open(&nc, o->node_size, slots);
+	if (ret) {
+		fprintf(stderr, "loader: cannot make the node cache's maps: %s\n", strerror(-ret));
+		goto out;
+	}
+	for (i = 0; i < 3 && !stop; i++, loaded++) {
+		ret = bk_tree_load(&t[i], &bt[i], &nc, stderr);
+		if (ret) {
+			fprintf(stderr, "loader: %s: cannot load the btree into BPF: %s\n",
+				trees[i].name, strerror(-ret));
+			goto out_cache;
+		}
+		load_report(&t[i], &rep[i]);
+	}
+	for (i = 0; i < 3 && !stop && !ret; i++)
+		ret = run_tree(trees[i].name, trees[i].ks, &t[i], o, &rep[i]);
+	if (!ret && stop)
+		ret = -EINTR;
+out_cache:
+	while (loaded--)
+		bk_tree_unload(&t[loaded]);
+	/* the figures the report needs, then the maps and programs go */
+	*cf = (struct cache_figures){ .shapes = nc.cache.nr, .programs = nc.programs_loaded,
+				      .kernel_bytes = nc.prog_kernel_bytes,
+				      .mem_method = nc.mem_method };
+	bk_node_cache_close(&nc);
+out:
+	while (built--)
+		bk_btree_free(&bt[built]);
+	return ret;
+}
+
+/* The whole run: medians over the trees of what loading them cost. */
 struct run_totals {
-	struct bk_prog_totals	sum;
-	double			prep_p50, cached_node_ns;	/* medians of the trees' */
+	uint32_t	nodes;
+	size_t		mismatches;
+	double		prep_p50, cached_node_ns;
 };
 
 static void run_totals(const struct tree_report *r, unsigned n, struct run_totals *tot)
 {
 	double prep[3], node[3];
-	unsigned i;
+	unsigned i, np = 0;
 
 	memset(tot, 0, sizeof(*tot));
 	for (i = 0; i < n; i++) {
-		bk_prog_totals_add(&tot->sum, r[i].nodes, r[i].shapes, r[i].programs,
-				   r[i].prog_kernel_bytes, r[i].mismatches);
-		prep[i] = r[i].prep_p50;
+		tot->nodes += r[i].nodes;
+		tot->mismatches += r[i].mismatches;
+		if (r[i].programs)	/* a tree whose shapes were all cached prepared none */
+			prep[np++] = r[i].prep_p50;
 		node[i] = r[i].cached_node_ns;
 	}
-	if (n) {
-		tot->prep_p50 = bk_median(prep, n);
+	if (np)
+		tot->prep_p50 = bk_median(prep, np);
+	if (n)
 		tot->cached_node_ns = bk_median(node, n);
-	}
 }
 
 static void print_report(const struct tree_report *r, unsigned n, const struct run_opts *o,
-			 double total_s)
+			 const struct cache_figures *cf, double total_s)
 {
 	struct run_totals tot;
 	size_t bad = 0;
@@ -360,13 +431,14 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 	run_totals(r, n, &tot);
 	printf("\nprograms: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per "
 	       "node\n(%s, grown over the program loads); a node whose shape is cached loads "
-	       "in %.1f us (p50),\na new shape's two programs in %.0f us.\n", tot.sum.programs,
-	       tot.sum.nodes, tot.sum.shapes, tot.sum.kernel_bytes / 1024.0,
-	       tot.sum.nodes ? (double)tot.sum.kernel_bytes / tot.sum.nodes : 0,
-	       n ? r[0].mem_method : "?", tot.cached_node_ns / 1e3, tot.prep_p50);
+	       "in %.1f us (p50),\na new shape's two programs in %.0f us.\n", cf->programs,
+	       tot.nodes, cf->shapes, cf->kernel_bytes / 1024.0,
+	       tot.nodes ? (double)cf->kernel_bytes / tot.nodes : 0,
+	       cf->mem_method ? cf->mem_method : "?", tot.cached_node_ns / 1e3, tot.prep_p50);
 }
 
-static void json_report(const struct tree_report *r, unsigned n, const struct run_opts *o)
+static void json_report(const struct tree_report *r, unsigned n, const struct run_opts *o,
+			const struct cache_figures *cf)
 {
 	struct run_totals tot;
 	unsigned i;
@@ -377,9 +449,9 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 	       "\"programs\":%u,\"program_kernel_bytes\":%lld,\"program_kernel_bytes_per_node\":%.1f,"
 	       "\"memory_counter\":\"%s\",\"cached_node_load_ns_p50\":%.0f,\"new_shape_prepare_us_p50\":%.1f,"
 	       "\"btrees\":[", (unsigned long long)o->seed, o->node_size,
-	       o->verify ? "true" : "false", tot.sum.nodes, tot.sum.shapes, tot.sum.programs,
-	       tot.sum.kernel_bytes, tot.sum.nodes ? (double)tot.sum.kernel_bytes / tot.sum.nodes : 0,
-	       n ? r[0].mem_method : "?", tot.cached_node_ns, tot.prep_p50);
+	       o->verify ? "true" : "false", tot.nodes, cf->shapes, cf->programs,
+	       cf->kernel_bytes, tot.nodes ? (double)cf->kernel_bytes / tot.nodes : 0,
+	       cf->mem_method ? cf->mem_method : "?", tot.cached_node_ns, tot.prep_p50);
 	for (i = 0; i < n; i++) {
 		printf("%s{\"name\":\"%s\",\"keys\":%zu,\"nodes\":%u,\"leaves\":%u,\"depth\":%u,"
 		       "\"formats\":%u,\"shapes\":%u,\"programs\":%u,\"program_kernel_bytes\":%lld,"
@@ -447,6 +519,7 @@ int run_main(int argc, char **argv, const char *prog)
 		.scan_len = 1000, .seed = 0x5eedb7ee, .verify = true,
 	};
 	struct tree_report rep[3];
+	struct cache_figures cf = {};
 	struct bk_workload w;
 	struct progress pg;
 	double t0 = bk_now_ns();
@@ -512,16 +585,12 @@ int run_main(int argc, char **argv, const char *prog)
 		return 1;
 	}
 	{
-		const struct { const char *name; const struct bk_keyset *ks; } trees[] = {
+		const struct named_keyset trees[] = {
 			{ "inodes", &w.inodes }, { "extents", &w.extents }, { "dirents", &w.dirents },
 		};
 
-		for (i = 0; i < 3 && !stop; i++) {
-			ret = run_tree(trees[i].name, trees[i].ks, &o, &rep[i]);
-			if (ret)
-				break;
-			n++;
-		}
+		ret = run_trees(trees, &o, rep, &cf);
+		n = ret ? 0 : 3;
 	}
 	bk_workload_free(&w);
 	if (stop) {
@@ -532,9 +601,9 @@ int run_main(int argc, char **argv, const char *prog)
 	if (ret)
 		return 1;
 	if (o.json)
-		json_report(rep, n, &o);
+		json_report(rep, n, &o, &cf);
 	else
-		print_report(rep, n, &o, (bk_now_ns() - t0) / 1e9);
+		print_report(rep, n, &o, &cf, (bk_now_ns() - t0) / 1e9);
 	for (i = 0; i < n; i++)
 		bad += rep[i].mismatches;
 	return bad ? 1 : 0;

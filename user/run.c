@@ -44,6 +44,7 @@ struct tree_report {
 	double		cached_node_ns;		/* p50: a node whose shape was cached */
 	size_t		lookups, scanned;
 	double		lookup_s, kernel_ns_per_lookup, scan_s;
+	double		c_ns_per_lookup;	/* bk_btree_lookup() over the same nodes */
 	unsigned long	runs;
 	double		ref_lookup_s, ref_scan_s;
 	size_t		mismatches;
@@ -122,6 +123,41 @@ static size_t check_lookups(const struct bk_keyset *ks, const struct bpos *q,
 	for (i = 0; i < n; i++)
 		bad += !bk_keyset_answer_ok(ks, q[i], r[i].found, r[i].key);
 	return bad;
+}
+
+/*
+ * The same lookups in C over the same packed nodes: bcachefs's algorithm
+ * with the model (bk_btree_lookup(), then the leaf key unpacked), ns per
+ * lookup; each answer must equal the kernel's in @res (else *mismatches).
+ */
+static double c_lookups(const struct bk_btree *bt, const struct bpos *q,
+			const struct bk_result *res, size_t n, size_t *mismatches)
+{
+	struct bkey *k = malloc((n + 1) * sizeof(*k));
+	bool *found = malloc(n + 1);
+	double t0;
+	size_t i;
+
+	if (!k || !found) {
+		free(k);
+		free(found);
+		return 0;
+	}
+	t0 = bk_now_ns();
+	for (i = 0; i < n; i++) {
+		uint32_t node, idx;
+
+		found[i] = !bk_btree_lookup(bt, q[i], &node, &idx);
+		if (found[i])
+			bk_node_key(&bt->nodes[node], idx, &k[i]);
+	}
+	t0 = n ? (bk_now_ns() - t0) / n : 0;
+	for (i = 0; i < n; i++)
+		*mismatches += found[i] != !!res[i].found ||
+			       (found[i] && memcmp(&k[i], res[i].key, sizeof(k[i])));
+	free(k);
+	free(found);
+	return t0;
 }
 
 /* Whether tree @t has a node of shape @fid. */
@@ -239,6 +275,7 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	rep->lookups = o->lookups;
 	rep->runs = t->st.runs;
 	rep->kernel_ns_per_lookup = o->lookups ? (double)t->st.run_ns / o->lookups : 0;
+	rep->c_ns_per_lookup = c_lookups(t->bt, q, res, o->lookups, &rep->mismatches);
 	t0 = bk_now_ns();
 	for (i = 0; i < o->lookups; i++)
 		done = bk_keyset_lower_bound(ks, q[i]);
@@ -411,11 +448,14 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 		printf("%-8s %8zu %6u %6u %5u %6u %6u %8zu %9lu %8lu %7.0fus %7.0fus\n", r[i].name,
 		       r[i].keys, r[i].nodes, r[i].depth, r[i].formats, r[i].shapes, r[i].programs,
 		       r[i].unpacked, r[i].xlated, r[i].jited, r[i].prep_p50, r[i].prep_p99);
-	printf("\n%-8s %9s %12s %12s %12s | %12s %12s   %s\n", "btree", "lookups", "lookups/s",
-	       "kernel ns/lk", "scan keys/s", "ref lookup/s", "ref scan k/s", "mismatches");
+	printf("\n%-8s %9s %12s %12s %8s %6s %12s | %12s %12s   %s\n", "btree", "lookups",
+	       "lookups/s", "kernel ns/lk", "C ns/lk", "bpf/C", "scan keys/s", "ref lookup/s",
+	       "ref scan k/s", "mismatches");
 	for (i = 0; i < n; i++) {
-		printf("%-8s %9zu %12.0f %12.0f %12.0f | %12.0f %12.0f   %zu\n", r[i].name,
+		printf("%-8s %9zu %12.0f %12.0f %8.0f %6.2f %12.0f | %12.0f %12.0f   %zu\n", r[i].name,
 		       r[i].lookups, r[i].lookups / r[i].lookup_s, r[i].kernel_ns_per_lookup,
+		       r[i].c_ns_per_lookup, r[i].c_ns_per_lookup > 0 ?
+		       r[i].kernel_ns_per_lookup / r[i].c_ns_per_lookup : 0,
 		       r[i].scanned / r[i].scan_s, r[i].lookups / r[i].ref_lookup_s,
 		       r[i].scanned / r[i].ref_scan_s, r[i].mismatches);
 		bad += r[i].mismatches;
@@ -423,6 +463,8 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 	printf("\nlookups: one root-to-leaf walk per lookup inside the kernel (lossy search key\n"
 	       "and packed comparison per node, tail calls between shapes), %u lookups per\n"
 	       "batch; lookups/s counts the whole call, kernel ns/lk only the program runs.\n"
+	       "C ns/lk: the same lookups over the same packed nodes in C (bcachefs's\n"
+	       "algorithm with the model, the leaf key unpacked), each answer equal to the kernel's.\n"
 	       "ref: the same answers from a sorted array in userspace (no unpacking).\n"
 	       "fmts: distinct node formats; shapes: distinct key_u64s and widths, each with\n"
 	       "one lookup and one scan program that every node of the shape shares.\n"
@@ -458,13 +500,14 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 		       "\"keys_unpacked\":%zu,\"xlated_insns\":%lu,"
 		       "\"jited_bytes\":%lu,\"prepare_us_p50\":%.1f,\"prepare_us_p99\":%.1f,"
 		       "\"lookups\":%zu,\"lookups_per_s\":%.0f,\"kernel_ns_per_lookup\":%.1f,"
+		       "\"c_ns_per_lookup\":%.1f,"
 		       "\"runs\":%lu,\"scan_keys\":%zu,\"scan_keys_per_s\":%.0f,"
 		       "\"ref_lookups_per_s\":%.0f,\"ref_scan_keys_per_s\":%.0f,\"mismatches\":%zu}",
 		       i ? "," : "", r[i].name, r[i].keys, r[i].nodes, r[i].leaves, r[i].depth,
 		       r[i].formats, r[i].shapes, r[i].programs, r[i].prog_kernel_bytes, r[i].unpacked,
 		       r[i].xlated, r[i].jited,
 		       r[i].prep_p50, r[i].prep_p99, r[i].lookups, r[i].lookups / r[i].lookup_s,
-		       r[i].kernel_ns_per_lookup, r[i].runs, r[i].scanned, r[i].scanned / r[i].scan_s,
+		       r[i].kernel_ns_per_lookup, r[i].c_ns_per_lookup, r[i].runs, r[i].scanned, r[i].scanned / r[i].scan_s,
 		       r[i].lookups / r[i].ref_lookup_s, r[i].scanned / r[i].ref_scan_s,
 		       r[i].mismatches);
 		bad += r[i].mismatches;

@@ -111,7 +111,34 @@ static void names(void)
 	ASSERT_NEQ(strcmp(n1, n2), 0, "another offset, another name");
 }
 
-/* A run with one bad key: the status names the reason and the key. */
+/*
+ * The bad key at word 6 of a run of @len words breaks rule @status and no
+ * other (spec 11's key checks: u64s not 0, inside the run, covering the
+ * key's words, a format byte of 0 or 1, a value of at most 250 words).
+ */
+static void own_reason_only(const struct bkey_format *f, unsigned u64s, unsigned format,
+			    unsigned len, int status, const char *name)
+{
+	unsigned kw = (format & 0x7f) == KEY_FORMAT_CURRENT ? BKEY_U64s : f->key_u64s;
+	bool fmt_ok = (format & 0x7f) <= KEY_FORMAT_CURRENT;
+
+	if (status != BK_ERR_U64S_ZERO)
+		_CHECK(u64s, name, "u64s 0 too");
+	if (status != BK_ERR_PAST_END)
+		_CHECK(6 + u64s <= len, name, "runs past the end too");
+	if (status != BK_ERR_BAD_FORMAT)
+		_CHECK(fmt_ok, name, "a bad format byte too");
+	if (status != BK_ERR_SHORT_KEY && status != BK_ERR_U64S_ZERO && fmt_ok)
+		_CHECK(u64s >= kw, name, "shorter than its key too");
+	if (status != BK_ERR_VAL_TOO_BIG && fmt_ok && u64s >= kw)
+		_CHECK(u64s - kw <= BKEY_VAL_U64s_MAX, name, "a value too big too");
+}
+
+/*
+ * A run with one bad key: the status names the reason and the key.  Each
+ * case breaks one rule alone (own_reason_only()), so the status says which
+ * check stopped it; a key at each bound passes.
+ */
 static void bad_runs(struct kenv *k)
 {
 	static struct bk_prog p;
@@ -127,10 +154,14 @@ static void bad_runs(struct kenv *k)
 		{ "past_end", 7, 0, 8, BK_ERR_PAST_END },
 		{ "past_end_unpacked", 5, 1, 8, BK_ERR_PAST_END },
 		{ "short_packed", 1, 0, 8, BK_ERR_SHORT_KEY },
-		{ "short_unpacked", 4, 1, 8, BK_ERR_SHORT_KEY },
-		{ "bad_format", 3, 2, 8, BK_ERR_BAD_FORMAT },
-		{ "bad_format_nw", 3, 0x82, 8, BK_ERR_BAD_FORMAT },
-		{ "val_too_big_packed", 253, 0, 255, BK_ERR_VAL_TOO_BIG },
+		{ "short_unpacked", 4, 1, 10, BK_ERR_SHORT_KEY },
+		{ "bad_format", 3, 2, 9, BK_ERR_BAD_FORMAT },
+		{ "bad_format_nw", 3, 0x82, 9, BK_ERR_BAD_FORMAT },
+		{ "val_too_big_packed", 253, 0, 259, BK_ERR_VAL_TOO_BIG },
+		/* at the bounds: a value of 250 words, a key that ends the run */
+		{ "val_250_packed", 252, 0, 258, BK_OK },
+		{ "val_250_unpacked", 255, 1, 261, BK_OK },
+		{ "ends_the_run", 3, 0, 9, BK_OK },
 	};
 	uint64_t words[300];
 	struct bk_loaded l;
@@ -154,12 +185,19 @@ static void bad_runs(struct kenv *k)
 			memcpy(&words[3], &words[0], 24);
 			((uint8_t *)&words[6])[0] = cases[i].u64s;
 			((uint8_t *)&words[6])[1] = cases[i].format;
+			own_reason_only(&f, cases[i].u64s, cases[i].format, cases[i].len,
+					cases[i].status, cases[i].name);
 			status = bk_unpack_words(&l, &k->rt, words, cases[i].len, &nr_keys, &stop);
 			ASSERT_EQ(status, cases[i].status, cases[i].name);
-			ASSERT_EQ(stop, 6, "in_pos names the bad key");
-			ASSERT_EQ(nr_keys, 2, "keys before it were unpacked");
 			ref = bkey_stream_check(&f, words, cases[i].len, 6, &kw);
 			ASSERT_EQ(ref, cases[i].status, "the reference gives the same reason");
+			if (cases[i].status == BK_OK) {
+				ASSERT_EQ(stop, cases[i].len, "the whole run walked");
+				ASSERT_EQ(nr_keys, 3, "the key at the bound unpacked too");
+				continue;
+			}
+			ASSERT_EQ(stop, 6, "in_pos names the bad key");
+			ASSERT_EQ(nr_keys, 2, "keys before it were unpacked");
 		}
 		/* an empty run and bad arguments */
 		ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, 0, NULL, NULL), BK_OK, "empty run");

@@ -68,6 +68,29 @@ static bool check_format_all_shapes(struct kenv *k, const struct bkey_format *f,
 	return ok;
 }
 
+/*
+ * The may_goto loop with 2, 3 and 4 keys per pass, both walks: runs of
+ * 1..9 keys end at every point of a pass, so each mid-pass end test runs
+ * (its own test, the last key of the run, stops the walk there).
+ */
+static bool check_chunks(struct kenv *k, const struct bkey_format *f, uint64_t *seed,
+			 struct kcheck_stats *st)
+{
+	unsigned chunk, nr, got;
+	bool ok = true;
+
+	if (!k->ft.may_goto)
+		return true;
+	for (chunk = 2; chunk <= 4 && ok; chunk++)
+		for (nr = 1; nr <= 9 && ok; nr++) {
+			uint32_t n = rnd_stream(seed, f, nr, stream, STREAM_WORDS, &got);
+
+			ok &= kcheck_stream(k, f, BK_SHAPE_MAY_GOTO, BK_WALK_U64S, chunk, stream, n, st);
+			ok &= kcheck_stream(k, f, BK_SHAPE_MAY_GOTO, BK_WALK_TABLE, chunk, stream, n, st);
+		}
+	return ok;
+}
+
 static void report(const char *what, const struct kcheck_stats *st)
 {
 	char name[96];
@@ -115,6 +138,7 @@ static void examples_in_kernel(struct kenv *k)
 		for (s = 0; s < nsh; s++)
 			kcheck_stream(k, &ex[i].f, sh[s], BK_WALK_U64S, 1, w, ex[i].f.key_u64s + val, &st);
 		check_format_all_shapes(k, &ex[i].f, &seed, 64, &st);
+		check_chunks(k, &ex[i].f, &seed, &st);
 	}
 	/* example 5: all widths 0, a one-word key that is only a header */
 	{

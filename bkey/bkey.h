@@ -101,6 +101,17 @@ static inline struct bpos bkey_pos(const struct bkey *k)
 	return (struct bpos){ k->inode, k->offset, k->snapshot };
 }
 
+/* The position before @p (not POS_MIN): snapshot, then offset, then inode borrow. */
+static inline struct bpos bpos_predecessor(struct bpos p)
+{
+	if (p.snapshot--)
+		return p;
+	if (p.offset--)
+		return p;
+	--p.inode;
+	return p;
+}
+
 /* The next position: snapshot, then offset, then inode carry. */
 static inline struct bpos bpos_successor(struct bpos p)
 {

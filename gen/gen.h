@@ -200,8 +200,9 @@ const struct bk_node_hdr *bk_lookup_node(const struct bk_lookup_rt *lr, uint32_t
 int bk_lookup_set_prog(struct bk_lookup_rt *lr, uint32_t fid, int prog_fd);
 /*
  * Looks up queries[0, nq) from node @root: results[i] gets the first key
- * >= queries[i].  Returns 0, a BK_ERR_* status (>0) for a bad node, or
- * -errno.
+ * >= queries[i].  Returns 0, a BK_ERR_* status (>0) for a bad node,
+ * -ELOOP if a run finished no lookup (node pointers that loop; ctl->node
+ * is where it stopped), or -errno.
  */
 int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t root,
 		    uint32_t nq, unsigned depth, struct bk_lookup_stats *st);

@@ -125,7 +125,7 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 	for (;;) {
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
 			    .repeat = 1);
-		uint32_t fid;
+		uint32_t fid, q = c->q;
 
 		if (c->node >= lr->nr_nodes)
 			return -EINVAL;
@@ -142,6 +142,10 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 			return 0;
 		if (c->status != BK_ERR_TAIL)
 			return c->status;	/* a bad node: BK_ERR_* with c->node */
+		/* a run ends between lookups, and one lookup fits a run: a run
+		 * that finished none went round a loop of pointers */
+		if (c->q == q)
+			return -ELOOP;
 		if (st && c->node != root)
 			st->split++;		/* stopped inside a walk */
 	}

@@ -677,6 +677,82 @@ out:
 	}
 }
 
+/*
+ * Built trees whose leaves end below their max key, as real ones do,
+ * loaded after another tree (so every slot is relocated): the leaf chain
+ * as the node headers in the map hold it, and lookups just past each
+ * leaf's last key, which only the next leaf answers (next_leaf).
+ */
+static void leaf_gaps(struct kenv *k)
+{
+	struct bk_btree_opts o = { .node_size = 512, .leaf_gaps = true };
+	struct bk_keyset ks[2] = {};
+	struct bk_btree bt[2] = {};
+	struct bk_tree_rt t[2];
+	struct bk_node_cache nc;
+	uint64_t seed = 0x5eed0c01;
+	unsigned i, built = 0, loaded = 0, crossed = 0;
+	char err[200];
+
+	(void)k;
+	for (i = 0; i < 2; i++, built++) {
+		make_tree_keys(&seed, 3000 + 3000 * i, &ks[i]);
+		if (!ASSERT_OK(bk_btree_build(&bt[i], &ks[i], &o, err, sizeof(err)), err))
+			goto out;
+	}
+	if (!ASSERT_OK(bk_node_cache_open(&nc, o.node_size, bt[0].nr_nodes + bt[1].nr_nodes),
+		       "node cache"))
+		goto out;
+	for (i = 0; i < 2; i++, loaded++)
+		if (!ASSERT_OK(bk_tree_load(&t[i], &bt[i], &nc, stderr), "load"))
+			goto out_cache;
+	ASSERT_TRUE(bt[1].leaf_gaps, "the tree says its leaves have gaps");
+	ASSERT_GT(bt[1].nr_leaves, 10, "leaves");
+	/* the chain: leaf i's next is slot base + i + 1 (stored + 1), the last's none */
+	for (i = 0; i < bt[1].nr_nodes; i++) {
+		const struct bk_node_hdr *h = bk_lookup_node(&nc.lr, t[1].base + i);
+		uint32_t want = i + 1 < bt[1].nr_leaves ? t[1].base + i + 2 : 0;
+
+		if (!ASSERT_EQ(h->next_leaf, want, "next_leaf in the node header"))
+			break;
+	}
+	/* just past each leaf's last key: below its max, so its parent sends
+	 * the lookup there, and the next leaf's first key is the answer */
+	for (i = 0; i + 1 < bt[1].nr_leaves; i++) {
+		const struct bk_node *n = &bt[1].nodes[i];
+		struct bkey last, next;
+		struct bk_result r;
+		struct bpos p;
+		uint32_t cn, ci;
+
+		bk_node_key(n, n->nr_keys - 1, &last);
+		bk_node_key(&bt[1].nodes[i + 1], 0, &next);
+		p = bpos_successor(bkey_pos(&last));
+		if (!bpos_cmp(p, bkey_pos(&next)))
+			continue;	/* no gap between these two */
+		ASSERT_LE(bpos_cmp(p, n->max_key), 0, "the leaf's max is past its last key");
+		if (!ASSERT_OK(bk_tree_lookup(&t[1], &p, 1, &r), "lookup") ||
+		    !ASSERT_EQ(r.found, 1, "found") ||
+		    !ASSERT_MEMEQ(r.key, &next, 40, "the next leaf's first key") ||
+		    !ASSERT_EQ(r.node, i + 1, "answered by the next leaf"))
+			break;
+		ASSERT_OK(bk_btree_lookup(&bt[1], p, &cn, &ci), "C lookup");
+		ASSERT_EQ(cn, i + 1, "C: the next leaf too");
+		crossed++;
+	}
+	ASSERT_GT(crossed, bt[1].nr_leaves / 2, "lookups that crossed to the next leaf");
+	test__count("leaf gaps: lookups answered by the next leaf", crossed);
+out_cache:
+	while (loaded--)
+		bk_tree_unload(&t[loaded]);
+	bk_node_cache_close(&nc);
+out:
+	while (built--) {
+		bk_btree_free(&bt[built]);
+		bk_keyset_free(&ks[built]);
+	}
+}
+
 DEFINE_TEST(search)
 {
 	struct kenv *k;
@@ -704,6 +780,12 @@ DEFINE_TEST(search)
 			test__skip("scans need may_goto (kernel 6.9+)");
 		else
 			scans(k);
+	}
+	if (test__start_subtest("leaf_gaps") && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("lookups need may_goto (kernel 6.9+)");
+		else
+			leaf_gaps(k);
 	}
 	if (test__start_subtest("shared_cache") && (k = kenv_get())) {
 		if (!k->ft.may_goto)

@@ -147,6 +147,21 @@ static size_t grow_node(const struct bk_btree *bt, const struct entry *e, size_t
 }
 
 /*
+ * The max key of a node whose keys end at e[b - 1]: its last key, or with
+ * leaf gaps (leaves only) just below the next key, as a real leaf may end
+ * below its max; the last node of a level reaches SPOS_MAX.
+ */
+static struct bpos node_max(const struct bk_btree *bt, const struct entry *e, size_t b,
+			    bool last, unsigned level)
+{
+	if (last)
+		return SPOS_MAX;
+	if (bt->o.leaf_gaps && !level)
+		return bpos_predecessor(bkey_pos(&e[b].k));
+	return bkey_pos(&e[b - 1].k);
+}
+
+/*
  * Fills nodes greedily: a node takes keys while they fit, the format
  * recomputed as they come.  The last node of a level reaches SPOS_MAX,
  * which can widen its format; it gives keys back until it fits.
@@ -161,6 +176,7 @@ static int build_level(struct bk_btree *bt, const struct entry *e, size_t nr, un
 	*first = bt->nr_nodes;
 	while (a < nr) {
 		struct bkey_format f;
+		struct bpos max;
 		size_t b = grow_node(bt, e, a, nr, min, cap), words;
 		bool last;
 
@@ -171,7 +187,8 @@ static int build_level(struct bk_btree *bt, const struct entry *e, size_t nr, un
 		}
 		for (;;) {
 			last = b == nr;
-			f = node_format(e, a, b, min, last ? SPOS_MAX : bkey_pos(&e[b - 1].k), &bt->o);
+			max = node_max(bt, e, b, last, level);
+			f = node_format(e, a, b, min, max, &bt->o);
 			words = node_words(e, a, b, &f);
 			if (words <= cap || b == a + 1)
 				break;
@@ -182,10 +199,10 @@ static int build_level(struct bk_btree *bt, const struct entry *e, size_t nr, un
 				 "format that reaches the maximum position", bt->o.node_size);
 			return -EINVAL;
 		}
-		ret = add_node(bt, e, a, b, min, last ? SPOS_MAX : bkey_pos(&e[b - 1].k), level);
+		ret = add_node(bt, e, a, b, min, max, level);
 		if (ret)
 			return ret;
-		min = bpos_successor(bkey_pos(&e[b - 1].k));
+		min = bpos_successor(max);
 		a = b;
 	}
 	return 0;
@@ -276,6 +293,7 @@ int bk_btree_build(struct bk_btree *bt, const struct bk_keyset *ks,
 	}
 	bt->root = bt->nr_nodes - 1;
 	bt->depth = level + 1;
+	bt->leaf_gaps = o->leaf_gaps;
 	for (i = 0; i + 1 < bt->nr_leaves; i++)
 		bt->nodes[i].next_leaf = i + 2;
 	return 0;

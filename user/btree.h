@@ -32,6 +32,10 @@ struct bk_btree_opts {
 	unsigned		node_size;	/* bytes of keys and values per node */
 	enum bkey_format_era	era;
 	unsigned		format_sample;	/* 0: spec 8 (min, max, all keys); N: the first N keys only */
+	/* leaves end below their max key, as real ones may: each leaf's max
+	 * is just below the next leaf's first key, so a position past a
+	 * leaf's last key is answered by the next leaf (next_leaf) */
+	bool			leaf_gaps;
 };
 
 struct bk_btree {

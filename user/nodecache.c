@@ -391,6 +391,11 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 	const uint16_t *tab;
 	uint32_t nwords = t->bt->o.node_size / 8, i;
 
+	if (t->last_status == -ELOOP) {
+		snprintf(buf, len, "a lookup did not finish within a run's tail calls: the "
+			 "pointers from node %u on loop", t->last_node);
+		return;
+	}
 	if (t->last_status < 0) {
 		snprintf(buf, len, "%s", strerror(-t->last_status));
 		return;

@@ -613,68 +613,100 @@ out_keys:
 	bk_keyset_free(&ks);
 }
 
+/* Two trees of random keys, built and loaded in order into one node cache. */
+struct two_trees {
+	struct bk_keyset	ks[2];
+	struct bk_btree		bt[2];
+	struct bk_tree_rt	t[2];
+	struct bk_node_cache	nc;
+	unsigned		built, loaded;
+	bool			nc_open;
+};
+
+static void two_trees_free(struct two_trees *tt)
+{
+	while (tt->loaded)
+		bk_tree_unload(&tt->t[--tt->loaded]);
+	if (tt->nc_open)
+		bk_node_cache_close(&tt->nc);
+	while (tt->built) {
+		tt->built--;
+		bk_btree_free(&tt->bt[tt->built]);
+		bk_keyset_free(&tt->ks[tt->built]);
+	}
+}
+
+static bool two_trees_load(struct two_trees *tt, const struct bk_btree_opts *o, uint64_t *seed,
+			   size_t nr0, size_t nr1)
+{
+	const size_t nr[2] = { nr0, nr1 };
+	char err[200];
+	unsigned i;
+
+	memset(tt, 0, sizeof(*tt));
+	for (i = 0; i < 2; i++) {
+		make_tree_keys(seed, nr[i], &tt->ks[i]);
+		tt->built++;
+		if (!ASSERT_OK(bk_btree_build(&tt->bt[i], &tt->ks[i], o, err, sizeof(err)), err))
+			return false;
+	}
+	if (!ASSERT_OK(bk_node_cache_open(&tt->nc, o->node_size,
+					  tt->bt[0].nr_nodes + tt->bt[1].nr_nodes), "node cache"))
+		return false;
+	tt->nc_open = true;
+	for (i = 0; i < 2; i++) {
+		if (!ASSERT_OK(bk_tree_load(&tt->t[i], &tt->bt[i], &tt->nc, stderr),
+			       "load into the cache"))
+			return false;
+		tt->loaded++;
+	}
+	return true;
+}
+
 /*
  * Two trees in one node cache: the second's nodes sit after the first's,
  * its child pointers and leaf links relocated; shapes both trees have
  * are loaded once; lookups and scans through either tree answer right.
  */
-static void shared_cache(struct kenv *k)
+static void shared_cache(void)
 {
 	struct bk_btree_opts o = { .node_size = 1024, .format_sample = 2 };
 	static struct bk_result res[20000];
-	struct bk_keyset ks[2] = {};
-	struct bk_btree bt[2] = {};
-	struct bk_tree_rt t[2];
-	struct bk_node_cache nc;
+	static struct two_trees tt;
 	uint64_t seed = 0x5eed0b01;
-	unsigned i, built = 0, loaded = 0, j;
-	char err[200];
+	unsigned i, j;
 
-	(void)k;
-	for (i = 0; i < 2; i++, built++) {
-		make_tree_keys(&seed, 12000 + 4000 * i, &ks[i]);
-		if (!ASSERT_OK(bk_btree_build(&bt[i], &ks[i], &o, err, sizeof(err)), err))
-			goto out;
-	}
-	if (!ASSERT_OK(bk_node_cache_open(&nc, o.node_size, bt[0].nr_nodes + bt[1].nr_nodes),
-		       "node cache"))
+	if (!two_trees_load(&tt, &o, &seed, 12000, 16000))
 		goto out;
-	for (i = 0; i < 2; i++, loaded++)
-		if (!ASSERT_OK(bk_tree_load(&t[i], &bt[i], &nc, stderr), "load into the cache"))
-			goto out_cache;
-	ASSERT_EQ(t[1].base, bt[0].nr_nodes, "the second tree's slots follow the first's");
-	ASSERT_EQ(nc.cache.nr, t[0].nr_shapes + t[1].new_shapes, "shapes loaded once");
-	ASSERT_LT(t[1].new_shapes, t[1].nr_shapes, "the second tree shares shapes");
+	ASSERT_EQ(tt.t[1].base, tt.bt[0].nr_nodes, "the second tree's slots follow the first's");
+	ASSERT_EQ(tt.nc.cache.nr, tt.t[0].nr_shapes + tt.t[1].new_shapes, "shapes loaded once");
+	ASSERT_LT(tt.t[1].new_shapes, tt.t[1].nr_shapes, "the second tree shares shapes");
 	for (i = 0; i < 2; i++) {
+		const struct bk_keyset *ks = &tt.ks[i];
 		size_t got;
 
 		/* from below every key: every leaf in order */
-		ASSERT_OK(bk_tree_scan(&t[i], (struct bpos){ 0, 0, 0 }, ks[i].nr, res, &got), "scan");
-		ASSERT_EQ(got, ks[i].nr, "every key of the tree");
+		ASSERT_OK(bk_tree_scan(&tt.t[i], (struct bpos){ 0, 0, 0 }, ks->nr, res, &got), "scan");
+		ASSERT_EQ(got, ks->nr, "every key of the tree");
 		for (j = 0; j < got; j++)
-			if (!ASSERT_MEMEQ(res[j].key, &ks[i].keys[j].k, 40, "key in order"))
+			if (!ASSERT_MEMEQ(res[j].key, &ks->keys[j].k, 40, "key in order"))
 				break;
 		/* lookups at every 7th key: the tree's own answers, its own nodes */
-		for (j = 0; j < ks[i].nr; j += 7) {
-			const struct bkey *kk = &ks[i].keys[j].k;
+		for (j = 0; j < ks->nr; j += 7) {
+			const struct bkey *kk = &ks->keys[j].k;
 			struct bpos p = { kk->inode, kk->offset, kk->snapshot };
 
-			if (!ASSERT_OK(bk_tree_lookup(&t[i], &p, 1, res), "lookup") ||
+			if (!ASSERT_OK(bk_tree_lookup(&tt.t[i], &p, 1, res), "lookup") ||
 			    !ASSERT_MEMEQ(res[0].key, kk, 40, "the key looked up") ||
-			    !ASSERT_LT(res[0].node, bt[i].nr_leaves, "a leaf of this tree"))
+			    !ASSERT_LT(res[0].node, tt.bt[i].nr_leaves, "a leaf of this tree"))
 				break;
 		}
 	}
-out_cache:
-	while (loaded--)
-		bk_tree_unload(&t[loaded]);
-	ASSERT_EQ(nc.cache.e[0].refs, 0, "every node gone");
-	bk_node_cache_close(&nc);
+	while (tt.loaded)
+		bk_tree_unload(&tt.t[--tt.loaded]);
+	ASSERT_EQ(tt.nc.cache.e[0].refs, 0, "every node gone");
 out:
-	while (built--) {
-		bk_btree_free(&bt[built]);
-		bk_keyset_free(&ks[built]);
-	}
+	two_trees_free(&tt);
 }
 
 /*
@@ -683,74 +715,55 @@ out:
  * as the node headers in the map hold it, and lookups just past each
  * leaf's last key, which only the next leaf answers (next_leaf).
  */
-static void leaf_gaps(struct kenv *k)
+static void leaf_gaps(void)
 {
 	struct bk_btree_opts o = { .node_size = 512, .leaf_gaps = true };
-	struct bk_keyset ks[2] = {};
-	struct bk_btree bt[2] = {};
-	struct bk_tree_rt t[2];
-	struct bk_node_cache nc;
+	static struct two_trees tt;
+	const struct bk_btree *bt = &tt.bt[1];
+	const struct bk_tree_rt *t = &tt.t[1];
 	uint64_t seed = 0x5eed0c01;
-	unsigned i, built = 0, loaded = 0, crossed = 0;
-	char err[200];
+	unsigned i, crossed = 0;
 
-	(void)k;
-	for (i = 0; i < 2; i++, built++) {
-		make_tree_keys(&seed, 3000 + 3000 * i, &ks[i]);
-		if (!ASSERT_OK(bk_btree_build(&bt[i], &ks[i], &o, err, sizeof(err)), err))
-			goto out;
-	}
-	if (!ASSERT_OK(bk_node_cache_open(&nc, o.node_size, bt[0].nr_nodes + bt[1].nr_nodes),
-		       "node cache"))
+	if (!two_trees_load(&tt, &o, &seed, 3000, 6000))
 		goto out;
-	for (i = 0; i < 2; i++, loaded++)
-		if (!ASSERT_OK(bk_tree_load(&t[i], &bt[i], &nc, stderr), "load"))
-			goto out_cache;
-	ASSERT_TRUE(bt[1].leaf_gaps, "the tree says its leaves have gaps");
-	ASSERT_GT(bt[1].nr_leaves, 10, "leaves");
+	ASSERT_TRUE(bt->leaf_gaps, "the tree says its leaves have gaps");
+	ASSERT_GT(bt->nr_leaves, 10, "leaves");
 	/* the chain: leaf i's next is slot base + i + 1 (stored + 1), the last's none */
-	for (i = 0; i < bt[1].nr_nodes; i++) {
-		const struct bk_node_hdr *h = bk_lookup_node(&nc.lr, t[1].base + i);
-		uint32_t want = i + 1 < bt[1].nr_leaves ? t[1].base + i + 2 : 0;
+	for (i = 0; i < bt->nr_nodes; i++) {
+		const struct bk_node_hdr *h = bk_lookup_node(&tt.nc.lr, t->base + i);
+		uint32_t want = i + 1 < bt->nr_leaves ? t->base + i + 2 : 0;
 
 		if (!ASSERT_EQ(h->next_leaf, want, "next_leaf in the node header"))
 			break;
 	}
 	/* just past each leaf's last key: below its max, so its parent sends
 	 * the lookup there, and the next leaf's first key is the answer */
-	for (i = 0; i + 1 < bt[1].nr_leaves; i++) {
-		const struct bk_node *n = &bt[1].nodes[i];
+	for (i = 0; i + 1 < bt->nr_leaves; i++) {
+		const struct bk_node *n = &bt->nodes[i];
 		struct bkey last, next;
 		struct bk_result r;
 		struct bpos p;
 		uint32_t cn, ci;
 
 		bk_node_key(n, n->nr_keys - 1, &last);
-		bk_node_key(&bt[1].nodes[i + 1], 0, &next);
+		bk_node_key(&bt->nodes[i + 1], 0, &next);
 		p = bpos_successor(bkey_pos(&last));
 		if (!bpos_cmp(p, bkey_pos(&next)))
 			continue;	/* no gap between these two */
 		ASSERT_LE(bpos_cmp(p, n->max_key), 0, "the leaf's max is past its last key");
-		if (!ASSERT_OK(bk_tree_lookup(&t[1], &p, 1, &r), "lookup") ||
+		if (!ASSERT_OK(bk_tree_lookup(&tt.t[1], &p, 1, &r), "lookup") ||
 		    !ASSERT_EQ(r.found, 1, "found") ||
 		    !ASSERT_MEMEQ(r.key, &next, 40, "the next leaf's first key") ||
 		    !ASSERT_EQ(r.node, i + 1, "answered by the next leaf"))
 			break;
-		ASSERT_OK(bk_btree_lookup(&bt[1], p, &cn, &ci), "C lookup");
+		ASSERT_OK(bk_btree_lookup(bt, p, &cn, &ci), "C lookup");
 		ASSERT_EQ(cn, i + 1, "C: the next leaf too");
 		crossed++;
 	}
-	ASSERT_GT(crossed, bt[1].nr_leaves / 2, "lookups that crossed to the next leaf");
+	ASSERT_GT(crossed, bt->nr_leaves / 2, "lookups that crossed to the next leaf");
 	test__count("leaf gaps: lookups answered by the next leaf", crossed);
-out_cache:
-	while (loaded--)
-		bk_tree_unload(&t[loaded]);
-	bk_node_cache_close(&nc);
 out:
-	while (built--) {
-		bk_btree_free(&bt[built]);
-		bk_keyset_free(&ks[built]);
-	}
+	two_trees_free(&tt);
 }
 
 DEFINE_TEST(search)
@@ -785,13 +798,13 @@ DEFINE_TEST(search)
 		if (!k->ft.may_goto)
 			test__skip("lookups need may_goto (kernel 6.9+)");
 		else
-			leaf_gaps(k);
+			leaf_gaps();
 	}
 	if (test__start_subtest("shared_cache") && (k = kenv_get())) {
 		if (!k->ft.may_goto)
 			test__skip("lookups and scans need may_goto (kernel 6.9+)");
 		else
-			shared_cache(k);
+			shared_cache();
 	}
 	if (test__start_subtest("shape_cache") && (k = kenv_get())) {
 		if (!k->ft.may_goto)

@@ -1,6 +1,6 @@
 # make bench: ns per key by method and format, from bench.json.dat
 # gnuplot -e "dat='X.dat'; out='bench.png'" bench/plot.gp
-set terminal pngcairo size 1100,560 font ",10"
+set terminal pngcairo size 1280,560 font ",10" noenhanced
 set output out
 set title "bkey unpack over 1024-key nodes (ns per key, lower is better; 0 = n/a)"
 set style data histogram
@@ -9,12 +9,15 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set ylabel "ns per key"
 set grid ytics
-set key top left
+set xtics rotate by -25 offset -1,0
+# the legend beside the plot, where no bar is; labels printed literally
+# (noenhanced: "w:extents_inodes" keeps its underscore)
+set key outside right top vertical
 plot dat using 2:xtic(1) title "walk", \
-     '' using 3 title "generic\\_c", \
-     '' using 4 title "byte\\_aligned\\_c", \
-     '' using 5 title "x86\\_loop", \
-     '' using 6 title "bpf\\_generic", \
-     '' using 7 title "bpf\\_generated (table walk)", \
-     '' using 8 title "bpf\\_generated\\_u64s", \
-     '' using 9 title "bpf\\_shape (table walk)"
+     '' using 3 title "generic_c", \
+     '' using 4 title "byte_aligned_c", \
+     '' using 5 title "x86_loop", \
+     '' using 6 title "bpf_generic", \
+     '' using 7 title "bpf_generated (table walk)", \
+     '' using 8 title "bpf_generated_u64s", \
+     '' using 9 title "bpf_shape (table walk)"

@@ -55,6 +55,20 @@ static const char *const method_name[NR_METHODS] = {
 	"bpf_generated_u64s", "bpf_shape",
 };
 
+/*
+ * byte_aligned_c's constants, computed once per node: for each field the
+ * byte offset of the 8-byte load that ends at the field's top byte, the
+ * shift that brings the field down, a mask (0 for a zero-width field, so
+ * only the offset is left) and the offset.
+ */
+struct ba_node {
+	int8_t		off[BKEY_NR_FIELDS];
+	uint8_t		sh[BKEY_NR_FIELDS];
+	uint64_t	mask[BKEY_NR_FIELDS];
+	uint64_t	add[BKEY_NR_FIELDS];
+	uint32_t	hdr_add;	/* u64s += 5 - key_u64s, format 0 -> 1 */
+};
+
 struct bench_format {
 	const char		*name;
 	struct bkey_format	f;
@@ -62,7 +76,7 @@ struct bench_format {
 	uint64_t		*buf, *words;
 	uint32_t		nr_words;
 	bool			byte_aligned;
-	struct bkey_byte_aligned ba;
+	struct ba_node		ba;		/* byte_aligned_c's per-node constants */
 	struct x86_fn		x86;
 	struct bk_prog		prog;
 	struct bk_loaded	l, l_u64s, l_shape;	/* l_shape.fd < 0: n/a */
@@ -76,6 +90,29 @@ struct bench_format {
 	double			mem_bytes;
 	unsigned long		memlock;
 };
+
+/*
+ * The constants of a byte-aligned format (every field ends on a byte: the
+ * model's bkey_format_byte_aligned()); false for another format.
+ */
+static bool ba_node_init(const struct bkey_format *f, struct ba_node *c)
+{
+	struct bkey_byte_aligned ba;
+	unsigned i;
+
+	if (!bkey_format_byte_aligned(f, &ba))
+		return false;
+	for (i = 0; i < BKEY_NR_FIELDS; i++) {
+		bool zero = ba.byte_offset[i] == BKEY_BA_SENTINEL;
+
+		c->off[i] = zero ? 0 : ba.byte_offset[i];
+		c->sh[i] = zero ? 0 : ba.shift[i];
+		c->mask[i] = zero ? 0 : ~0ULL;
+		c->add[i] = f->field_offset[i];
+	}
+	c->hdr_add = (BKEY_U64s - f->key_u64s) + (KEY_FORMAT_CURRENT << 8);
+	return true;
+}
 
 static uint64_t seed = 0x5eedbe7c;
 static volatile uint64_t sink;
@@ -171,13 +208,14 @@ static int build(struct bench_format *bf, const char *kind, const struct bkey_fo
 		pos += kw + val;
 	}
 	bf->nr_words = pos;
-	bf->byte_aligned = bkey_format_byte_aligned(&bf->f, &bf->ba);
+	bf->byte_aligned = ba_node_init(&bf->f, &bf->ba);
 	free(keys);
 	return 0;
 }
 
 /* ---- the C methods ---- */
 
+/* The floor: the node walk alone (k += u64s), nothing unpacked. */
 static void walk(const struct bench_format *bf, struct bkey *out)
 {
 	const uint64_t *k = bf->words, *end = bf->words + bf->nr_words;
@@ -191,50 +229,69 @@ static void walk(const struct bench_format *bf, struct bkey *out)
 	(void)out;
 }
 
+/*
+ * Stands for upstream's portable unpack, __bch2_bkey_unpack_key() with
+ * its per-field loop over the packed words (bkey_unpack_stream() walks a
+ * node with the model's copy of it).  It is what bcachefs runs for every
+ * format the byte-aligned path does not take.
+ */
 static __attribute__((noinline)) void generic_c(const struct bench_format *bf, struct bkey *out)
 {
 	bkey_unpack_stream(&bf->f, bf->words, bf->nr_words, out);
 }
 
-/* One unaligned 8-byte load per field, ending at the field's top byte. */
-static __attribute__((noinline)) void unpack_ba(const struct bkey_format *f,
-						const struct bkey_byte_aligned *ba,
-						const uint8_t *k, struct bkey *out)
+static inline uint64_t ba_field(const uint8_t *k, const struct ba_node *c, unsigned i)
 {
-	uint64_t v[BKEY_NR_FIELDS];
-	unsigned i;
+	uint64_t w;
 
-	if (k[1] & 0x7f) {
-		memcpy(out, k, sizeof(*out));
-		return;
-	}
-	for (i = 0; i < BKEY_NR_FIELDS; i++) {
-		uint64_t w;
-
-		if (ba->byte_offset[i] == BKEY_BA_SENTINEL) {
-			v[i] = f->field_offset[i];
-			continue;
-		}
-		memcpy(&w, k + ba->byte_offset[i], 8);
-		v[i] = (w >> ba->shift[i]) + f->field_offset[i];
-	}
-	out->u64s = k[0] + BKEY_U64s - f->key_u64s;
-	out->format_nw = KEY_FORMAT_CURRENT | (k[1] & 0x80);
-	out->type = k[2];
-	out->pad = 0;
-	bkey_set_fields(out, v);
+	memcpy(&w, k + c->off[i], 8);
+	return ((w >> c->sh[i]) & c->mask[i]) + c->add[i];
 }
 
-static void byte_aligned_c(const struct bench_format *bf, struct bkey *out)
+/*
+ * Stands for upstream's byte-aligned unpack, __bch2_bkey_unpack_key_b()
+ * (bcachefs's 2026 fast path for formats whose fields all end on a byte,
+ * which replaced the x86 codegen): straight-line, one field after another
+ * with constants precomputed per node, a zero-width field costing a load
+ * and an add of its constant.  The header as upstream builds it (u64s
+ * adjusted, format 1, needs_whiteout and type kept, pad 0), in one 32-bit
+ * operation.  Differs from upstream: its constants come from the model's
+ * byte-alignment test rather than the node's cached unpack state; keys
+ * stored unpacked are copied here in the same loop; and it needs 8
+ * readable bytes before a key (the bench's nodes have them).
+ */
+static __attribute__((noinline)) void byte_aligned_c(const struct bench_format *bf,
+						     struct bkey *out)
 {
+	const struct ba_node *c = &bf->ba;
 	const uint64_t *k = bf->words, *end = bf->words + bf->nr_words;
 
-	while (k < end) {
-		unpack_ba(&bf->f, &bf->ba, (const uint8_t *)k, out++);
-		k += *(const uint8_t *)k;
+	for (; k < end; k += *(const uint8_t *)k, out++) {
+		const uint8_t *kb = (const uint8_t *)k;
+		uint32_t hdr;
+
+		if (kb[1] & 0x7f) {
+			memcpy(out, k, sizeof(*out));
+			continue;
+		}
+		memcpy(&hdr, kb, 4);
+		hdr = (hdr & 0xffffff) + c->hdr_add;
+		memcpy(out, &hdr, 4);
+		out->inode = ba_field(kb, c, BKEY_FIELD_INODE);
+		out->offset = ba_field(kb, c, BKEY_FIELD_OFFSET);
+		out->snapshot = ba_field(kb, c, BKEY_FIELD_SNAPSHOT);
+		out->size = ba_field(kb, c, BKEY_FIELD_SIZE);
+		out->version_hi = ba_field(kb, c, BKEY_FIELD_VERSION_HI);
+		out->version_lo = ba_field(kb, c, BKEY_FIELD_VERSION_LO);
 	}
 }
 
+/*
+ * Stands for bcachefs's old bch2_compile_bkey_format(): x86-64 machine
+ * code emitted per node format (bench/x86.c, from the same per-field plan
+ * as ours), a loop over the node by u64s.  Differs: the loop is ours
+ * (upstream emitted one call per key), and unpacked keys are copied in it.
+ */
 static void x86_loop(const struct bench_format *bf, struct bkey *out)
 {
 	bf->x86.run(bf->words, bf->words + bf->nr_words, out);

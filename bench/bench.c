@@ -6,7 +6,9 @@
  *   walk            the node walk alone (k += u64s)
  *   generic_c       bcachefs's portable streaming unpack (the model's)
  *   byte_aligned_c  upstream's 2026 byte-aligned fast path, where it applies
- *   x86_loop        emitted x86-64 loop (bench/x86.c, never in the product)
+ *   x86_loop        emitted x86-64 loop (bench/x86.c, never in the product),
+ *                   walking as bpf_generated does (its key table by default)
+ *   x86_loop_u64s   the same emitted loop walking by u64s (bpf_u's walk)
  *   bpf_generic     one clang-compiled BPF program for all formats (bpf/)
  *   bpf_generated   our generated program, one run per node
  *   bpf_generated_u64s  the same program walking by u64s
@@ -47,12 +49,13 @@ enum method {
 	M_WALK, M_GENERIC_C, M_BYTE_ALIGNED_C, M_X86_LOOP, M_BPF_GENERIC, M_BPF_GENERATED,
 	M_BPF_GENERATED_U64S,	/* the same program walking by u64s, for comparison */
 	M_BPF_SHAPE,		/* the shape program of the same walk */
+	M_X86_LOOP_U64S,	/* the x86 loop of the other walk: by u64s */
 	NR_METHODS
 };
 
 static const char *const method_name[NR_METHODS] = {
 	"walk", "generic_c", "byte_aligned_c", "x86_loop", "bpf_generic", "bpf_generated",
-	"bpf_generated_u64s", "bpf_shape",
+	"bpf_generated_u64s", "bpf_shape", "x86_loop_u64s",
 };
 
 /*
@@ -69,6 +72,11 @@ struct ba_node {
 	uint32_t	hdr_add;	/* u64s += 5 - key_u64s, format 0 -> 1 */
 };
 
+static bool is_bpf(enum method m)
+{
+	return m >= M_BPF_GENERIC && m <= M_BPF_SHAPE;
+}
+
 struct bench_format {
 	const char		*name;
 	struct bkey_format	f;
@@ -77,12 +85,14 @@ struct bench_format {
 	uint32_t		nr_words;
 	bool			byte_aligned;
 	struct ba_node		ba;		/* byte_aligned_c's per-node constants */
-	struct x86_fn		x86;
+	struct x86_fn		x86, x86_u64s;	/* the table walk's loop, the u64s walk's */
+	uint16_t		*tab;		/* the node's key table, for the first */
 	struct bk_prog		prog;
 	struct bk_loaded	l, l_u64s, l_shape;	/* l_shape.fd < 0: n/a */
 	/* results */
 	double			ns[NR_METHODS];
 	double			r_x86, r_generic, r_ba;		/* bpf_generated / method */
+	double			r_x86_u64s;			/* bpf_u / x86_loop_u64s */
 	double			r_shape;			/* bpf_shape / bpf_generated */
 	double			x86_emit_us;	/* plan + emit + mmap + mprotect, median */
 	double			node_load_us;	/* a node of a cached shape, median */
@@ -208,6 +218,12 @@ static int build(struct bench_format *bf, const char *kind, const struct bkey_fo
 		pos += kw + val;
 	}
 	bf->nr_words = pos;
+	/* the node's key table, as a loaded node carries one (x86_loop walks it) */
+	bf->tab = calloc(NODE_KEYS + 1, sizeof(*bf->tab));
+	if (!bf->tab || bk_build_table(&bf->f, bf->words, pos, bf->tab, NULL) != NODE_KEYS) {
+		free(keys);
+		return -EINVAL;
+	}
 	bf->byte_aligned = ba_node_init(&bf->f, &bf->ba);
 	free(keys);
 	return 0;
@@ -292,9 +308,15 @@ static __attribute__((noinline)) void byte_aligned_c(const struct bench_format *
  * as ours), a loop over the node by u64s.  Differs: the loop is ours
  * (upstream emitted one call per key), and unpacked keys are copied in it.
  */
+static void x86_loop_u64s(const struct bench_format *bf, struct bkey *out)
+{
+	bf->x86_u64s.run(bf->words, bf->words + bf->nr_words, out);
+}
+
+/* The same loop walking the node's key table, as the table walk does. */
 static void x86_loop(const struct bench_format *bf, struct bkey *out)
 {
-	bf->x86.run(bf->words, bf->words + bf->nr_words, out);
+	bf->x86.run_table(bf->tab, bf->tab + NODE_KEYS, out, bf->words);
 }
 
 /* ---- timing ---- */
@@ -321,6 +343,7 @@ static struct bk_loaded generic_for(const struct bench_format *bf)
 	return l;
 }
 static unsigned in_shift;	/* where the node sits in the in map, words */
+static enum method x86_same;	/* the x86 loop of bpf_generated's walk */
 
 /* The BPF method's program; a shape program gets this format's template. */
 static struct bk_loaded program_for(const struct bench_format *bf, enum method m)
@@ -340,11 +363,12 @@ static double time_method(struct bench_format *bf, enum method m, struct bkey *o
 	static void (*const c_fn[])(const struct bench_format *, struct bkey *) = {
 		[M_WALK] = walk, [M_GENERIC_C] = generic_c,
 		[M_BYTE_ALIGNED_C] = byte_aligned_c, [M_X86_LOOP] = x86_loop,
+		[M_X86_LOOP_U64S] = x86_loop_u64s,
 	};
 	unsigned reps = 1, i;
 	double t;
 
-	if (m >= M_BPF_GENERIC) {
+	if (is_bpf(m)) {
 		struct bk_loaded gl = program_for(bf, m);
 		const struct bk_loaded *l = &gl;
 		uint32_t dur;
@@ -395,22 +419,25 @@ static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref
 	uint32_t n;
 	int status;
 
+	static void (*const c_fn[])(const struct bench_format *, struct bkey *) = {
+		[M_BYTE_ALIGNED_C] = byte_aligned_c, [M_X86_LOOP] = x86_loop,
+		[M_X86_LOOP_U64S] = x86_loop_u64s,
+	};
+
 	generic_c(bf, ref);
-	for (m = M_BYTE_ALIGNED_C; m <= M_X86_LOOP; m++) {
-		if (m == M_BYTE_ALIGNED_C && !bf->byte_aligned)
+	for (m = 0; m < NR_METHODS; m++) {
+		if (m >= sizeof(c_fn) / sizeof(c_fn[0]) || !c_fn[m] ||
+		    (m == M_BYTE_ALIGNED_C && !bf->byte_aligned))
 			continue;
 		memset(out, 0xa5, NODE_KEYS * sizeof(*out));
-		if (m == M_BYTE_ALIGNED_C)
-			byte_aligned_c(bf, out);
-		else
-			x86_loop(bf, out);
+		c_fn[m](bf, out);
 		if (memcmp(out, ref, NODE_KEYS * sizeof(*out))) {
 			fprintf(stderr, "bench: %s: %s differs from the reference\n", bf->name,
 				method_name[m]);
 			return -EINVAL;
 		}
 	}
-	for (m = M_BPF_GENERIC; m < NR_METHODS; m++) {
+	for (m = M_BPF_GENERIC; is_bpf(m); m++) {
 		struct bk_loaded l = program_for(bf, m);
 
 		if (m == M_BPF_SHAPE && bf->l_shape.fd < 0)
@@ -473,7 +500,7 @@ static double x86_emit_median(const struct bench_format *bf)
 		struct x86_fn fn;
 		struct bk_plan plan;
 
-		if (bk_plan_format(&bf->f, &plan, NULL) || x86_emit(&plan, &fn))
+		if (bk_plan_format(&bf->f, &plan, NULL) || x86_emit(&plan, false, &fn))
 			return -1;
 		t[i] = (bk_now_ns() - t0) / 1e3;
 		x86_free(&fn);
@@ -591,6 +618,8 @@ int main(int argc, char **argv)
 	o.ctl_fd = rt.ctl_fd;
 	o.in_fd = rt.in_fd;
 	o.out_fd = rt.out_fd;
+	/* the headline ratio divides by the x86 loop of bpf_generated's walk */
+	x86_same = o.walk == BK_WALK_TABLE ? M_X86_LOOP : M_X86_LOOP_U64S;
 
 	if (build(&bfs[nb++], "extents1", NULL) || build(&bfs[nb++], "extents2", NULL) ||
 	    build(&bfs[nb++], "extents2n", NULL) || build(&bfs[nb++], "dirents", NULL) ||
@@ -611,7 +640,8 @@ int main(int argc, char **argv)
 		struct bench_format *bf = &bfs[i];
 		struct bk_plan plan;
 
-		if (bk_plan_format(&bf->f, &plan, NULL) || x86_emit(&plan, &bf->x86))
+		if (bk_plan_format(&bf->f, &plan, NULL) || x86_emit(&plan, true, &bf->x86) ||
+		    x86_emit(&plan, false, &bf->x86_u64s))
 			return 1;
 		bf->prepare_us = prepare_bk_median(bf, &o);
 		bf->mem_bytes = memory_per_prog(bf, &o);
@@ -653,6 +683,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
 		double ns[NR_METHODS][ROUNDS], rx[ROUNDS], rg[ROUNDS], rb[ROUNDS], rs[ROUNDS];
+		double ru[ROUNDS];
 		enum method m;
 
 		for (r = 0; r < ROUNDS; r++) {
@@ -663,7 +694,9 @@ int main(int argc, char **argv)
 					    (mm == M_BPF_SHAPE && bf->l_shape.fd < 0) ? 0 :
 					    time_method(bf, mm, out);
 			}
-			rx[r] = ns[M_BPF_GENERATED][r] / ns[M_X86_LOOP][r];
+			/* same walk against same walk */
+			rx[r] = ns[M_BPF_GENERATED][r] / ns[x86_same][r];
+			ru[r] = ns[M_BPF_GENERATED_U64S][r] / ns[M_X86_LOOP_U64S][r];
 			rg[r] = ns[M_BPF_GENERATED][r] / ns[M_GENERIC_C][r];
 			rb[r] = bf->byte_aligned ? ns[M_BPF_GENERATED][r] / ns[M_BYTE_ALIGNED_C][r] : 0;
 			rs[r] = ns[M_BPF_SHAPE][r] / ns[M_BPF_GENERATED][r];
@@ -671,36 +704,41 @@ int main(int argc, char **argv)
 		for (m = 0; m < NR_METHODS; m++)
 			bf->ns[m] = bk_median(ns[m], ROUNDS);
 		bf->r_x86 = bk_median(rx, ROUNDS);
+		bf->r_x86_u64s = bk_median(ru, ROUNDS);
 		bf->r_generic = bk_median(rg, ROUNDS);
 		bf->r_ba = bk_median(rb, ROUNDS);
 		bf->r_shape = bk_median(rs, ROUNDS);
 	}
 
-	printf("\n%-16s %5s %9s %7s %5s %7s %5s %5s %5s | %5s %5s %5s %5s | %7s %6s %4s %5s %6s %7s\n",
-	       "format", "walk", "generic_c", "byte_al", "x86", "bpf_gen", "bpf", "bpf_u", "bpf_s",
-	       "/x86", "/gen", "/ba", "s/bpf", "prep us", "xlated", "JIT", "x86 B", "mem B",
-	       "memlock");
+	printf("\n%-16s %5s %9s %7s %5s %5s %7s %5s %5s %5s | %5s %5s %5s %6s %5s | %7s %6s %4s %5s %6s %7s\n",
+	       "format", "walk", "generic_c", "byte_al", "x86", "x86_u", "bpf_gen", "bpf", "bpf_u",
+	       "bpf_s", "/x86", "/gen", "/ba", "u/x86u", "s/bpf", "prep us", "xlated", "JIT",
+	       "x86 B", "mem B", "memlock");
 	for (i = 0; i < nb; i++) {
 		struct bench_format *bf = &bfs[i];
 		char ba[16], rba[16];
 
 		snprintf(ba, sizeof(ba), bf->byte_aligned ? "%.2f" : "n/a", bf->ns[M_BYTE_ALIGNED_C]);
 		snprintf(rba, sizeof(rba), bf->byte_aligned ? "%.2f" : "n/a", bf->r_ba);
-		printf("%-16s %5.2f %9.2f %7s %5.2f %7.2f %5.2f %5.2f %5.2f | %5.2f %5.2f %5s %5.2f | %7.1f %6u %4u %5zu %6.0f %7lu\n",
+		printf("%-16s %5.2f %9.2f %7s %5.2f %5.2f %7.2f %5.2f %5.2f %5.2f | %5.2f %5.2f %5s %6.2f %5.2f | %7.1f %6u %4u %5zu %6.0f %7lu\n",
 		       bf->name, bf->ns[M_WALK], bf->ns[M_GENERIC_C], ba, bf->ns[M_X86_LOOP],
-		       bf->ns[M_BPF_GENERIC], bf->ns[M_BPF_GENERATED], bf->ns[M_BPF_GENERATED_U64S],
-		       bf->ns[M_BPF_SHAPE], bf->r_x86, bf->r_generic, rba, bf->r_shape,
-		       bf->prepare_us,
-		       bf->l.xlated_insns, bf->l.jited_bytes, bf->x86.len, bf->mem_bytes, bf->memlock);
+		       bf->ns[M_X86_LOOP_U64S], bf->ns[M_BPF_GENERIC], bf->ns[M_BPF_GENERATED],
+		       bf->ns[M_BPF_GENERATED_U64S], bf->ns[M_BPF_SHAPE], bf->r_x86, bf->r_generic,
+		       rba, bf->r_x86_u64s, bf->r_shape, bf->prepare_us, bf->l.xlated_insns,
+		       bf->l.jited_bytes, x86_same == M_X86_LOOP ? bf->x86.len : bf->x86_u64s.len,
+		       bf->mem_bytes, bf->memlock);
 	}
-	printf("\nns/key (bpf_gen = bpf_generic, bpf = bpf_generated walking its node's key table,\n"
-	       "bpf_u = the same program walking by u64s as the x86 loop does, bpf_s = the\n"
-	       "shape program of bpf's walk); ratios are bpf_generated over x86_loop, generic_c,\n"
-	       "byte_aligned_c, and s/bpf = bpf_shape over bpf_generated,\n"
+	printf("\nns/key (x86 = the emitted x86 loop walking the node's key table, x86_u = it\n"
+	       "walking by u64s; bpf_gen = bpf_generic, bpf = bpf_generated walking by %s,\n"
+	       "bpf_u = the same program walking by u64s, bpf_s = the shape program of bpf's\n"
+	       "walk); ratios: /x86 = bpf over the x86 loop of the same walk, /gen and /ba =\n"
+	       "bpf over generic_c and byte_aligned_c, u/x86u = bpf_u over x86_u (the u64s\n"
+	       "walk against itself), s/bpf = bpf_shape over bpf_generated; x86 B = the same\n"
+	       "walk's x86 loop,\n"
 	       "medians of per-round ratios. prep = generate + verify + JIT, median of %d\n"
 	       "loads. mem B = kernel memory per program (%s, growth\n"
 	       "with %d loaded: program, BTF, JIT image); memlock = the program's fdinfo memlock.\n",
-	       PREP_LOADS, mem_method, MEM_PROGS);
+	       bk_walk_name(o.walk), PREP_LOADS, mem_method, MEM_PROGS);
 
 	printf("\n%-16s %8s %8s %8s %10s %6s\n", "per node", "node us", "x86 us", "node/x86",
 	       "shape JIT", "xlated");
@@ -736,14 +774,16 @@ int main(int argc, char **argv)
 				else
 					fprintf(json, "%s\"%s\":%.3f", m ? "," : "", method_name[m], bf->ns[m]);
 			}
-			fprintf(json, "},\"ratio_vs_x86_loop\":%.3f,\"ratio_vs_generic_c\":%.3f,"
+			fprintf(json, "},\"ratio_vs_x86_loop_same_walk\":%.3f,"
+				"\"ratio_u64s_vs_x86_loop_u64s\":%.3f,\"ratio_vs_generic_c\":%.3f,"
 				"\"ratio_vs_byte_aligned_c\":%s%.3f,\"prepare_us\":%.2f,\"jit_bytes\":%u,"
 				"\"x86_bytes\":%zu,\"xlated_insns\":%u,\"mem_bytes_per_prog\":%.0f,"
 				"\"memlock\":%lu,\"ratio_shape_vs_exact\":%.3f,\"shape_jit_bytes\":%u,"
 				"\"shape_xlated_insns\":%u,\"node_load_us\":%.3f,\"x86_emit_us\":%.3f}",
-				bf->r_x86, bf->r_generic, "",
+				bf->r_x86, bf->r_x86_u64s, bf->r_generic, "",
 				bf->byte_aligned ? bf->r_ba : 0.0, bf->prepare_us, bf->l.jited_bytes,
-				bf->x86.len, bf->l.xlated_insns, bf->mem_bytes, bf->memlock,
+				x86_same == M_X86_LOOP ? bf->x86.len : bf->x86_u64s.len,
+				bf->l.xlated_insns, bf->mem_bytes, bf->memlock,
 				bf->r_shape, bf->l_shape.jited_bytes, bf->l_shape.xlated_insns,
 				bf->node_load_us, bf->x86_emit_us);
 		}
@@ -775,6 +815,8 @@ int main(int argc, char **argv)
 		bk_prog_unload(&bfs[i].l_u64s);
 		bk_prog_unload(&bfs[i].l_shape);
 		x86_free(&bfs[i].x86);
+		x86_free(&bfs[i].x86_u64s);
+		free(bfs[i].tab);
 		free(bfs[i].buf);
 	}
 	unpack_generic_bpf__destroy(generic);

@@ -2,12 +2,15 @@
 /*
  * Benchmark only, never linked into the product: an x86-64 emitter in the
  * style of bcachefs's old bch2_compile_bkey_format(), lowering the same
- * per-field plan (gen/plan.c) to machine code, as a loop over a node
- * walked by u64s:
+ * per-field plan (gen/plan.c) to machine code, as a loop over a node,
+ * in either of the generated programs' walks:
  *
- *   void *fn(const void *in, const void *in_end, struct bkey *out)
+ *   by u64s:   void *fn(const void *in, const void *in_end, struct bkey *out)
+ *   by table:  void *fn(const uint16_t *tab, const uint16_t *tab_end,
+ *                       struct bkey *out, const uint64_t *in)
  *
- * returns the end of the output.  Unpacked keys (format byte 1) are
+ * (key i at in + 8 * tab[i], as the table walk reads a node's key table).
+ * Each returns the end of the output.  Unpacked keys (format byte 1) are
  * copied.  Keys are trusted, as bcachefs trusted its nodes.
  */
 #include <errno.h>
@@ -215,15 +218,52 @@ static void patch32(struct as *a, size_t at, size_t target)
 		memcpy(a->p + at, &v, 4);
 }
 
-static void emit_all(struct as *a, const struct bk_plan *P)
+#define TAB	R9	/* the table walk: the current table entry */
+#define TEND	R10	/* the table's end */
+#define IN	R11	/* the node's words */
+
+/* mov dst, src (64 bits) */
+static void mov_reg(struct as *a, int dst, int src)
+{
+	rex(a, true, src, dst);
+	b(a, 0x89);
+	regreg(a, src, dst);
+}
+
+/* the next key: by u64s, rdi += 8 * u64s; by table, r9 += 2; and rdx += 40 */
+static void emit_next(struct as *a, bool table)
+{
+	if (table) {
+		b(a, 0x49); b(a, 0x83); b(a, 0xc1); b(a, 2);	/* add r9, 2 */
+	} else {
+		b(a, 0x0f); b(a, 0xb6); mem(a, V, KEY, 0);	/* movzx eax, byte [rdi] */
+		b(a, 0x48); b(a, 0x8d); b(a, 0x3c); b(a, 0xc7);	/* lea rdi, [rdi + rax*8] */
+	}
+	b(a, 0x48); b(a, 0x83); b(a, 0xc2); b(a, 40);		/* add rdx, 40 */
+}
+
+static void emit_all(struct as *a, const struct bk_plan *P, bool table)
 {
 	size_t loop, to_done, to_unpacked, unpacked, done;
 	unsigned i;
 
+	if (table) {
+		mov_reg(a, IN, RCX);
+		mov_reg(a, TEND, END);
+		mov_reg(a, TAB, KEY);
+	}
 	loop = a->n;
-	/* cmp rdi, rsi; jae done */
-	alu_reg(a, 0x39, KEY, END);
-	b(a, 0x0f); b(a, 0x83); to_done = a->n; imm32(a, 0);
+	if (table) {
+		/* cmp r9, r10; jae done; movzx eax, word [r9]; lea rdi, [r11 + rax*8] */
+		alu_reg(a, 0x39, TAB, TEND);
+		b(a, 0x0f); b(a, 0x83); to_done = a->n; imm32(a, 0);
+		rex(a, false, V, TAB); b(a, 0x0f); b(a, 0xb7); mem(a, V, TAB, 0);
+		b(a, 0x49); b(a, 0x8d); b(a, 0x3c); b(a, 0xc3);
+	} else {
+		/* cmp rdi, rsi; jae done */
+		alu_reg(a, 0x39, KEY, END);
+		b(a, 0x0f); b(a, 0x83); to_done = a->n; imm32(a, 0);
+	}
 	/* test byte [rdi + 1], 0x7f; jnz unpacked */
 	b(a, 0xf6); mem(a, 0, KEY, 1); b(a, 0x7f);
 	b(a, 0x0f); b(a, 0x85); to_unpacked = a->n; imm32(a, 0);
@@ -234,10 +274,7 @@ static void emit_all(struct as *a, const struct bk_plan *P)
 	store(a, false, OUT, 0, T);
 	for (i = 0; i < BKEY_NR_FIELDS; i++)
 		emit_field(a, &P->fp[i]);
-	/* next: movzx eax, byte [rdi]; lea rdi, [rdi + rax*8]; add rdx, 40; jmp loop */
-	b(a, 0x0f); b(a, 0xb6); mem(a, V, KEY, 0);
-	b(a, 0x48); b(a, 0x8d); b(a, 0x3c); b(a, 0xc7);
-	b(a, 0x48); b(a, 0x83); b(a, 0xc2); b(a, 40);
+	emit_next(a, table);
 	jmp32(a, loop);
 
 	unpacked = a->n;
@@ -245,9 +282,7 @@ static void emit_all(struct as *a, const struct bk_plan *P)
 		load(a, true, V, KEY, 8 * i);
 		store(a, true, OUT, 8 * i, V);
 	}
-	b(a, 0x0f); b(a, 0xb6); mem(a, V, KEY, 0);
-	b(a, 0x48); b(a, 0x8d); b(a, 0x3c); b(a, 0xc7);
-	b(a, 0x48); b(a, 0x83); b(a, 0xc2); b(a, 40);
+	emit_next(a, table);
 	jmp32(a, loop);
 
 	done = a->n;
@@ -258,19 +293,19 @@ static void emit_all(struct as *a, const struct bk_plan *P)
 	(void)jcc32;
 }
 
-int x86_emit(const struct bk_plan *plan, struct x86_fn *fn)
+int x86_emit(const struct bk_plan *plan, bool table, struct x86_fn *fn)
 {
 	struct as a = { .p = NULL, .cap = 0 };
 	size_t len;
 
-	emit_all(&a, plan);	/* sizing pass */
+	emit_all(&a, plan, table);	/* sizing pass */
 	len = (a.n + 4095) & ~4095UL;
 	a.p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (a.p == MAP_FAILED)
 		return -errno;
 	a.cap = a.n;
 	a.n = 0;
-	emit_all(&a, plan);
+	emit_all(&a, plan, table);
 	if (mprotect(a.p, len, PROT_READ | PROT_EXEC)) {
 		munmap(a.p, len);
 		return -errno;
@@ -279,6 +314,7 @@ int x86_emit(const struct bk_plan *plan, struct x86_fn *fn)
 	fn->len = a.n;
 	fn->map_len = len;
 	fn->run = (x86_unpack_fn)(void *)a.p;
+	fn->run_table = (x86_table_fn)(void *)a.p;
 	return 0;
 }
 

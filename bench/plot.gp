@@ -13,11 +13,13 @@ set xtics rotate by -25 offset -1,0
 # the legend beside the plot, where no bar is; labels printed literally
 # (noenhanced: "w:extents_inodes" keeps its underscore)
 set key outside right top vertical
+# nine series: the ninth gets a colour of its own (the default cycle has eight)
 plot dat using 2:xtic(1) title "walk", \
      '' using 3 title "generic_c", \
      '' using 4 title "byte_aligned_c", \
-     '' using 5 title "x86_loop", \
+     '' using 5 title "x86_loop (table walk)", \
+     '' using 10 title "x86_loop_u64s", \
      '' using 6 title "bpf_generic", \
      '' using 7 title "bpf_generated (table walk)", \
      '' using 8 title "bpf_generated_u64s", \
-     '' using 9 title "bpf_shape (table walk)"
+     '' using 9 title "bpf_shape (table walk)" lc rgb "#777777"

@@ -11,10 +11,10 @@
 
 #include "insn.h"
 
-#define BK_MAX_INSNS	512
-#define BK_MAX_LABELS	64
-#define BK_MAX_LINES	64
-#define BK_TEXT_BYTES	16384
+#define BK_MAX_INSNS	2048
+#define BK_MAX_LABELS	256
+#define BK_MAX_LINES	256
+#define BK_TEXT_BYTES	65536
 
 struct bk_line {
 	int	insn;		/* first instruction of the line */

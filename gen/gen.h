@@ -144,6 +144,8 @@ struct bk_search_opts {
 	bool		annotate;
 	bool		strict_align;
 	bool		by_shape;	/* offsets from the node's format at run time */
+	/* the binary search unrolled (no may_goto: kernels before 6.9) */
+	bool		unrolled;
 	int		ctl_fd;		/* a struct bk_search_ctl map */
 	int		nodes_fd;	/* the nodes map: struct bk_node_hdr, words, table */
 	/*

@@ -460,13 +460,65 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	emit_tail_call(e, o, finish);
 }
 
+/*
+ * One step of the binary search: lo and hi from the map (so the
+ * verifier's states are unknown scalars, not constants), lo >= hi goes to
+ * @found, else the key at mid is compared and lo or hi stored; then on to
+ * @next (the loop's head, or the next unrolled step).
+ */
+static void emit_search_step(struct bk_emit *e, const struct bk_plan *P, unsigned max_keys,
+			     unsigned node_words, unsigned tab_off, int next, int found, int bad)
+{
+	int above = bk_label(e), below = bk_label(e), unpacked = bk_label(e);
+
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_LO, R_CTL, BK_SCTL_OFF_LO));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_CTL, BK_SCTL_OFF_HI));
+	bk_comment(e, "a node holds at most one key per word");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_HI, max_keys, 0), bad);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), found);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_LO));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_1, R_HI));
+	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, BPF_REG_1, 1));
+	bk_comment(e, "for the verifier: lo < hi <= max keys");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_1, max_keys, 0), bad);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_1));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
+	emit_load_tab(e, tab_off);
+	bk_comment(e, "the key lies inside the node");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_3, R_NODE));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, BK_NODE_WORDS_OFF));
+	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_3, 1));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, BPF_REG_0, 0x7f, 0), unpacked);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, C_MODE));
+	bk_comment(e, "FAIL: every packed key is above the search");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 2, 0), above);
+	emit_packed_cmp(e, P, above, below);
+	bk_line(e, "equal key bits: at the search if EXACT, below it if SMALLER");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, C_MODE));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), above);
+	bk_bind(e, below);
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_1, BK_SCTL_OFF_LO));
+	bk_jmp(e, BPF_JMP_A(0), next);
+	bk_bind(e, above);
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_1, BK_SCTL_OFF_HI));
+	bk_jmp(e, BPF_JMP_A(0), next);
+	bk_bind(e, unpacked);
+	bk_insn(e, BPF_ALU64_IMM(BPF_AND, BPF_REG_0, 0x7f));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, KEY_FORMAT_CURRENT, 0), bad);
+	emit_unpacked_cmp(e, above, below);
+}
+
 int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		  struct bk_prog *p, struct bkey_format_err *err)
 {
 	struct bk_emit *e = &p->e;
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
 	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
-	int fail, search, loop, found, above, below, unpacked, equal, bad, limit, finish;
+	int fail, search, loop, found, bad, limit, finish;
 	char fs[200];
 	int ret;
 
@@ -475,7 +527,8 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		return ret;
 	if (o->node_size < 64 || o->node_size % 8 || o->node_size > 8 * BK_IDX_MASK)
 		return -EINVAL;
-	p->shape = BK_SHAPE_MAY_GOTO;
+	/* the unrolled search needs no may_goto: it loads where bpf_loop does */
+	p->shape = o->unrolled ? BK_SHAPE_BPF_LOOP : BK_SHAPE_MAY_GOTO;
 	p->walk = BK_WALK_TABLE;
 	p->by_shape = o->by_shape;
 	if (o->by_shape)
@@ -491,10 +544,6 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	search = bk_label(e);
 	loop = bk_label(e);
 	found = bk_label(e);
-	above = bk_label(e);
-	below = bk_label(e);
-	unpacked = bk_label(e);
-	equal = bk_label(e);
 	bad = bk_label(e);
 	limit = bk_label(e);
 	finish = bk_label(e);
@@ -535,50 +584,33 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 2));
 
 	bk_bind(e, search);
-	bk_bind(e, loop);
-	bk_line(e, "binary search of the key table for the first key >= the search in [lo, hi), "
-		"lo and hi through the map so the verifier's passes converge");
-	bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_LO, R_CTL, BK_SCTL_OFF_LO));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_CTL, BK_SCTL_OFF_HI));
-	bk_comment(e, "a node holds at most one key per word");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_HI, max_keys, 0), bad);
-	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), found);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_LO));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_1, R_HI));
-	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, BPF_REG_1, 1));
-	bk_comment(e, "for the verifier: lo < hi <= max keys");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_1, max_keys, 0), bad);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_1));
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_2, 1));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_2, R_NODE));
-	emit_load_tab(e, tab_off);
-	bk_comment(e, "the key lies inside the node");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_3, node_words, 0), bad);
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, BPF_REG_3, 3));
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_3, R_NODE));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, BK_NODE_WORDS_OFF));
-	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_3, 1));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JSET, BPF_REG_0, 0x7f, 0), unpacked);
-	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, C_MODE));
-	bk_comment(e, "FAIL: every packed key is above the search");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 2, 0), above);
-	emit_packed_cmp(e, &p->plan, above, below);
-	bk_bind(e, equal);
-	bk_line(e, "equal key bits: at the search if EXACT, below it if SMALLER");
-	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, C_MODE));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), above);
-	bk_bind(e, below);
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
-	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_1, BK_SCTL_OFF_LO));
-	bk_jmp(e, BPF_JMP_A(0), loop);
-	bk_bind(e, above);
-	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_1, BK_SCTL_OFF_HI));
-	bk_jmp(e, BPF_JMP_A(0), loop);
-	bk_bind(e, unpacked);
-	bk_insn(e, BPF_ALU64_IMM(BPF_AND, BPF_REG_0, 0x7f));
-	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, KEY_FORMAT_CURRENT, 0), bad);
-	emit_unpacked_cmp(e, above, below);
+	if (o->unrolled) {
+		/* no loop: the verifier walks every step; lo < hi <= max_keys
+		 * halves each time, so steps + 1 tests end it */
+		unsigned steps = 1, k;
+
+		while ((1u << steps) <= max_keys)
+			steps++;
+		bk_line(e, "binary search of the key table for the first key >= the search in [lo, hi), "
+			"unrolled: %u steps (no loop, for kernels without may_goto)", steps);
+		for (k = 0; k < steps; k++) {
+			int next = bk_label(e);
+
+			emit_search_step(e, &p->plan, max_keys, node_words, tab_off, next, found, bad);
+			bk_bind(e, next);
+		}
+		bk_insn(e, BPF_LDX_MEM(BPF_W, R_LO, R_CTL, BK_SCTL_OFF_LO));
+		bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_CTL, BK_SCTL_OFF_HI));
+		bk_comment(e, "the steps always end the search: otherwise the node lied");
+		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), found);
+		bk_jmp(e, BPF_JMP_A(0), bad);
+	} else {
+		bk_bind(e, loop);
+		bk_line(e, "binary search of the key table for the first key >= the search in [lo, hi), "
+			"lo and hi through the map so the verifier's passes converge");
+		bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
+		emit_search_step(e, &p->plan, max_keys, node_words, tab_off, loop, found, bad);
+	}
 
 	bk_bind(e, found);
 	bk_line(e, "found: the index (or nr_keys), the lossy result, status");
@@ -594,8 +626,10 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_line(e, "a bad node: a key table or format byte out of range");
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_BAD_KEY));
 	bk_jmp(e, BPF_JMP_A(0), finish);
-	bk_bind(e, limit);
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LOOP_LIMIT));
-	bk_jmp(e, BPF_JMP_A(0), finish);
+	if (bk_label_used(e, limit)) {
+		bk_bind(e, limit);
+		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LOOP_LIMIT));
+		bk_jmp(e, BPF_JMP_A(0), finish);
+	}
 	return bk_emit_finish(e);
 }

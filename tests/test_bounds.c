@@ -269,7 +269,7 @@ static void search_programs(void)
 		struct bkey_format f = n == 0 ? ex2_format() : rnd_format(&seed, -1, 0);
 		struct bk_search_opts o = {
 			.node_size = n % 2 ? 65536 : 256 << (n % 8), .strict_align = n % 3 == 0,
-			.by_shape = n % 4 >= 2,
+			.by_shape = n % 4 >= 2, .unrolled = n % 5 == 0,
 			.ctl_fd = 3, .nodes_fd = 4, .progs_fd = 5, .queries_fd = 6, .results_fd = 7,
 		};
 

@@ -42,6 +42,13 @@ static void env_close(struct search_env *se)
 		close(se->nodes_fd);
 }
 
+/*
+ * The searches and lookups of the trees and lookups subtests: the may_goto
+ * loop, or unrolled (no may_goto, as kernels before 6.9 load them); both
+ * where the kernel has may_goto.
+ */
+static bool search_unrolled;
+
 /* The nodes in a map, a program per format; *fmt_of[i] = node i's. */
 static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t *fmt_of,
 		     struct kcheck_stats *st)
@@ -74,7 +81,7 @@ static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t 
 		if (j == se->nr_fmts) {
 			struct bk_search_opts o = {
 				.node_size = bt->o.node_size, .ctl_fd = se->ctl_fd,
-				.nodes_fd = se->nodes_fd,
+				.nodes_fd = se->nodes_fd, .unrolled = search_unrolled,
 			};
 
 			se->fmts[j] = bt->nodes[i].f;
@@ -241,6 +248,7 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 				.nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
 				.queries_fd = lr->queries_fd, .results_fd = lr->results_fd,
 				.strict_align = bk_strict_align_default(),
+				.unrolled = search_unrolled,
 			};
 
 			fmts[j] = bt->nodes[i].f;
@@ -771,16 +779,18 @@ DEFINE_TEST(search)
 	struct kenv *k;
 
 	if (test__start_subtest("trees") && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("the node search needs may_goto (kernel 6.9+)");
-		else
+		if (k->ft.may_goto)
 			trees(k);
+		search_unrolled = true;
+		trees(k);
+		search_unrolled = false;
 	}
 	if (test__start_subtest("lookups") && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("lookups need may_goto (kernel 6.9+)");
-		else
+		if (k->ft.may_goto)
 			lookups(k);
+		search_unrolled = true;
+		lookups(k);
+		search_unrolled = false;
 	}
 	if (test__start_subtest("bad_nodes") && (k = kenv_get())) {
 		if (!k->ft.may_goto)

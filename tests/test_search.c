@@ -315,7 +315,8 @@ static bool check_results(const struct bk_lookup_rt *lr, const struct bk_btree *
 	return true;
 }
 
-static void lookups(struct kenv *k)
+/* @few: the smallest, a 4 KiB and the 64 KiB case only (a second shape's run) */
+static void lookups(struct kenv *k, bool few)
 {
 	static const struct { size_t keys; unsigned node_size, sample; } cases[] = {
 		{ 5, 512, 0 }, { 3000, 512, 0 }, { 60000, 512, 0 }, { 20000, 4096, 0 },
@@ -340,6 +341,8 @@ static void lookups(struct kenv *k)
 		char err[200];
 		bool ok;
 
+		if (few && c != 0 && c != 3 && c != 6)
+			continue;
 		make_tree_keys(&seed, cases[c].keys, &ks);
 		if (!ASSERT_OK(bk_btree_build(&bt, &ks, &o, err, sizeof(err)), err))
 			return;
@@ -398,12 +401,17 @@ static void lookups(struct kenv *k)
 		if (!ok)
 			return;
 	}
-	ASSERT_EQ(depth_mask & 0x1e, 0x1e, "depths 1 to 4");
-	ASSERT_GT(classes[0], 0, "nodes with zero-width fields");
-	ASSERT_GT(classes[1], 0, "nodes with fields straddling words");
-	ASSERT_GT(classes[2], 0, "nodes with 64-bit fields");
-	ASSERT_GT(lossy_seen[BKEY_PACK_POS_SMALLER], 0, "lookups whose search key packed SMALLER");
-	ASSERT_GT(lossy_seen[BKEY_PACK_POS_FAIL], 0, "lookups whose search key FAILed to pack");
+	/* what the cases cover (a run on three cases covers less; the full run
+	 * of the same subtest asserts it) */
+	if (!few) {
+		ASSERT_EQ(depth_mask & 0x1e, 0x1e, "depths 1 to 4");
+		ASSERT_GT(classes[0], 0, "nodes with zero-width fields");
+		ASSERT_GT(classes[1], 0, "nodes with fields straddling words");
+		ASSERT_GT(classes[2], 0, "nodes with 64-bit fields");
+		ASSERT_GT(lossy_seen[BKEY_PACK_POS_SMALLER], 0,
+			  "lookups whose search key packed SMALLER");
+		ASSERT_GT(lossy_seen[BKEY_PACK_POS_FAIL], 0, "lookups whose search key FAILed to pack");
+	}
 	test__count("lookups, smaller packing in the answer's leaf", lossy_seen[BKEY_PACK_POS_SMALLER]);
 	test__count("lookups, fail packing in the answer's leaf", lossy_seen[BKEY_PACK_POS_FAIL]);
 	test__count("lookups: programs accepted by the verifier", accepted);
@@ -786,10 +794,12 @@ DEFINE_TEST(search)
 		search_unrolled = false;
 	}
 	if (test__start_subtest("lookups") && (k = kenv_get())) {
+		/* the unrolled shape in full where it is the only one, else on
+		 * three cases (the 64 KiB one: 14 steps, the table past a 16-bit offset) */
 		if (k->ft.may_goto)
-			lookups(k);
+			lookups(k, false);
 		search_unrolled = true;
-		lookups(k);
+		lookups(k, k->ft.may_goto);
 		search_unrolled = false;
 	}
 	if (test__start_subtest("bad_nodes") && (k = kenv_get())) {

@@ -369,8 +369,9 @@ static void emit_align_cursor(struct bk_emit *e, const struct bk_gen_opts *o, in
  * The table walk's cursor r8, bounded where it is used: it addresses the
  * table and, times 20, the output bkey.  r8 < r5 holds at run time, but
  * what a verifier keeps of that across the may_goto loop's states differs
- * between kernels (Debian's 6.12.117 widens r8 to 0..0x1ffff), so the
- * bound is proved here, on every pass.  Over the in map one mask does it
+ * between kernels (Debian's 6.12 builds bound 20 * r8 from r8's var_off,
+ * 0..0x1ffff, and reject the store; docs/kernels.md), so the bound is
+ * proved here, on every pass.  Over the in map one mask does it
  * (and proves alignment): r8 <= 0x1fffe keeps tab[i + 1] inside ctl and
  * out[i] inside the out map.  Over a nodes map the node's table is
  * smaller: a key index below node_size / 8, which also bounds out[i].
@@ -457,7 +458,6 @@ static void emit_field_shape(struct bk_emit *e, const struct bk_gen_opts *o,
 	int size = fp->slot_size == 4 ? BPF_W : BPF_DW;
 	char line[160];
 
-	bk_field_line(fp, line, sizeof(line));
 	if (fp->kind == BK_FIELD_CONST) {
 		bk_line(e, "%s: 0 bits, the template's value -> bkey+%u", bkey_field_name[fp->field],
 			fp->slot_off);
@@ -465,6 +465,7 @@ static void emit_field_shape(struct bk_emit *e, const struct bk_gen_opts *o,
 		bk_insn(e, BPF_STX_MEM(size, R_OUT, T0, fp->slot_off));
 		return;
 	}
+	bk_field_line(fp, line, sizeof(line));
 	bk_line(e, "%s; %s", line, offset_known_zero(fp) ? "as wide as its slot: offset 0" :
 		"the offset from the template");
 	emit_extract(e, fp, o->strict_align);

@@ -546,6 +546,9 @@ int image_main(int argc, char **argv, const char *prog)
 		bk_image_close(&im);
 		return 1;
 	}
+	/* once, before the program loads are measured: the overhead probe's
+	 * program has been freed (the btrees stay loaded until the end) */
+	bk_kernel_mem_settle(&nc.mem_method);
 	for (id = 0; id < BCH_BTREE_ID_NR && !stop; id++) {
 		if (o.btree >= 0 && (unsigned)o.btree != id)
 			continue;

@@ -239,9 +239,6 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node
 		ret = -ENOMEM;
 		goto fail;
 	}
-	/* what earlier trees closed must be freed before this one's program
-	 * loads are measured */
-	bk_kernel_mem_settle(&nc->mem_method);
 	for (i = 0; i < bt->nr_nodes; i++) {
 		double t0 = bk_now_ns();
 		bool created;

@@ -29,6 +29,22 @@ static size_t page_round(size_t n)
 	return (n + 4095) & ~4095UL;
 }
 
+/*
+ * The nodes map is the node cache's buffers: write every page once here,
+ * as a cache allocates its buffers once, so that loading a node into a
+ * slot is a copy and not a first-touch fault per page (measured: ~150 us
+ * for a 64 KiB slot's first write, ~1.5 us for the next).  The map is
+ * zero-filled, so writing zero changes nothing.
+ */
+static void prefault(void *mem, size_t len)
+{
+	volatile uint8_t *p = mem;
+	size_t off;
+
+	for (off = 0; off < len; off += 4096)
+		p[off] = 0;
+}
+
 int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
 		      uint32_t max_formats)
 {
@@ -62,6 +78,7 @@ int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_n
 		ret = -errno;
 		goto fail;
 	}
+	prefault(lr->nodes, page_round((size_t)lr->node_value_size * nr_nodes));
 	return 0;
 fail:
 	bk_lookup_rt_close(lr);

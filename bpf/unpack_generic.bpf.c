@@ -125,8 +125,9 @@ static long one_key(__u64 index, void *unused)
 	return 0;
 }
 
-SEC("xdp")
-int unpack_generic(struct xdp_md *ctx)
+/* a socket filter, as every generated program is (gen/gen.h, BK_PROG_TYPE) */
+SEC("socket")
+int unpack_generic(struct __sk_buff *ctx)
 {
 	__u32 zero = 0;
 	struct bk_ctl *c = bpf_map_lookup_elem(&bk_ctl, &zero);

@@ -139,14 +139,14 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 	opts.line_info_cnt = p->e.nr_lines;
 	opts.line_info_rec_size = sizeof(li[0]);
 
-	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
+	fd = bpf_prog_load(BK_PROG_TYPE, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
 	if (fd < 0 && log && log_len) {
 		/* load again, this time with the verifier's log */
 		log[0] = 0;
 		opts.log_buf = log;
 		opts.log_size = log_len;
 		opts.log_level = 1;
-		fd = bpf_prog_load(BPF_PROG_TYPE_XDP, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
+		fd = bpf_prog_load(BK_PROG_TYPE, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
 	}
 	ret = fd < 0 ? -errno : 0;
 	close(btf_fd);
@@ -237,7 +237,7 @@ void bk_runtime_close(struct bk_runtime *rt)
 int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	   uint32_t in_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
 {
-	/* XDP test runs want at least an Ethernet header of data */
+	/* skb test runs want at least an Ethernet header of data */
 	unsigned char pkt[64] = {};
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
 		.data_in = pkt,
@@ -358,7 +358,7 @@ int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint
 
 static int probe_load(const struct bpf_insn *insns, int cnt)
 {
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bk_probe", "GPL", insns, cnt, NULL);
+	int fd = bpf_prog_load(BK_PROG_TYPE, "bk_probe", "GPL", insns, cnt, NULL);
 
 	if (fd < 0)
 		return -errno;
@@ -386,7 +386,7 @@ int bk_probe_features(struct bk_features *ft)
 	int fd, ret;
 
 	memset(ft, 0, sizeof(*ft));
-	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bk_probe", "GPL", ret0, 2, NULL);
+	fd = bpf_prog_load(BK_PROG_TYPE, "bk_probe", "GPL", ret0, 2, NULL);
 	if (fd < 0)
 		return -errno;
 	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len))
@@ -394,7 +394,7 @@ int bk_probe_features(struct bk_features *ft)
 	close(fd);
 
 	ft->may_goto = probe_load(may_goto_prog, sizeof(may_goto_prog) / sizeof(may_goto_prog[0])) == 0;
-	ret = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_loop, NULL);
+	ret = libbpf_probe_bpf_helper(BK_PROG_TYPE, BPF_FUNC_loop, NULL);
 	/* "callbacks are not allowed in non-JITed programs" */
 	ft->bpf_loop = ret > 0 && ft->jit;
 

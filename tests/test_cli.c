@@ -185,9 +185,19 @@ static void no_caps(void)
 	err = slurp(path, NULL);
 	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "main job without caps: status 1");
 	ASSERT_HAS_SUBSTR(err, "missing capability CAP_BPF", "main job names the capability");
-	ASSERT_HAS_SUBSTR(err, "CAP_NET_ADMIN", "names CAP_NET_ADMIN");
+	ASSERT_HAS_SUBSTR(err, "and CAP_PERFMON (", "names CAP_PERFMON");
+	ASSERT_FALSE(err && strstr(err, "NET_ADMIN"), "never asks for CAP_NET_ADMIN");
 	ASSERT_EQ(strchr(err ? err : "", '\n') - (err ? err : ""), strlen(err ? err : "") - 1,
 		  "one line");
+	free(err);
+
+	/* CAP_BPF alone: CAP_PERFMON is named, CAP_BPF is not */
+	snprintf(cmd, sizeof(cmd), "setpriv --reuid=65534 --regid=65534 --clear-groups "
+		 "--inh-caps=-all,+bpf --ambient-caps=+bpf -- %s --keys 1000 2>%s", LOADER, path);
+	st = system(cmd);
+	err = slurp(path, NULL);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "CAP_BPF alone: status 1");
+	ASSERT_HAS_SUBSTR(err, "missing capability CAP_PERFMON (", "names CAP_PERFMON alone");
 	free(err);
 
 	/* gen needs no privileges */
@@ -422,6 +432,44 @@ static void main_job(struct kenv *k)
 	(void)k;
 }
 
+/*
+ * Least privilege: an unprivileged user with CAP_BPF and CAP_PERFMON, and
+ * nothing else, runs the main job and the bpf unpack engine; the answers
+ * are checked as ever.
+ */
+static void least_privilege(void)
+{
+	char cmd[768], path[128], *out, *err;
+	int st;
+
+	if (access("/usr/bin/setpriv", X_OK)) {
+		test__skip("setpriv (util-linux) not installed");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/lp", tmpdir);
+	snprintf(cmd, sizeof(cmd), "setpriv --reuid=65534 --regid=65534 --clear-groups "
+		 "--inh-caps=-all,+bpf,+perfmon --ambient-caps=+bpf,+perfmon -- %s "
+		 "--keys 20000 --lookups 4000 --scans 10 --scan-len 200 --node-size 4096 -j "
+		 ">%s.json 2>%s.err", LOADER, path, path);
+	st = system(cmd);
+	snprintf(cmd, sizeof(cmd), "%s.err", path);
+	err = slurp(cmd, NULL);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "main job as nobody with CAP_BPF, CAP_PERFMON");
+	if (err && *err)
+		fprintf(stderr, "%s", err);
+	free(err);
+	snprintf(cmd, sizeof(cmd), "%s.json", path);
+	out = slurp(cmd, NULL);
+	ASSERT_HAS_SUBSTR(out, "],\"mismatches\":0}", "no mismatches");
+	free(out);
+
+	snprintf(cmd, sizeof(cmd), "setpriv --reuid=65534 --regid=65534 --clear-groups "
+		 "--inh-caps=-all,+bpf,+perfmon --ambient-caps=+bpf,+perfmon -- %s demo "
+		 ">%s.demo 2>&1", LOADER, path);
+	st = system(cmd);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "demo as nobody with CAP_BPF, CAP_PERFMON");
+}
+
 /* --pin: bpftool sees the programs after exit; dump disassembles them. */
 static void pin_and_dump(struct kenv *k)
 {
@@ -522,6 +570,12 @@ DEFINE_TEST(cli)
 			test__skip("the main job needs may_goto (kernel 6.9+)");
 		else
 			main_job(k);
+	}
+	if (test__start_subtest("least_privilege") && have_loader() && (k = kenv_get())) {
+		if (!k->ft.may_goto)
+			test__skip("the main job needs may_goto (kernel 6.9+)");
+		else
+			least_privilege();
 	}
 	if (test__start_subtest("pin_and_dump") && have_loader() && (k = kenv_get())) {
 		if (!k->ft.may_goto)

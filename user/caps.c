@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Which capabilities loading and running our XDP-type programs needs. */
+/* Which capabilities loading and running our programs needs (gen/gen.h, BK_PROG_TYPE). */
 #include <linux/capability.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,6 +9,9 @@
 
 #include "caps.h"
 
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
@@ -19,15 +22,19 @@ static bool have_cap(const struct __user_cap_data_struct *d, int cap)
 }
 
 /*
- * BPF_PROG_LOAD of an XDP program needs CAP_BPF and CAP_NET_ADMIN (XDP is
- * a networking type), or CAP_SYS_ADMIN for both.  Returns true if we have
- * them; otherwise fills @why with the missing ones.
+ * Our programs are socket filters: the maps, the BTF and the programs
+ * need CAP_BPF, and the programs' loops need CAP_PERFMON, without which
+ * the verifier also walks every branch's mispredicted path (Spectre v1)
+ * and gives up on them.  CAP_SYS_ADMIN stands for both, as the kernel's
+ * bpf_capable() and perfmon_capable() say.  Nothing needs CAP_NET_ADMIN.
+ * Returns true if we have them; otherwise fills @why with the missing
+ * ones.
  */
 bool bk_caps_ok(char *why, size_t len)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = {};
-	bool sys_admin, bpf, net_admin;
+	bool sys_admin, bpf, perfmon;
 
 	if (syscall(SYS_capget, &h, d)) {
 		snprintf(why, len, "cannot read capabilities");
@@ -35,11 +42,13 @@ bool bk_caps_ok(char *why, size_t len)
 	}
 	sys_admin = have_cap(d, CAP_SYS_ADMIN);
 	bpf = have_cap(d, CAP_BPF) || sys_admin;
-	net_admin = have_cap(d, CAP_NET_ADMIN) || sys_admin;
-	if (bpf && net_admin)
+	perfmon = have_cap(d, CAP_PERFMON) || sys_admin;
+	if (bpf && perfmon)
 		return true;
-	snprintf(why, len, "missing capability %s%s%s (or CAP_SYS_ADMIN): run as root",
-		 bpf ? "" : "CAP_BPF", !bpf && !net_admin ? " and " : "",
-		 net_admin ? "" : "CAP_NET_ADMIN");
+	snprintf(why, len, "missing capability %s%s%s: run as root, or grant CAP_BPF and "
+		 "CAP_PERFMON",
+		 bpf ? "" : "CAP_BPF (maps, BTF, programs)", !bpf && !perfmon ? " and " : "",
+		 perfmon ? "" : "CAP_PERFMON (the verifier rejects the programs' loops "
+				"without it: it would also walk mispredicted branches)");
 	return false;
 }

@@ -7,7 +7,18 @@
  * key into the "out" map value.  The "ctl" map value carries the
  * arguments in and the result out.  One program run unpacks the whole run.
  * Plain C types only, so BPF C code can include it too.
+ *
+ * Runs are re-entrant.  Every map a run writes (ctl, in, out; for
+ * searches and lookups the search slot) is an array with one element per
+ * slot, and a run's context names its slot: the socket filter's
+ * __sk_buff cb[0], which the caller sets through the test run's ctx_in.
+ * The program looks its slot's elements up (an index past the array
+ * fails the run with BK_ERR_ARGS), so runs of different slots share
+ * nothing they write, and programs are shared by all of them.  A caller
+ * owns a slot the way a C caller owns its buffer: one run at a time.
+ * The nodes map and the prog array are read-only to programs.
  */
+#define BK_CTX_OFF_SLOT		48	/* offsetof(struct __sk_buff, cb[0]) */
 #ifndef GEN_ABI_H
 #define GEN_ABI_H
 
@@ -161,6 +172,14 @@ struct bk_search_ctl {
 };
 
 #define BK_BATCH	1024	/* queries per batch */
+
+/*
+ * One search slot: the search ctl, then the batch's queries and results,
+ * so that one register reaches them all.
+ */
+#define BK_LSLOT_OFF_QUERIES	128
+#define BK_LSLOT_OFF_RESULTS	(BK_LSLOT_OFF_QUERIES + BK_BATCH * 24)
+#define BK_LSLOT_SIZE		(BK_LSLOT_OFF_RESULTS + BK_BATCH * 56)
 
 struct bk_query {
 	unsigned long long inode, offset;

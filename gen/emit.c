@@ -240,7 +240,14 @@ int bk_insn_str_named(const struct bpf_insn *in, int idx, char *buf, size_t len,
 						 names[i].name, (unsigned)in[1].imm);
 					return 2;
 				}
-			if (in->src_reg == BPF_PSEUDO_MAP_VALUE)
+			for (i = 0; in->src_reg == BPF_PSEUDO_MAP_FD && i < nr_names; i++)
+				if (names[i].fd == in[0].imm) {
+					snprintf(buf, len, "r%d = map[%s] ll", in->dst_reg, names[i].name);
+					return 2;
+				}
+			if (in->src_reg == BPF_PSEUDO_MAP_FD)
+				snprintf(buf, len, "r%d = map[fd:%d] ll", in->dst_reg, in[0].imm);
+			else if (in->src_reg == BPF_PSEUDO_MAP_VALUE)
 				snprintf(buf, len, "r%d = map[fd:%d][0]+%u ll", in->dst_reg,
 					 in[0].imm, (unsigned)in[1].imm);
 			else if (in->src_reg == BPF_PSEUDO_FUNC)

@@ -107,7 +107,8 @@ struct bk_gen_opts {
 	/* a shape program (gen/abi.h): offsets from the template at run
 	 * time; the may_goto table walk only */
 	bool		by_shape;
-	/* map fds referenced by the program (any value for listings) */
+	/* map fds referenced by the program (any value for listings): arrays
+	 * of one element per slot (gen/abi.h) */
 	int		ctl_fd, in_fd, out_fd;	/* ctl also holds the key table */
 	/*
 	 * The table walk over a btree node instead of the in/tab maps:
@@ -163,7 +164,9 @@ struct bk_search_opts {
 	bool		by_shape;	/* offsets from the node's format at run time */
 	/* the binary search unrolled (no may_goto: kernels before 6.9) */
 	bool		unrolled;
-	int		ctl_fd;		/* a struct bk_search_ctl map */
+	/* an array of search slots: struct bk_search_ctl, and for lookups
+	 * the batch's queries and results after it (gen/abi.h) */
+	int		ctl_fd;
 	int		nodes_fd;	/* the nodes map: struct bk_node_hdr, words, table */
 	/*
 	 * Lookups: after the search, descend (interior node: tail call the
@@ -172,8 +175,6 @@ struct bk_search_opts {
 	 */
 	bool		lookup;
 	int		progs_fd;	/* prog array: format id -> lookup program */
-	int		queries_fd;	/* struct bk_query[BK_BATCH] */
-	int		results_fd;	/* struct bk_result[BK_BATCH] */
 };
 
 /*
@@ -195,10 +196,18 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 
 /* ---- Lookup runtime (gen/lookup.c) ---- */
 
+/*
+ * The maps lookups share, and one search slot's view of them: ctl,
+ * queries and results are slot @slot's (slot 0 as opened); a view made by
+ * bk_lookup_rt_slot() shares the maps and owns nothing.
+ */
 struct bk_lookup_rt {
-	int			ctl_fd, nodes_fd, progs_fd, queries_fd, results_fd;
+	int			ctl_fd, nodes_fd, progs_fd;
 	unsigned		node_size, node_value_size;
 	uint32_t		nr_nodes;
+	uint32_t		nr_slots, slot;
+	bool			view;
+	void			*slots;		/* nr_slots search slots, mmap'd */
 	struct bk_search_ctl	*ctl;
 	void			*nodes;		/* nr_nodes node images, mmap'd */
 	struct bk_query		*queries;	/* BK_BATCH */
@@ -211,8 +220,13 @@ struct bk_lookup_stats {
 	unsigned long long	run_ns;		/* the kernel's time in them */
 };
 
+/* One search slot; bk_lookup_rt_open_slots() for runs from several threads. */
 int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
 		      uint32_t max_formats);
+int bk_lookup_rt_open_slots(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
+			    uint32_t max_formats, uint32_t nr_slots);
+/* A view of @lr for slot @slot (< nr_slots): closing it is a no-op. */
+void bk_lookup_rt_slot(const struct bk_lookup_rt *lr, uint32_t slot, struct bk_lookup_rt *view);
 void bk_lookup_rt_close(struct bk_lookup_rt *lr);
 const struct bk_node_hdr *bk_lookup_node(const struct bk_lookup_rt *lr, uint32_t node);
 /* prog array slot @fid := @prog_fd (a lookup program of that format) */
@@ -240,9 +254,17 @@ struct bk_features {
 /* Probes the running kernel (needs bpf() permission). */
 int bk_probe_features(struct bk_features *ft);
 
-/* Maps shared by all unpack programs of a process, mmap'd. */
+/*
+ * Maps shared by all unpack programs of a process, mmap'd, with one
+ * element per slot (gen/abi.h); ctl, in, out and tab are slot @slot's
+ * (slot 0 as opened).  A view made by bk_runtime_slot() shares the maps
+ * and owns nothing.
+ */
 struct bk_runtime {
 	int		ctl_fd, in_fd, out_fd;
+	uint32_t	nr_slots, slot;
+	bool		view;
+	void		*ctl_mem, *in_mem, *out_mem;	/* every slot's */
 	struct bk_ctl	*ctl;
 	uint64_t	*in;		/* BK_IN_CAP_WORDS words */
 	struct bkey	*out;		/* BK_OUT_CAP_KEYS keys */
@@ -250,6 +272,9 @@ struct bk_runtime {
 };
 
 int bk_runtime_open(struct bk_runtime *rt);
+int bk_runtime_open_slots(struct bk_runtime *rt, uint32_t nr_slots);
+/* A view of @rt for slot @slot (< nr_slots): closing it is a no-op. */
+void bk_runtime_slot(const struct bk_runtime *rt, uint32_t slot, struct bk_runtime *view);
 void bk_runtime_close(struct bk_runtime *rt);
 /* The format a shape program unpacks over the in map: its template into ctl. */
 void bk_runtime_set_format(struct bk_runtime *rt, const struct bkey_format *f);

@@ -51,6 +51,9 @@ ABI_OFF(bk_node_hdr, format, BK_NODE_OFF_FORMAT);
 _Static_assert(sizeof(struct bk_ctl) <= BK_CTL_OFF_TMPL &&
 	       BK_CTL_OFF_TMPL + BK_TMPL_SIZE <= BK_TAB_OFF, "ctl: arguments, template, table");
 _Static_assert(BK_NODE_OFF_TMPL % 8 == 0 && BK_CTL_OFF_TMPL % 8 == 0, "templates word-aligned");
+ABI_OFF(__sk_buff, cb[0], BK_CTX_OFF_SLOT);
+_Static_assert(sizeof(struct bk_search_ctl) <= BK_LSLOT_OFF_QUERIES &&
+	       BK_LSLOT_OFF_RESULTS + 56 <= 32767, "search slot: ctl, queries, results in reach");
 
 /*
  * One BTF object per program: the function names and the line strings
@@ -173,12 +176,25 @@ void bk_prog_unload(struct bk_loaded *l)
 	l->fd = -1;
 }
 
-static int mmap_array(const char *name, size_t value_size, int *fd, void **mem)
+/* An array's elements are 8-byte aligned in its mmap'd memory. */
+static size_t elem_stride(size_t value_size)
+{
+	return (value_size + 7) & ~7UL;
+}
+
+static size_t array_len(size_t value_size, uint32_t nr)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+
+	return (elem_stride(value_size) * nr + page - 1) / page * page;
+}
+
+static int mmap_array(const char *name, size_t value_size, uint32_t nr, int *fd, void **mem)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
-	size_t len = (value_size + 4095) & ~4095UL;
+	size_t len = array_len(value_size, nr);
 
-	*fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, value_size, 1, &opts);
+	*fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, value_size, nr, &opts);
 	if (*fd < 0)
 		return -errno;
 	*mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
@@ -193,32 +209,53 @@ static int mmap_array(const char *name, size_t value_size, int *fd, void **mem)
 	return 0;
 }
 
-static void munmap_array(size_t value_size, int *fd, void **mem)
+static void munmap_array(size_t value_size, uint32_t nr, int *fd, void **mem)
 {
 	if (*mem)
-		munmap(*mem, (value_size + 4095) & ~4095UL);
+		munmap(*mem, array_len(value_size, nr));
 	if (*fd >= 0)
 		close(*fd);
 	*mem = NULL;
 	*fd = -1;
 }
 
-int bk_runtime_open(struct bk_runtime *rt)
+void bk_runtime_slot(const struct bk_runtime *rt, uint32_t slot, struct bk_runtime *view)
+{
+	*view = *rt;
+	view->view = true;
+	view->slot = slot;
+	view->ctl = (void *)((char *)rt->ctl_mem + slot * elem_stride(BK_CTL_VALUE_SIZE));
+	view->tab = (uint16_t *)((char *)view->ctl + BK_TAB_OFF);
+	view->in = (void *)((char *)rt->in_mem + slot * elem_stride(BK_IN_VALUE_SIZE));
+	view->out = (void *)((char *)rt->out_mem + slot * elem_stride(BK_OUT_VALUE_SIZE));
+}
+
+int bk_runtime_open_slots(struct bk_runtime *rt, uint32_t nr_slots)
 {
 	int ret;
 
 	memset(rt, 0, sizeof(*rt));
 	rt->ctl_fd = rt->in_fd = rt->out_fd = -1;
-	ret = mmap_array("bk_ctl", BK_CTL_VALUE_SIZE, &rt->ctl_fd, (void **)&rt->ctl);
+	if (!nr_slots)
+		return -EINVAL;
+	rt->nr_slots = nr_slots;
+	ret = mmap_array("bk_ctl", BK_CTL_VALUE_SIZE, nr_slots, &rt->ctl_fd, &rt->ctl_mem);
 	if (!ret)
-		rt->tab = (uint16_t *)((char *)rt->ctl + BK_TAB_OFF);
+		ret = mmap_array("bk_in", BK_IN_VALUE_SIZE, nr_slots, &rt->in_fd, &rt->in_mem);
 	if (!ret)
-		ret = mmap_array("bk_in", BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
-	if (!ret)
-		ret = mmap_array("bk_out", BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
-	if (ret)
+		ret = mmap_array("bk_out", BK_OUT_VALUE_SIZE, nr_slots, &rt->out_fd, &rt->out_mem);
+	if (ret) {
 		bk_runtime_close(rt);
-	return ret;
+		return ret;
+	}
+	bk_runtime_slot(rt, 0, rt);
+	rt->view = false;
+	return 0;
+}
+
+int bk_runtime_open(struct bk_runtime *rt)
+{
+	return bk_runtime_open_slots(rt, 1);
 }
 
 void bk_runtime_set_format(struct bk_runtime *rt, const struct bkey_format *f)
@@ -228,20 +265,29 @@ void bk_runtime_set_format(struct bk_runtime *rt, const struct bkey_format *f)
 
 void bk_runtime_close(struct bk_runtime *rt)
 {
-	munmap_array(BK_CTL_VALUE_SIZE, &rt->ctl_fd, (void **)&rt->ctl);
+	if (rt->view)
+		return;
+	munmap_array(BK_CTL_VALUE_SIZE, rt->nr_slots, &rt->ctl_fd, &rt->ctl_mem);
+	munmap_array(BK_IN_VALUE_SIZE, rt->nr_slots, &rt->in_fd, &rt->in_mem);
+	munmap_array(BK_OUT_VALUE_SIZE, rt->nr_slots, &rt->out_fd, &rt->out_mem);
+	rt->ctl = NULL;
 	rt->tab = NULL;
-	munmap_array(BK_IN_VALUE_SIZE, &rt->in_fd, (void **)&rt->in);
-	munmap_array(BK_OUT_VALUE_SIZE, &rt->out_fd, (void **)&rt->out);
+	rt->in = NULL;
+	rt->out = NULL;
 }
 
 int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	   uint32_t in_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
 {
-	/* skb test runs want at least an Ethernet header of data */
+	/* skb test runs want at least an Ethernet header of data; the
+	 * context names the run's slot */
 	unsigned char pkt[64] = {};
+	struct __sk_buff ctx = { .cb[0] = rt->slot };
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
 		.data_in = pkt,
 		.data_size_in = sizeof(pkt),
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
 		.repeat = repeat,
 	);
 
@@ -249,7 +295,8 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 	unsigned scale = table ? 2 : 8;		/* bytes per index */
 
 	/* programs only mask these (16-bit indices): refuse what they would wrap */
-	if (in_start > in_end || in_end > BK_IN_CAP_WORDS || out_start > BK_OUT_CAP_KEYS)
+	if (in_start > in_end || in_end > BK_IN_CAP_WORDS || out_start > BK_OUT_CAP_KEYS ||
+	    rt->slot >= rt->nr_slots)
 		return -EINVAL;
 	/* the table walk writes key i to out[i] */
 	if (table && out_start != in_start)
@@ -268,6 +315,11 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 		return -errno;
 	if (duration_ns)
 		*duration_ns = opts.duration;
+	/* a program that found no slot of its run's wrote nothing: its return */
+	if (rt->ctl->status == ~0u) {
+		rt->ctl->status = opts.retval;
+		return 0;
+	}
 	/* byte offsets from the program; division has no place in it */
 	rt->ctl->in_pos = table ? rt->tab[(rt->ctl->cur_in / 2) & BK_IDX_MASK] :
 				  rt->ctl->cur_in / 8;
@@ -290,10 +342,11 @@ int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
 		uint32_t *duration_ns)
 {
 	unsigned char pkt[64] = {};
+	struct __sk_buff ctx = { .cb[0] = rt->slot };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
-		    .repeat = repeat);
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
 
-	if (first > end || end > BK_IDX_MASK)
+	if (first > end || end > BK_IDX_MASK || rt->slot >= rt->nr_slots)
 		return -EINVAL;
 	rt->ctl->node = node;
 	rt->ctl->arg_in = rt->ctl->cur_in = 2 * first;
@@ -303,6 +356,8 @@ int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
 		return -errno;
 	if (duration_ns)
 		*duration_ns = opts.duration;
+	if (rt->ctl->status == ~0u)		/* no slot of its run's: its return */
+		return opts.retval;
 	/* key i went to out[i] */
 	if (nr_out)
 		*nr_out = rt->ctl->cur_in / 2 - first;

@@ -26,7 +26,9 @@ static void *map_mmap(int fd, size_t len)
 
 static size_t page_round(size_t n)
 {
-	return (n + 4095) & ~4095UL;
+	size_t page = sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
 }
 
 /*
@@ -41,72 +43,82 @@ static void prefault(void *mem, size_t len)
 	volatile uint8_t *p = mem;
 	size_t off;
 
-	for (off = 0; off < len; off += 4096)
+	for (off = 0; off < len; off += sysconf(_SC_PAGESIZE))
 		p[off] = 0;
 }
 
-int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
-		      uint32_t max_formats)
+void bk_lookup_rt_slot(const struct bk_lookup_rt *lr, uint32_t slot, struct bk_lookup_rt *view)
+{
+	uint8_t *base = (uint8_t *)lr->slots + (size_t)slot * BK_LSLOT_SIZE;
+
+	*view = *lr;
+	view->view = true;
+	view->slot = slot;
+	view->ctl = (void *)base;
+	view->queries = (void *)(base + BK_LSLOT_OFF_QUERIES);
+	view->results = (void *)(base + BK_LSLOT_OFF_RESULTS);
+}
+
+int bk_lookup_rt_open_slots(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
+			    uint32_t max_formats, uint32_t nr_slots)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mm, .map_flags = BPF_F_MMAPABLE);
 	int ret = -ENOMEM;
 
 	memset(lr, 0, sizeof(*lr));
-	lr->ctl_fd = lr->nodes_fd = lr->progs_fd = lr->queries_fd = lr->results_fd = -1;
+	lr->ctl_fd = lr->nodes_fd = lr->progs_fd = -1;
+	if (!nr_slots)
+		return -EINVAL;
 	lr->node_size = node_size;
 	lr->node_value_size = bk_node_value_size(node_size);
 	lr->nr_nodes = nr_nodes;
-	lr->ctl_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_lctl", 4, sizeof(struct bk_search_ctl),
-				    1, &mm);
+	lr->nr_slots = nr_slots;
+	lr->ctl_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_lslots", 4, BK_LSLOT_SIZE, nr_slots,
+				    &mm);
 	lr->nodes_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_nodes", 4, lr->node_value_size,
 				      nr_nodes, &mm);
 	lr->progs_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "bk_progs", 4, 4, max_formats, NULL);
-	lr->queries_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_queries", 4,
-					BK_BATCH * sizeof(struct bk_query), 1, &mm);
-	lr->results_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_results", 4,
-					BK_BATCH * sizeof(struct bk_result), 1, &mm);
-	if (lr->ctl_fd < 0 || lr->nodes_fd < 0 || lr->progs_fd < 0 || lr->queries_fd < 0 ||
-	    lr->results_fd < 0) {
+	if (lr->ctl_fd < 0 || lr->nodes_fd < 0 || lr->progs_fd < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	lr->ctl = map_mmap(lr->ctl_fd, page_round(sizeof(*lr->ctl)));
+	lr->slots = map_mmap(lr->ctl_fd, page_round((size_t)BK_LSLOT_SIZE * nr_slots));
 	lr->nodes = map_mmap(lr->nodes_fd, page_round((size_t)lr->node_value_size * nr_nodes));
-	lr->queries = map_mmap(lr->queries_fd, page_round(BK_BATCH * sizeof(struct bk_query)));
-	lr->results = map_mmap(lr->results_fd, page_round(BK_BATCH * sizeof(struct bk_result)));
-	if (!lr->ctl || !lr->nodes || !lr->queries || !lr->results) {
+	if (!lr->slots || !lr->nodes) {
 		ret = -errno;
 		goto fail;
 	}
 	prefault(lr->nodes, page_round((size_t)lr->node_value_size * nr_nodes));
+	bk_lookup_rt_slot(lr, 0, lr);
+	lr->view = false;
 	return 0;
 fail:
 	bk_lookup_rt_close(lr);
 	return ret;
 }
 
+int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
+		      uint32_t max_formats)
+{
+	return bk_lookup_rt_open_slots(lr, node_size, nr_nodes, max_formats, 1);
+}
+
 void bk_lookup_rt_close(struct bk_lookup_rt *lr)
 {
-	if (lr->ctl)
-		munmap(lr->ctl, page_round(sizeof(*lr->ctl)));
+	if (lr->view)
+		return;
+	if (lr->slots)
+		munmap(lr->slots, page_round((size_t)BK_LSLOT_SIZE * lr->nr_slots));
 	if (lr->nodes)
 		munmap(lr->nodes, page_round((size_t)lr->node_value_size * lr->nr_nodes));
-	if (lr->queries)
-		munmap(lr->queries, page_round(BK_BATCH * sizeof(struct bk_query)));
-	if (lr->results)
-		munmap(lr->results, page_round(BK_BATCH * sizeof(struct bk_result)));
 	if (lr->ctl_fd >= 0)
 		close(lr->ctl_fd);
 	if (lr->nodes_fd >= 0)
 		close(lr->nodes_fd);
 	if (lr->progs_fd >= 0)
 		close(lr->progs_fd);
-	if (lr->queries_fd >= 0)
-		close(lr->queries_fd);
-	if (lr->results_fd >= 0)
-		close(lr->results_fd);
 	memset(lr, 0, sizeof(*lr));
-	lr->ctl_fd = lr->nodes_fd = lr->progs_fd = lr->queries_fd = lr->results_fd = -1;
+	lr->ctl_fd = lr->nodes_fd = lr->progs_fd = -1;
 }
 
 const struct bk_node_hdr *bk_lookup_node(const struct bk_lookup_rt *lr, uint32_t node)
@@ -126,10 +138,11 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 	 * that many whole lookups fit the kernel's 33 per run */
 	unsigned per_run = depth ? 33 / depth : 1;
 	unsigned char pkt[64] = {};
+	struct __sk_buff ctx = { .cb[0] = lr->slot };
 	struct bk_search_ctl *c = lr->ctl;
 	const struct bk_query *q0 = &lr->queries[0];
 
-	if (!nq || nq > BK_BATCH || root >= lr->nr_nodes)
+	if (!nq || nq > BK_BATCH || root >= lr->nr_nodes || lr->slot >= lr->nr_slots)
 		return -EINVAL;
 	c->q = 0;
 	c->nq = nq;
@@ -141,7 +154,7 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 	c->snapshot = q0->snapshot;
 	for (;;) {
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
-			    .repeat = 1);
+			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
 		uint32_t fid, q = c->q;
 
 		if (c->node >= lr->nr_nodes)
@@ -155,6 +168,8 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 			st->runs++;
 			st->run_ns += opts.duration;
 		}
+		if (c->status == ~0u)		/* no slot of its run's: its return */
+			return opts.retval ? (int)opts.retval : BK_ERR_ARGS;
 		if (c->status == BK_OK)
 			return 0;
 		if (c->status != BK_ERR_TAIL)

@@ -9,7 +9,9 @@
  * bk_node_lower_bound() is the same algorithm in C.
  *
  * Registers: r6 the search ctl, r7 the node, r8 lo, r9 hi; the packed
- * search key's words and the mode live on the stack.
+ * search key's words and the mode live in the search ctl.  The search
+ * ctl is the run's own slot of the ctl map (gen/abi.h), which also holds
+ * a lookup batch's queries and results.
  */
 #include <errno.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 
 #define FP_KEYIDX	(-8)		/* u32: map key for the node lookup */
 #define FP_CTX		(-16)		/* the program's context, for tail calls */
+#define FP_SLOT		(-24)		/* u32: the run's slot, the key of its ctl */
 /* in the ctl map value (r6) */
 #define C_MODE		BK_SCTL_OFF_LOSSY	/* u32: 0 EXACT, 1 SMALLER, 2 FAIL */
 #define C_P(w)		(BK_SCTL_OFF_PACKED + 8 * (int)(w))
@@ -307,14 +310,14 @@ static void emit_tail_call(struct bk_emit *e, const struct bk_search_opts *o, in
 	bk_jmp(e, BPF_JMP_A(0), finish);
 }
 
-/* r4 = &results[ctl->q] */
-static void emit_result_ptr(struct bk_emit *e, const struct bk_search_opts *o, int bad)
+/* r4 = &results[ctl->q], in the slot after the queries */
+static void emit_result_ptr(struct bk_emit *e, int bad)
 {
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_CTL, BK_SCTL_OFF_Q));
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_4, BK_BATCH, 0), bad);
 	bk_insn(e, BPF_ALU64_IMM(BPF_MUL, BPF_REG_4, sizeof(struct bk_result)));
-	bk_ld_imm64(e, BPF_REG_5, BPF_PSEUDO_MAP_VALUE, (unsigned)o->results_fd);
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_4, BPF_REG_5));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_4, R_CTL));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_4, BK_LSLOT_OFF_RESULTS));
 }
 
 /*
@@ -402,7 +405,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_bind(e, leaf);
 	bk_line(e, "leaf: unpack the key into results[q]");
 	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, BPF_REG_3));
-	emit_result_ptr(e, o, bad);
+	emit_result_ptr(e, bad);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), leaf_unpacked);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, 0));
 	bk_emit_unpack_packed(e, P, o->strict_align, o->by_shape ? &tmpl : NULL);
@@ -427,7 +430,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_5, 1));
 	bk_jmp(e, BPF_JMP_A(0), have_child);
 	bk_bind(e, nothing);
-	emit_result_ptr(e, o, bad);
+	emit_result_ptr(e, bad);
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_4, offsetof(struct bk_result, found), 0));
 
 	bk_bind(e, next);
@@ -440,8 +443,8 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_jmp(e, BPF_JMP_REG(BPF_JGE, BPF_REG_4, BPF_REG_5, 0), finish);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JGE, BPF_REG_4, BK_BATCH, 0), bad);
 	bk_insn(e, BPF_ALU64_IMM(BPF_MUL, BPF_REG_4, sizeof(struct bk_query)));
-	bk_ld_imm64(e, BPF_REG_5, BPF_PSEUDO_MAP_VALUE, (unsigned)o->queries_fd);
-	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_4, BPF_REG_5));
+	bk_insn(e, BPF_ALU64_REG(BPF_ADD, BPF_REG_4, R_CTL));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_4, BK_LSLOT_OFF_QUERIES));
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_4, offsetof(struct bk_query, inode)));
 	bk_insn(e, BPF_STX_MEM(BPF_DW, R_CTL, BPF_REG_0, BK_SCTL_OFF_INODE));
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_4, offsetof(struct bk_query, offset)));
@@ -518,7 +521,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	struct bk_emit *e = &p->e;
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
 	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
-	int fail, search, loop, found, bad, limit, finish;
+	int fail, search, loop, found, bad, limit, finish, no_slot;
 	char fs[200];
 	int ret;
 
@@ -547,6 +550,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bad = bk_label(e);
 	limit = bk_label(e);
 	finish = bk_label(e);
+	no_slot = bk_label(e);
 
 	bk_subprog(e);
 	bkey_format_to_str(f, fs, sizeof(fs));
@@ -561,7 +565,15 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 			o->lookup ? "the btree (this node, then its child or the answer)" : "one node", fs);
 	if (o->lookup)
 		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTX));
-	bk_ld_imm64(e, R_CTL, BPF_PSEUDO_MAP_VALUE, (unsigned)o->ctl_fd);
+	bk_comment(e, "the run's slot (its context's cb[0]): its search ctl");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTX_OFF_SLOT));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_SLOT));
+	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->ctl_fd);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SLOT));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), no_slot);
+	bk_insn(e, BPF_MOV64_REG(R_CTL, BPF_REG_0));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_NODE));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_KEYIDX));
 	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
@@ -631,5 +643,9 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LOOP_LIMIT));
 		bk_jmp(e, BPF_JMP_A(0), finish);
 	}
+	bk_line(e, "no such slot: nothing of the run's to write the status to");
+	bk_bind(e, no_slot);
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_ARGS));
+	bk_insn(e, BPF_EXIT_INSN());
 	return bk_emit_finish(e);
 }

@@ -17,6 +17,10 @@
  * The walk state comes from the ctl map, so the verifier sees unknown
  * scalars with a known range: a may_goto loop converges after about two
  * passes instead of being walked key by key.
+ *
+ * ctl, in and out are the run's own slot's elements (gen/abi.h): the
+ * prologue looks them up with the slot its context names, and the ctl
+ * pointer waits on the stack for the finish.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -68,7 +72,17 @@ struct walk_labels {
 	int	bounds;
 	int	full;
 	int	fail;			/* r0 = status */
+	int	no_slot;		/* the context names no slot: nothing to write to */
 };
+
+#define FP_SLOT		(-8)	/* u32: the run's slot, the key of its elements */
+#define FP_NODE		(-4)	/* u32: the node, the key of its element */
+#define FP_CTL		(-16)	/* the slot's ctl, for the finish */
+/* the bpf_loop shape's callback context: the slot's out, in and ctl */
+#define FP_CB_CTX	(-40)
+#define CB_OUT		0
+#define CB_IN		8
+#define CB_CTL		16
 static bool fits_s32(uint64_t v)
 {
 	return (int64_t)v == (int32_t)v;
@@ -288,9 +302,25 @@ static void plan_merges(const struct bk_plan *P, struct merged_stores *m)
 	m->done[BKEY_FIELD_VERSION_LO] = m->done[BKEY_FIELD_VERSION_HI] = true;
 }
 
-static void emit_map_value(struct bk_emit *e, int reg, int fd)
+/* At entry (r1 = the context): the run's slot, cb[0], to FP_SLOT. */
+static void emit_slot_key(struct bk_emit *e)
 {
-	bk_ld_imm64(e, reg, BPF_PSEUDO_MAP_VALUE, (unsigned)fd);
+	bk_comment(e, "the run's slot: its context's cb[0]");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTX_OFF_SLOT));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_SLOT));
+}
+
+/* @reg = the slot's element of array map @fd (r0-r5 clobbered). */
+static void emit_slot_value(struct bk_emit *e, const struct walk_labels *L, int reg, int fd,
+			    const char *what)
+{
+	bk_comment(e, "%s: the slot's element", what);
+	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)fd);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SLOT));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L->no_slot);
+	bk_insn(e, BPF_MOV64_REG(reg, BPF_REG_0));
 }
 
 /* r4 = the output bkey */
@@ -670,6 +700,12 @@ static void emit_error_blocks(struct bk_emit *e, const struct walk_labels *L)
 		bk_insn(e, BPF_MOV64_IMM(T0, blk[i].status));
 		bk_jmp(e, BPF_JMP_A(0), L->fail);
 	}
+	if (bk_label_used(e, L->no_slot)) {
+		bk_line(e, "no such slot: nothing of the run's to write the status to");
+		bk_bind(e, L->no_slot);
+		bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
+		bk_insn(e, BPF_EXIT_INSN());
+	}
 }
 
 static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
@@ -678,6 +714,7 @@ static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 	L->bounds = bk_label(e);
 	L->full = bk_label(e);
 	L->fail = bk_label(e);
+	L->no_slot = bk_label(e);
 }
 
 
@@ -729,7 +766,7 @@ static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
 	if (o->walk == BK_WALK_TABLE && !o->nodes_fd)
 		ctl = R_TAB;
 	else
-		emit_map_value(e, ctl, o->ctl_fd);
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, ctl, BPF_REG_10, FP_CTL));
 	bk_insn(e, BPF_STX_MEM(BPF_W, ctl, T0, BK_CTL_OFF_STATUS));
 	bk_insn(e, BPF_STX_MEM(BPF_W, ctl, R_IOFF, BK_CTL_OFF_CUR_IN));
 	if (o->walk != BK_WALK_TABLE)
@@ -768,12 +805,15 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	if (o->nodes_fd) {
 		bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
 			BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
-		emit_map_value(e, BPF_REG_1, o->ctl_fd);
+		emit_slot_key(e);
+		emit_slot_value(e, &L, R_OUTMAP, o->out_fd, "out");
+		emit_slot_value(e, &L, BPF_REG_1, o->ctl_fd, "ctl");
+		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
 		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTL_OFF_NODE));
-		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, -4));
+		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_NODE));
 		bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
 		bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, -4));
+		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_NODE));
 		bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
 		bk_insn(e, BPF_MOV64_IMM(R_IOFF, 0));
 		bk_comment(e, "no such node: r0 = 0, then the status");
@@ -782,20 +822,21 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
 		bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
-		emit_map_value(e, BPF_REG_1, o->ctl_fd);
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
 		emit_prologue_table(e, o, &L, BPF_REG_1);
-		emit_map_value(e, R_OUTMAP, o->out_fd);
 	} else if (p->walk == BK_WALK_TABLE) {
-		bk_comment(e, "the arguments, then the table at +%u", BK_TAB_OFF);
-		emit_map_value(e, R_TAB, o->ctl_fd);
+		emit_slot_key(e);
+		emit_slot_value(e, &L, R_IN, o->in_fd, "in");
+		emit_slot_value(e, &L, R_OUTMAP, o->out_fd, "out");
+		emit_slot_value(e, &L, R_TAB, o->ctl_fd, "ctl: the arguments, then the table");
 		emit_prologue_table(e, o, &L, R_TAB);
-		emit_map_value(e, R_IN, o->in_fd);
-		emit_map_value(e, R_OUTMAP, o->out_fd);
 	} else {
-		emit_map_value(e, BPF_REG_1, o->ctl_fd);
+		emit_slot_key(e);
+		emit_slot_value(e, &L, R_IN, o->in_fd, "in");
+		emit_slot_value(e, &L, R_OBASE, o->out_fd, "out");
+		emit_slot_value(e, &L, BPF_REG_1, o->ctl_fd, "ctl");
+		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
 		emit_prologue(e, o);
-		emit_map_value(e, R_IN, o->in_fd);
-		emit_map_value(e, R_OBASE, o->out_fd);
 	}
 	bk_comment(e, "enter at the loop test: an empty run does nothing");
 	bk_jmp(e, BPF_JMP_A(0), bottom);
@@ -840,16 +881,25 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
-	struct walk_labels L;
+	struct walk_labels L, main_no_slot;
 	int cb_done = bk_label(e), cb_insn, ld_func, i, unpacked[8], cont[8];
 	unsigned chunk = o->chunk ? o->chunk : 1;
 
 	walk_labels_init(e, &L);
+	/* the main function's own: a jump may not leave its function */
+	main_no_slot = (struct walk_labels){ .no_slot = bk_label(e) };
 	bk_subprog(e);
 	emit_title(e, p);
-	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	emit_slot_key(e);
+	emit_slot_value(e, &main_no_slot, R_IN, o->in_fd, "in");
+	emit_slot_value(e, &main_no_slot, R_OBASE, o->out_fd, "out");
+	emit_slot_value(e, &main_no_slot, BPF_REG_1, o->ctl_fd, "ctl");
+	bk_comment(e, "the callbacks' context: the slot's out, in, ctl");
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_OBASE, FP_CB_CTX + CB_OUT));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_IN, FP_CB_CTX + CB_IN));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CB_CTX + CB_CTL));
 	emit_prologue(e, o);
-	bk_line(e, "the walk state into ctl (bytes); bpf_loop(nr, callback, NULL, 0)");
+	bk_line(e, "the walk state into ctl (bytes); bpf_loop(nr, callback, &the slot's pointers, 0)");
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
 	bk_comment(e, "stays unless a callback finishes the run");
@@ -861,27 +911,34 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
 	ld_func = e->cnt;
 	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);	/* fixed up below */
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_3, 0));
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_CB_CTX));
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
 	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
 	bk_line(e, "the callbacks left status and the walk state in ctl");
-	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CB_CTX + CB_CTL));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, T0, BPF_REG_1, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_EXIT_INSN());
+	bk_line(e, "no such slot: nothing of the run's to write the status to");
+	bk_bind(e, main_no_slot.no_slot);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
 	bk_insn(e, BPF_EXIT_INSN());
 
 	/* the callback: long cb(u64 index, void *ctx) */
 	cb_insn = e->cnt;
 	e->insn[ld_func].imm = cb_insn - (ld_func + 1);
 	bk_subprog(e);
-	bk_line(e, "callback: up to %u keys per call; walk state from ctl", chunk);
-	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_line(e, "callback: up to %u keys per call; the slot's maps from the context (r2), walk state from ctl",
+		chunk);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_IN, BPF_REG_2, CB_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_OBASE, BPF_REG_2, CB_OUT));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_2, CB_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_OOFF, BPF_REG_1, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
 	emit_align_cursor(e, o, R_IOFF, -8);	/* the walk by u64s only */
 	emit_align_cursor(e, o, R_OOFF, -8);
-	emit_map_value(e, R_IN, o->in_fd);
-	emit_map_value(e, R_OBASE, o->out_fd);
 	for (i = 0; i < (int)chunk; i++) {
 		unpacked[i] = bk_label(e);
 		cont[i] = bk_label(e);
@@ -890,7 +947,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_bind(e, cont[i]);
 	}
 	bk_line(e, "callback: save the walk state, continue the loop");
-	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
@@ -903,7 +960,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
 	bk_bind(e, L.fail);
 	bk_line(e, "callback: run finished (r0 = status): save it and stop the loop");
-	emit_map_value(e, BPF_REG_1, o->ctl_fd);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));

@@ -12,6 +12,13 @@
  * instruction) carries pointers but forgets every scalar's bound.  A
  * "pointer + scalar" whose scalar is not bounded on every path since the
  * last back edge fails, with the instruction named.  No kernel needed.
+ *
+ * Pointers also travel through the stack: a run's slot pointers are
+ * spilled for the finish, and the bpf_loop shape hands them to its
+ * callback through the callback's context (r2, a pointer to the caller's
+ * stack, which holds only pointers).  The check follows 8-byte spills
+ * and fills at fixed offsets from r10, and takes what the callback loads
+ * through its context as pointers, so their offsets are checked too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +27,21 @@
 #include "examples.h"
 #include "kenv.h"
 
-enum reg_state { R_UNBOUNDED, R_BOUNDED, R_POINTER };
+enum reg_state { R_UNBOUNDED, R_BOUNDED, R_POINTER, R_CB_CTX };
+
+#define STACK_SLOTS	64		/* 8-byte slots at r10 - 8 .. r10 - 512 */
 
 struct reg_set {
 	unsigned char	r[MAX_BPF_REG];
+	unsigned char	stk[STACK_SLOTS];
 	bool		reached;
 };
+
+/* The 8-byte stack slot at r10 + @off, or -1. */
+static int stack_slot(int off)
+{
+	return off < 0 && off % 8 == 0 && -off / 8 <= STACK_SLOTS ? -off / 8 - 1 : -1;
+}
 
 static enum reg_state meet(enum reg_state a, enum reg_state b)
 {
@@ -46,6 +62,8 @@ static bool merge(struct reg_set *to, const struct reg_set *in)
 	}
 	for (i = 0; i < MAX_BPF_REG; i++)
 		to->r[i] = meet(to->r[i], in->r[i]);
+	for (i = 0; i < STACK_SLOTS; i++)
+		to->stk[i] = meet(to->stk[i], in->stk[i]);
 	return memcmp(&old, to, sizeof(old)) != 0;
 }
 
@@ -56,8 +74,11 @@ static struct reg_set forget_bounds(const struct reg_set *s)
 	int i;
 
 	for (i = 0; i < MAX_BPF_REG; i++)
-		if (o.r[i] != R_POINTER)
+		if (o.r[i] != R_POINTER && o.r[i] != R_CB_CTX)
 			o.r[i] = R_UNBOUNDED;
+	for (i = 0; i < STACK_SLOTS; i++)
+		if (o.stk[i] != R_POINTER)
+			o.stk[i] = R_UNBOUNDED;
 	return o;
 }
 
@@ -147,6 +168,8 @@ static bool check_bounds(struct bounds_check *c, const int *entries, int nr_entr
 	for (i = 0; i < nr_entries; i++) {
 		c->in[entries[i]].reached = true;
 		c->in[entries[i]].r[BPF_REG_1] = i ? R_UNBOUNDED : R_POINTER;	/* ctx */
+		/* a bpf_loop callback's r2: its context, on the caller's stack */
+		c->in[entries[i]].r[BPF_REG_2] = i ? R_CB_CTX : R_UNBOUNDED;
 		c->in[entries[i]].r[BPF_REG_10] = R_POINTER;
 	}
 	while (changed) {
@@ -172,9 +195,23 @@ static bool check_bounds(struct bounds_check *c, const int *entries, int nr_entr
 				}
 			} else if (cls == BPF_LDX) {
 				unsigned size = BPF_SIZE(in->code);
+				int slot = stack_slot(in->off);
 
 				/* a byte or a u16 is bounded by its width */
 				s.r[in->dst_reg] = size == BPF_B || size == BPF_H ? R_BOUNDED : R_UNBOUNDED;
+				/* a fill, or a pointer from a callback's context */
+				if (size == BPF_DW && in->src_reg == BPF_REG_10 && slot >= 0)
+					s.r[in->dst_reg] = c->in[pc].stk[slot];
+				else if (size == BPF_DW && c->in[pc].r[in->src_reg] == R_CB_CTX)
+					s.r[in->dst_reg] = R_POINTER;
+			} else if ((cls == BPF_STX || cls == BPF_ST) && in->dst_reg == BPF_REG_10) {
+				int slot = stack_slot(in->off & ~7);
+
+				/* a spill keeps what it spilled; a narrower store leaves a scalar */
+				if (slot >= 0)
+					s.stk[slot] = cls == BPF_STX && BPF_SIZE(in->code) == BPF_DW &&
+						      stack_slot(in->off) >= 0 ? s.r[in->src_reg] :
+						      R_UNBOUNDED;
 			} else if (is_jump(in)) {
 				target = pc + 1 + in->off;
 				taken = s;
@@ -270,7 +307,7 @@ static void search_programs(void)
 		struct bk_search_opts o = {
 			.node_size = n % 2 ? 65536 : 256 << (n % 8), .strict_align = n % 3 == 0,
 			.by_shape = n % 4 >= 2, .unrolled = n % 5 == 0,
-			.ctl_fd = 3, .nodes_fd = 4, .progs_fd = 5, .queries_fd = 6, .results_fd = 7,
+			.ctl_fd = 3, .nodes_fd = 4, .progs_fd = 5,
 		};
 
 		ok &= ASSERT_OK(bk_gen_search(&f, &o, &p, &err), "generate search") &&
@@ -319,10 +356,44 @@ static void checker_catches(void)
 	ASSERT_STREQ(c.why, "", "no complaint");
 }
 
+/* Pointers through the stack stay pointers: a spill and fill, a callback's context. */
+static void checker_follows_stack(void)
+{
+	const struct bpf_insn spilled[] = {
+		BPF_LD_IMM64_RAW_1(BPF_REG_6, BPF_PSEUDO_MAP_VALUE, 3), BPF_LD_IMM64_RAW_2(0),
+		BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_6, -16),
+		BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, -16),
+		BPF_LDX_MEM(BPF_W, BPF_REG_8, BPF_REG_6, 0),
+		BPF_ALU64_REG(BPF_ADD, BPF_REG_1, BPF_REG_8),	/* 5: unbounded */
+		BPF_MOV64_IMM(BPF_REG_0, 0),
+		BPF_EXIT_INSN(),
+	};
+	const struct bpf_insn callback[] = {
+		BPF_MOV64_IMM(BPF_REG_0, 0),
+		BPF_EXIT_INSN(),
+		/* 2: the callback, r2 its context on the caller's stack */
+		BPF_LDX_MEM(BPF_DW, BPF_REG_6, BPF_REG_2, 8),
+		BPF_LDX_MEM(BPF_W, BPF_REG_8, BPF_REG_6, 0),
+		BPF_ALU64_REG(BPF_ADD, BPF_REG_6, BPF_REG_8),	/* 4: unbounded */
+		BPF_MOV64_IMM(BPF_REG_0, 0),
+		BPF_EXIT_INSN(),
+	};
+	struct bounds_check c = { .insn = spilled, .cnt = sizeof(spilled) / sizeof(spilled[0]) };
+	const int entries[] = { 0, 2 };
+
+	ASSERT_FALSE(check_bounds(&c, entries, 1), "a filled pointer plus an unbounded offset");
+	ASSERT_HAS_SUBSTR(c.why, "insn 5:", "names the add after the fill");
+	c = (struct bounds_check){ .insn = callback, .cnt = sizeof(callback) / sizeof(callback[0]) };
+	ASSERT_FALSE(check_bounds(&c, entries, 2), "a callback's pointer plus an unbounded offset");
+	ASSERT_HAS_SUBSTR(c.why, "insn 4:", "names the add in the callback");
+}
+
 DEFINE_TEST(bounds)
 {
 	if (test__start_subtest("checker"))
 		checker_catches();
+	if (test__start_subtest("checker_stack"))
+		checker_follows_stack();
 	if (test__start_subtest("unpack"))
 		unpack_programs();
 	if (test__start_subtest("search"))

@@ -246,7 +246,6 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 			struct bk_search_opts o = {
 				.node_size = bt->o.node_size, .lookup = true, .ctl_fd = lr->ctl_fd,
 				.nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
-				.queries_fd = lr->queries_fd, .results_fd = lr->results_fd,
 				.strict_align = bk_strict_align_default(),
 				.unrolled = search_unrolled,
 			};

@@ -1089,8 +1089,6 @@ static int cmd_dump(int argc, char **argv)
 			so.ctl_fd = lr.ctl_fd;
 			so.nodes_fd = lr.nodes_fd;
 			so.progs_fd = lr.progs_fd;
-			so.queries_fd = lr.queries_fd;
-			so.results_fd = lr.results_fd;
 			if (!ret)
 				ret = bk_gen_search(&f, &so, p, NULL);
 			if (!ret)

@@ -112,7 +112,6 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 	struct bk_search_opts o = {
 		.node_size = nc->node_size, .lookup = true, .by_shape = true,
 		.ctl_fd = nc->lr.ctl_fd, .nodes_fd = nc->lr.nodes_fd, .progs_fd = nc->lr.progs_fd,
-		.queries_fd = nc->lr.queries_fd, .results_fd = nc->lr.results_fd,
 		.strict_align = bk_strict_align_default(),
 	};
 	double t0 = bk_now_ns();
@@ -150,7 +149,6 @@ int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr
 
 	memset(nc, 0, sizeof(*nc));
 	nc->lr.ctl_fd = nc->lr.nodes_fd = nc->lr.progs_fd = -1;
-	nc->lr.queries_fd = nc->lr.results_fd = -1;
 	nc->srt.ctl_fd = nc->srt.in_fd = nc->srt.out_fd = -1;
 	nc->node_size = node_size;
 	nc->nr_slots = nr_slots;

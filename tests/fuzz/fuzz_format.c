@@ -50,8 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	{
 		struct bk_search_opts so = { .node_size = 4096, .lookup = f.key_u64s & 1,
-					     .ctl_fd = 1, .nodes_fd = 2, .progs_fd = 3,
-					     .queries_fd = 4, .results_fd = 5 };
+					     .ctl_fd = 1, .nodes_fd = 2, .progs_fd = 3 };
 
 		if (bk_gen_search(&f, &so, &p, NULL))
 			__builtin_trap();

@@ -144,6 +144,12 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 
 int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots)
 {
+	return bk_node_cache_open_runs(nc, node_size, nr_slots, 1);
+}
+
+int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots,
+			    uint32_t nr_run_slots)
+{
 	uint32_t slots = 16;
 	int ret;
 
@@ -164,9 +170,10 @@ int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr
 		ret = nr_slots ? -ENOMEM : -EINVAL;
 		goto fail;
 	}
-	ret = bk_lookup_rt_open(&nc->lr, node_size, nr_slots, nr_slots);
+	nc->nr_run_slots = nr_run_slots;
+	ret = bk_lookup_rt_open_slots(&nc->lr, node_size, nr_slots, nr_slots, nr_run_slots);
 	if (!ret)
-		ret = bk_runtime_open(&nc->srt);
+		ret = bk_runtime_open_slots(&nc->srt, nr_run_slots);
 	if (!ret)
 		return 0;
 fail:
@@ -306,10 +313,21 @@ void bk_tree_drop_node(struct bk_tree_rt *t, uint32_t node)
 	t->fid_of_node[node] = BK_NODE_DROPPED;
 }
 
-int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
-		   struct bk_result *out)
+int bk_worker_init(struct bk_worker *w, const struct bk_node_cache *nc, uint32_t run_slot)
 {
-	struct bk_lookup_rt *lr = &t->nc->lr;
+	memset(w, 0, sizeof(*w));
+	if (run_slot >= nc->nr_run_slots)
+		return -EINVAL;
+	w->run_slot = run_slot;
+	bk_lookup_rt_slot(&nc->lr, run_slot, &w->lr);
+	bk_runtime_slot(&nc->srt, run_slot, &w->srt);
+	return 0;
+}
+
+int bk_tree_lookup_on(struct bk_tree_rt *t, struct bk_worker *w, const struct bpos *pos,
+		      size_t n, struct bk_result *out)
+{
+	struct bk_lookup_rt *lr = &w->lr;
 	size_t done = 0;
 
 	while (done < n) {
@@ -320,11 +338,11 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 			lr->queries[i] = (struct bk_query){ pos[done + i].inode, pos[done + i].offset,
 							    pos[done + i].snapshot };
 		ret = bk_lookup_batch(lr, t->nc->prog_fd_by_fid, t->base + t->bt->root, nq,
-				      t->bt->depth + t->bt->leaf_gaps, &t->st);
+				      t->bt->depth + t->bt->leaf_gaps, &w->st);
 		if (ret) {
-			t->last_status = ret;
-			t->last_slot = lr->ctl->node;
-			t->last_node = t->last_slot - t->base;
+			w->last_status = ret;
+			w->last_slot = lr->ctl->node;
+			w->last_node = w->last_slot - t->base;
 			return ret < 0 ? ret : -EIO;
 		}
 		/* the answers' nodes as the tree numbers them */
@@ -337,8 +355,8 @@ int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
 	return 0;
 }
 
-int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
-		 struct bk_result *out, size_t *got)
+int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from, size_t count,
+		    struct bk_result *out, size_t *got)
 {
 	struct bk_node_cache *nc = t->nc;
 	struct bk_result first;
@@ -348,7 +366,7 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 	*got = 0;
 	if (!count)
 		return 0;
-	ret = bk_tree_lookup(t, &from, 1, &first);
+	ret = bk_tree_lookup_on(t, w, &from, 1, &first);
 	if (ret || !first.found)
 		return ret;
 	for (node = first.node, idx = first.idx; *got < count && node < t->bt->nr_leaves;
@@ -358,17 +376,17 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 
 		if (take > count - *got)
 			take = count - *got;
-		ret = bk_run_node(&e->scan, &nc->srt, t->base + node, idx, idx + take, &n, 1, NULL);
+		ret = bk_run_node(&e->scan, &w->srt, t->base + node, idx, idx + take, &n, 1, NULL);
 		if (ret || n != take) {
-			t->last_status = ret ? ret : -EIO;
-			t->last_node = node;
-			t->last_slot = t->base + node;
+			w->last_status = ret ? ret : -EIO;
+			w->last_node = node;
+			w->last_slot = t->base + node;
 			return ret < 0 ? ret : -EIO;
 		}
 		for (i = 0; i < take; i++) {
 			struct bk_result *r = &out[*got + i];
 
-			memcpy(r->key, &nc->srt.out[idx + i], sizeof(r->key));
+			memcpy(r->key, &w->srt.out[idx + i], sizeof(r->key));
 			r->node = node;
 			r->idx = idx + i;
 			r->found = 1;
@@ -376,6 +394,58 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
 		*got += take;
 	}
 	return 0;
+}
+
+/* The tree's own runs: run slot 0, its counts and failures kept in @t. */
+static void worker_of_tree(struct bk_tree_rt *t, struct bk_worker *w)
+{
+	bk_worker_init(w, t->nc, 0);
+	w->st = t->st;
+}
+
+static void worker_done(struct bk_tree_rt *t, const struct bk_worker *w)
+{
+	t->st = w->st;
+	if (w->last_status) {
+		t->last_status = w->last_status;
+		t->last_node = w->last_node;
+		t->last_slot = w->last_slot;
+	}
+}
+
+int bk_tree_lookup(struct bk_tree_rt *t, const struct bpos *pos, size_t n,
+		   struct bk_result *out)
+{
+	struct bk_worker w;
+	int ret;
+
+	worker_of_tree(t, &w);
+	ret = bk_tree_lookup_on(t, &w, pos, n, out);
+	worker_done(t, &w);
+	return ret;
+}
+
+int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
+		 struct bk_result *out, size_t *got)
+{
+	struct bk_worker w;
+	int ret;
+
+	worker_of_tree(t, &w);
+	ret = bk_tree_scan_on(t, &w, from, count, out, got);
+	worker_done(t, &w);
+	return ret;
+}
+
+void bk_worker_bad_reason(const struct bk_tree_rt *t, const struct bk_worker *w, char *buf,
+			  size_t len)
+{
+	struct bk_tree_rt copy = *t;
+
+	copy.last_status = w->last_status;
+	copy.last_node = w->last_node;
+	copy.last_slot = w->last_slot;
+	bk_tree_bad_reason(&copy, buf, len);
 }
 
 void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)

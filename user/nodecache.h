@@ -43,6 +43,9 @@ struct bk_fmt_cache {
 struct bk_node_cache {
 	unsigned		node_size;
 	uint32_t		nr_slots, nr_used;	/* slots handed out in order */
+	/* runs at once: each has a run slot of the lookup and scan maps
+	 * (gen/abi.h), the programs are shared */
+	uint32_t		nr_run_slots;
 	struct bk_lookup_rt	lr;
 	struct bk_runtime	srt;		/* the scan programs' ctl and out */
 	struct bk_fmt_cache	cache;
@@ -55,6 +58,9 @@ struct bk_node_cache {
 };
 
 int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots);
+/* The same, for @nr_run_slots runs at once (threads, each with a worker). */
+int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots,
+			    uint32_t nr_run_slots);
 /* Every tree must be unloaded first. */
 void bk_node_cache_close(struct bk_node_cache *nc);
 
@@ -116,6 +122,30 @@ int bk_tree_scan(struct bk_tree_rt *t, struct bpos from, size_t count,
  * node", ...).
  */
 void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len);
+
+/*
+ * One thread's runs over a node cache's trees: its run slot's view of the
+ * maps, and what its runs counted and where one failed.  Workers of
+ * different run slots look up and scan the same trees at once.
+ */
+struct bk_worker {
+	uint32_t		run_slot;
+	struct bk_lookup_rt	lr;
+	struct bk_runtime	srt;
+	struct bk_lookup_stats	st;
+	int			last_status;
+	uint32_t		last_node, last_slot;
+};
+
+/* A worker on run slot @run_slot (< nc->nr_run_slots): -EINVAL if none. */
+int bk_worker_init(struct bk_worker *w, const struct bk_node_cache *nc, uint32_t run_slot);
+int bk_tree_lookup_on(struct bk_tree_rt *t, struct bk_worker *w, const struct bpos *pos,
+		      size_t n, struct bk_result *out);
+int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from, size_t count,
+		    struct bk_result *out, size_t *got);
+/* bk_tree_bad_reason() for a worker's failed run */
+void bk_worker_bad_reason(const struct bk_tree_rt *t, const struct bk_worker *w, char *buf,
+			  size_t len);
 
 /* The value words of a result, read from the node image in the map. */
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r);

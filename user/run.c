@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,10 @@ struct run_opts {
 	uint64_t	seed;
 	bool		verify, json;
 	const char	*pin;
+	unsigned	threads;	/* runs at once, each on its own run slot */
 };
+
+#define MAX_THREADS	64
 
 struct tree_report {
 	const char	*name;
@@ -47,6 +51,10 @@ struct tree_report {
 	double		c_ns_per_lookup;	/* bk_btree_lookup() over the same nodes */
 	unsigned long	runs;
 	double		ref_lookup_s, ref_scan_s;
+	/* the same lookups and scans again from 1, then o->threads threads
+	 * at once, by the same code: [0] one thread, [1] o->threads */
+	double		mt_lookup_s[2], mt_scan_s[2];
+	size_t		mt_scanned[2];
 	size_t		mismatches;
 };
 
@@ -228,11 +236,19 @@ static void load_report(const struct bk_tree_rt *t, struct tree_report *rep)
 	}
 }
 
-/* Lookups and scans through tree @t (loaded), each answer checked. */
+static int run_concurrent(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
+			  const struct run_opts *o, unsigned nt, const struct bpos *q, size_t n,
+			  const struct bpos *from, size_t nscans, struct tree_report *rep,
+			  unsigned which);
+
+/*
+ * Lookups and scans through tree @t (loaded), each answer checked; with
+ * --threads, the same again from that many threads at once.
+ */
 static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
 		    const struct run_opts *o, struct tree_report *rep)
 {
-	struct bpos *q = NULL;
+	struct bpos *q = NULL, *from = NULL;
 	struct bk_result *res = NULL;
 	struct progress pg;
 	uint64_t seed = o->seed ^ (uintptr_t)name[0];
@@ -250,9 +266,10 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	}
 
 	/* lookups, in batches, timed as a whole; the kernel's own time beside */
-	q = calloc(o->lookups, sizeof(*q));
+	q = calloc(o->lookups + 1, sizeof(*q));
+	from = calloc(o->scans + 1, sizeof(*from));
 	res = calloc(o->lookups > o->scan_len ? o->lookups : o->scan_len, sizeof(*res));
-	if (!q || !res) {
+	if (!q || !from || !res) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -288,10 +305,10 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	t0 = bk_now_ns();
 	for (i = 0; i < o->scans && !stop; i++) {
 		const struct bkey *k = &ks->keys[bk_rnd(&seed) % ks->nr].k;
-		struct bpos from = { k->inode, k->offset, k->snapshot };
 		size_t got, first, j;
 
-		ret = bk_tree_scan(t, from, o->scan_len, res, &got);
+		from[i] = (struct bpos){ k->inode, k->offset, k->snapshot };
+		ret = bk_tree_scan(t, from[i], o->scan_len, res, &got);
 		if (ret) {
 			fprintf(stderr, "loader: %s: a scan run failed: %d\n", name, ret);
 			goto out;
@@ -300,7 +317,7 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 		if (o->verify) {
 			double v0 = bk_now_ns();
 
-			first = bk_keyset_lower_bound(ks, from);
+			first = bk_keyset_lower_bound(ks, from[i]);
 			rep->mismatches += got != (ks->nr - first < o->scan_len ?
 						   ks->nr - first : o->scan_len);
 			for (j = 0; j < got; j++)
@@ -324,9 +341,171 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	}
 	rep->ref_scan_s = (bk_now_ns() - t0) / 1e9;
 	ret = stop ? -EINTR : 0;
+	if (!ret && o->threads > 1) {
+		progress_start(&pg, "lookups and scans, threaded");
+		ret = run_concurrent(name, ks, t, o, 1, q, o->lookups, from, o->scans, rep, 0);
+		if (!ret)
+			ret = run_concurrent(name, ks, t, o, o->threads, q, o->lookups, from,
+					     o->scans, rep, 1);
+		progress_end(&pg);
+	}
 out:
 	free(q);
+	free(from);
 	free(res);
+	return ret;
+}
+
+/*
+ * One thread of the concurrent phase: its share of the lookups, then of
+ * the scans, on its own run slot; answers kept for the checks after the
+ * threads are joined, so that the timed part is the runs alone.
+ */
+struct thread_job {
+	pthread_t		tid;
+	struct bk_tree_rt	*t;
+	struct bk_worker	w;
+	const struct bpos	*q;		/* its lookups */
+	struct bk_result	*res;
+	size_t			nq;
+	const struct bpos	*from;		/* its scans' starts */
+	struct bk_result	*scan_res;	/* scan_len per scan */
+	size_t			*scan_got;
+	size_t			nscans, scan_len;
+	struct phases		*ph;
+	int			ret;
+};
+
+/* Lookups, then scans, each begun by every thread together. */
+struct phases {
+	pthread_mutex_t	m;
+	pthread_cond_t	c;
+	int		phase;		/* 1: lookups, 2: scans */
+	unsigned	lookups_done;	/* threads */
+	bool		abort;
+};
+
+static void phase_wait(struct phases *ph, int phase)
+{
+	pthread_mutex_lock(&ph->m);
+	while (ph->phase < phase)
+		pthread_cond_wait(&ph->c, &ph->m);
+	pthread_mutex_unlock(&ph->m);
+}
+
+static void *thread_run(void *arg)
+{
+	struct thread_job *j = arg;
+	size_t i;
+
+	phase_wait(j->ph, 1);
+	for (i = 0; i < j->nq && !j->ph->abort && !j->ret && !stop; i += BK_BATCH)
+		j->ret = bk_tree_lookup_on(j->t, &j->w, j->q + i,
+					   j->nq - i < BK_BATCH ? j->nq - i : BK_BATCH, j->res + i);
+	pthread_mutex_lock(&j->ph->m);
+	j->ph->lookups_done++;
+	pthread_cond_broadcast(&j->ph->c);
+	pthread_mutex_unlock(&j->ph->m);
+	phase_wait(j->ph, 2);
+	for (i = 0; i < j->nscans && !j->ph->abort && !j->ret && !stop; i++)
+		j->ret = bk_tree_scan_on(j->t, &j->w, j->from[i], j->scan_len,
+					 j->scan_res + i * j->scan_len, &j->scan_got[i]);
+	return NULL;
+}
+
+/*
+ * The lookups @q (n) and @nscans scans from @from again, from @nt threads
+ * at once on tree @t, each thread on its own run slot: timed as a whole
+ * (lookups, then scans) into rep's [@which], then every answer checked.
+ * The answers go to buffers written once before, so the timing is the
+ * runs' and not first-touch page faults.
+ */
+static int run_concurrent(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
+			  const struct run_opts *o, unsigned nt, const struct bpos *q, size_t n,
+			  const struct bpos *from, size_t nscans, struct tree_report *rep,
+			  unsigned which)
+{
+	unsigned k, started = 0;
+	struct thread_job *jobs = calloc(nt, sizeof(*jobs));
+	struct bk_result *res = calloc(n + 1, sizeof(*res));
+	struct bk_result *sres = calloc(nscans * o->scan_len + 1, sizeof(*sres));
+	size_t *sgot = calloc(nscans + 1, sizeof(*sgot)), i, j;
+	struct phases ph = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER };
+	double t0, t1;
+	char err[300];
+	int ret = 0;
+
+	if (!jobs || !res || !sres || !sgot) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(res, 0xff, n * sizeof(*res));
+	memset(sres, 0xff, nscans * o->scan_len * sizeof(*sres));
+	for (k = 0; k < nt; k++) {
+		struct thread_job *jb = &jobs[k];
+		size_t q0 = n * k / nt, q1 = n * (k + 1) / nt;
+		size_t s0 = nscans * k / nt, s1 = nscans * (k + 1) / nt;
+
+		*jb = (struct thread_job){ .t = t, .q = q + q0, .res = res + q0, .nq = q1 - q0,
+					   .from = from + s0, .scan_res = sres + s0 * o->scan_len,
+					   .scan_got = sgot + s0, .nscans = s1 - s0,
+					   .scan_len = o->scan_len, .ph = &ph };
+		ret = bk_worker_init(&jb->w, t->nc, k);
+		if (!ret)
+			ret = -pthread_create(&jb->tid, NULL, thread_run, jb);
+		if (ret)
+			break;
+		started++;
+	}
+	/* go; a thread that could not start stops the others at once */
+	pthread_mutex_lock(&ph.m);
+	ph.abort = ret != 0;
+	ph.phase = 1;
+	pthread_cond_broadcast(&ph.c);
+	t0 = bk_now_ns();
+	while (ph.lookups_done < started)
+		pthread_cond_wait(&ph.c, &ph.m);
+	t1 = bk_now_ns();
+	ph.phase = 2;
+	pthread_cond_broadcast(&ph.c);
+	pthread_mutex_unlock(&ph.m);
+	for (k = 0; k < started; k++)
+		pthread_join(jobs[k].tid, NULL);
+	rep->mt_lookup_s[which] = (t1 - t0) / 1e9;
+	rep->mt_scan_s[which] = (bk_now_ns() - t1) / 1e9;
+	for (k = 0; k < started && !ret; k++) {
+		if (jobs[k].ret) {
+			ret = jobs[k].ret;
+			bk_worker_bad_reason(t, &jobs[k].w, err, sizeof(err));
+			fprintf(stderr, "loader: %s: thread %u: a lookup or scan failed: %s\n", name, k,
+				err);
+		}
+	}
+	if (!ret && stop)
+		ret = -EINTR;
+	if (!ret) {
+		/* every answer: the lookups as the sorted array says, the scans too */
+		if (o->verify)
+			rep->mismatches += check_lookups(ks, q, res, n);
+		for (i = 0; i < nscans; i++) {
+			size_t first = bk_keyset_lower_bound(ks, from[i]);
+			size_t want = ks->nr - first < o->scan_len ? ks->nr - first : o->scan_len;
+
+			rep->mt_scanned[which] += sgot[i];
+			if (!o->verify)
+				continue;
+			rep->mismatches += sgot[i] != want;
+			for (j = 0; j < sgot[i] && j < want; j++)
+				rep->mismatches += memcmp(sres[i * o->scan_len + j].key,
+							  &ks->keys[first + j].k,
+							  sizeof(struct bkey)) != 0;
+		}
+	}
+out:
+	free(jobs);
+	free(res);
+	free(sres);
+	free(sgot);
 	return ret;
 }
 
@@ -372,7 +551,7 @@ static int run_trees(const struct named_keyset *trees, const struct run_opts *o,
 		built++;
 		slots += bt[i].nr_nodes;
 	}
-	ret = bk_node_cache_open(&nc, o->node_size, slots);
+	ret = bk_node_cache_open_runs(&nc, o->node_size, slots, o->threads);
 	if (ret) {
 		fprintf(stderr, "loader: cannot make the node cache's maps: %s\n", strerror(-ret));
 		goto out;
@@ -473,6 +652,23 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 	       "one lookup and one scan program that every node of the shape shares.\n"
 	       "prep: generating, verifying and JIT-compiling a shape's two programs.\n"
 	       "mismatches: %zu. Total %.1f s.\n", BK_BATCH, bad, total_s);
+	if (o->threads > 1) {
+		printf("\n%-8s %8s %12s %8s %12s %8s\n", "btree", "threads", "lookups/s", "x 1 thr",
+		       "scan keys/s", "x 1 thr");
+		for (i = 0; i < n; i++)
+			printf("%-8s %8u %12.0f %8.2f %12.0f %8.2f\n", r[i].name, o->threads,
+			       r[i].lookups / r[i].mt_lookup_s[1],
+			       r[i].mt_lookup_s[0] / r[i].mt_lookup_s[1],
+			       r[i].mt_scanned[1] / r[i].mt_scan_s[1],
+			       (r[i].mt_scanned[1] / r[i].mt_scan_s[1]) /
+			       (r[i].mt_scanned[0] / r[i].mt_scan_s[0]));
+		printf("\nthreads: the same lookups and scans again, from %u threads at once on the\n"
+		       "same trees and programs, each thread on its own run slot of the maps (its\n"
+		       "runs' context names it); x 1 thr: throughput over the same code's from one\n"
+		       "thread, run just before (answers into buffers written beforehand, checked\n"
+		       "after the threads end); every answer checked (counted in mismatches).\n",
+		       o->threads);
+	}
 	run_totals(r, n, &tot);
 	printf("\nprograms: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per "
 	       "node\n(%s, grown over the program loads); a node whose shape is cached loads "
@@ -490,11 +686,12 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 	size_t bad = 0;
 
 	run_totals(r, n, &tot);
-	printf("{\"seed\":%llu,\"node_size\":%u,\"verified\":%s,\"nodes\":%u,\"shapes\":%u,"
+	printf("{\"seed\":%llu,\"node_size\":%u,\"verified\":%s,\"threads\":%u,"
+	       "\"nodes\":%u,\"shapes\":%u,"
 	       "\"programs\":%u,\"program_kernel_bytes\":%lld,\"program_kernel_bytes_per_node\":%.1f,"
 	       "\"memory_counter\":\"%s\",\"cached_node_load_ns_p50\":%.0f,\"new_shape_prepare_us_p50\":%.1f,"
 	       "\"btrees\":[", (unsigned long long)o->seed, o->node_size,
-	       o->verify ? "true" : "false", tot.nodes, cf->shapes, cf->programs,
+	       o->verify ? "true" : "false", o->threads, tot.nodes, cf->shapes, cf->programs,
 	       cf->kernel_bytes, tot.nodes ? (double)cf->kernel_bytes / tot.nodes : 0,
 	       cf->mem_method ? cf->mem_method : "?", tot.cached_node_ns, tot.prep_p50);
 	for (i = 0; i < n; i++) {
@@ -505,14 +702,21 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 		       "\"lookups\":%zu,\"lookups_per_s\":%.0f,\"kernel_ns_per_lookup\":%.1f,"
 		       "\"c_ns_per_lookup\":%.1f,"
 		       "\"runs\":%lu,\"scan_keys\":%zu,\"scan_keys_per_s\":%.0f,"
-		       "\"ref_lookups_per_s\":%.0f,\"ref_scan_keys_per_s\":%.0f,\"mismatches\":%zu}",
+		       "\"ref_lookups_per_s\":%.0f,\"ref_scan_keys_per_s\":%.0f,",
 		       i ? "," : "", r[i].name, r[i].keys, r[i].nodes, r[i].leaves, r[i].depth,
 		       r[i].formats, r[i].shapes, r[i].programs, r[i].prog_kernel_bytes, r[i].unpacked,
 		       r[i].xlated, r[i].jited,
 		       r[i].prep_p50, r[i].prep_p99, r[i].lookups, r[i].lookups / r[i].lookup_s,
 		       r[i].kernel_ns_per_lookup, r[i].c_ns_per_lookup, r[i].runs, r[i].scanned, r[i].scanned / r[i].scan_s,
-		       r[i].lookups / r[i].ref_lookup_s, r[i].scanned / r[i].ref_scan_s,
-		       r[i].mismatches);
+		       r[i].lookups / r[i].ref_lookup_s, r[i].scanned / r[i].ref_scan_s);
+		if (o->threads > 1)
+			printf("\"threaded_lookups_per_s\":%.0f,\"threaded_scan_keys_per_s\":%.0f,"
+			       "\"one_thread_lookups_per_s\":%.0f,\"one_thread_scan_keys_per_s\":%.0f,",
+			       r[i].lookups / r[i].mt_lookup_s[1],
+			       r[i].mt_scanned[1] / r[i].mt_scan_s[1],
+			       r[i].lookups / r[i].mt_lookup_s[0],
+			       r[i].mt_scanned[0] / r[i].mt_scan_s[0]);
+		printf("\"mismatches\":%zu}", r[i].mismatches);
 		bad += r[i].mismatches;
 	}
 	printf("],\"mismatches\":%zu}\n", bad);
@@ -522,7 +726,7 @@ void run_usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 "Usage: %s [run] [--keys N] [--node-size B] [--lookups N] [--scans N]\n"
-"          [--scan-len N] [--seed S] [--no-verify] [--pin DIR] [-j]\n"
+"          [--scan-len N] [--seed S] [--threads N] [--no-verify] [--pin DIR] [-j]\n"
 "\n"
 "The main job. Builds a filesystem-like key set (inodes; extents across many\n"
 "inodes with realistic sizes; dirents with 64-bit hashes), bulk-loads each of\n"
@@ -536,6 +740,10 @@ void run_usage(FILE *out, const char *prog)
 "  --lookups N     lookups per btree (default 200000)\n"
 "  --scans N       scans per btree (default 200), --scan-len keys each (1000)\n"
 "  --seed S        the key set's seed (default 0x5eedb7ee)\n"
+"  --threads N     then the same lookups and scans again from N threads at once\n"
+"                  (default 1: not again), each on its own run slot of the maps\n"
+"                  and sharing the programs; every answer checked, throughput\n"
+"                  reported beside one thread's (1..64)\n"
 "  --no-verify     skip the checks against the sorted arrays\n"
 "  --pin DIR       pin the maps and programs under DIR (on bpffs), so that\n"
 "                  bpftool can show and dump them after exit; without it\n"
@@ -556,13 +764,14 @@ int run_main(int argc, char **argv, const char *prog)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "no-verify", no_argument, NULL, 'V' },
 		{ "pin", required_argument, NULL, 'p' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct run_opts o = {
 		.keys = 1000000, .node_size = 65536, .lookups = 200000, .scans = 200,
-		.scan_len = 1000, .seed = 0x5eedb7ee, .verify = true,
+		.scan_len = 1000, .seed = 0x5eedb7ee, .verify = true, .threads = 1,
 	};
 	struct tree_report rep[3];
 	struct cache_figures cf = {};
@@ -574,15 +783,20 @@ int run_main(int argc, char **argv, const char *prog)
 	size_t bad = 0;
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "k:n:l:s:L:S:Vp:jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "k:n:l:s:L:S:Vp:t:jh", opts, NULL)) != -1) {
 		unsigned long long v = 0;
+		const char *numeric = "knlsLSt";
 
-		if (optarg && strchr("knlsLS", opt)) {
+		if (optarg && strchr(numeric, opt)) {
 			errno = 0;
 			v = strtoull(optarg, &end, 0);
 			if (errno || *end || !*optarg) {
-				fprintf(stderr, "%s: --%s: \"%s\" is not a number\n", prog,
-					opts[strchr("knlsLS", opt) - "knlsLS"].name, optarg);
+				const struct option *op = opts;
+
+				while (op->val != opt)
+					op++;
+				fprintf(stderr, "%s: --%s: \"%s\" is not a number\n", prog, op->name,
+					optarg);
 				return 2;
 			}
 		}
@@ -595,10 +809,15 @@ int run_main(int argc, char **argv, const char *prog)
 		case 'S': o.seed = v; break;
 		case 'V': o.verify = false; break;
 		case 'p': o.pin = optarg; break;
+		case 't': o.threads = v > MAX_THREADS ? MAX_THREADS + 1 : (unsigned)v; break;
 		case 'j': o.json = true; break;
 		case 'h': run_usage(stdout, prog); return 0;
 		default: run_usage(stderr, prog); return 2;
 		}
+	}
+	if (!o.threads || o.threads > MAX_THREADS) {
+		fprintf(stderr, "%s: --threads must be in 1..%u\n", prog, MAX_THREADS);
+		return 2;
 	}
 	if (o.keys < 100 || o.keys > 50000000 || o.node_size < BK_NODE_SIZE_MIN ||
 	    o.node_size > BK_NODE_SIZE_MAX || o.node_size % 8 || !o.scan_len ||

@@ -413,15 +413,20 @@ static void main_job(struct kenv *k)
 
 	snprintf(path, sizeof(path), "%s/run.json", tmpdir);
 	snprintf(args, sizeof(args), "--keys 20000 --lookups 4000 --scans 10 --scan-len 200 "
-		 "--node-size 4096 -j >%s", path);
+		 "--node-size 4096 --threads 2 -j >%s", path);
 	ASSERT_EQ(run_loader(args, &err), 0, "run");
 	free(err);
 	out = slurp(path, NULL);
 	ASSERT_HAS_SUBSTR(out, "\"name\":\"extents\"", "three btrees");
 	ASSERT_HAS_SUBSTR(out, "\"name\":\"dirents\"", "dirents");
+	ASSERT_HAS_SUBSTR(out, "\"threads\":2,", "two threads");
+	ASSERT_HAS_SUBSTR(out, "\"threaded_lookups_per_s\":", "threaded lookups reported");
 	ASSERT_HAS_SUBSTR(out, "],\"mismatches\":0}", "no mismatches");
 	free(out);
 	ASSERT_EQ(count_progs(), before, "nothing left loaded");
+	ASSERT_EQ(run_loader("--threads 0", &err), 2, "--threads 0: a usage error");
+	ASSERT_HAS_SUBSTR(err, "--threads must be in 1..64", "names the range");
+	free(err);
 
 	/* Ctrl-C in the middle: exit 130, nothing left loaded */
 	snprintf(args, sizeof(args), "%s --keys 400000 --lookups 2000000 >/dev/null 2>&1 & "

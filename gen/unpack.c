@@ -79,10 +79,11 @@ struct walk_labels {
 #define FP_NODE		(-4)	/* u32: the node, the key of its element */
 #define FP_CTL		(-16)	/* the slot's ctl, for the finish */
 /* the bpf_loop shape's callback context: the slot's out, in and ctl */
-#define FP_CB_CTX	(-40)
+#define FP_CB_CTX	(-48)
 #define CB_OUT		0
 #define CB_IN		8
 #define CB_CTL		16
+#define CB_TAB		24	/* the table walk's: the node's key table */
 static bool fits_s32(uint64_t v)
 {
 	return (int64_t)v == (int32_t)v;
@@ -968,6 +969,121 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_EXIT_INSN());
 }
 
+/*
+ * bpf_loop shape of the table walk over a node (a scan, on kernels
+ * without may_goto): the main function finds the slot's maps and the
+ * node, checks the run's bounds, and hands the pointers to the callback
+ * through its context; each callback unpacks up to @chunk keys, key i to
+ * out[i], with the walk state (the table cursor) in ctl between calls.
+ */
+static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
+{
+	struct bk_emit *e = &p->e;
+	struct walk_labels L, M;
+	int cb_done = bk_label(e), cb_insn, ld_func, i, unpacked[8], adv[8];
+	unsigned chunk = o->chunk ? o->chunk : 1;
+
+	walk_labels_init(e, &L);
+	/* the main function's own labels: a jump may not leave its function */
+	walk_labels_init(e, &M);
+	bk_subprog(e);
+	emit_title(e, p);
+	bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
+		BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
+	emit_slot_key(e);
+	emit_slot_value(e, &M, R_OUTMAP, o->out_fd, "out");
+	emit_slot_value(e, &M, BPF_REG_1, o->ctl_fd, "ctl");
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CB_CTX + CB_CTL));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTL_OFF_NODE));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_NODE));
+	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_NODE));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_insn(e, BPF_MOV64_IMM(R_IOFF, 0));
+	bk_comment(e, "no such node: r0 = 0, then the status");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), M.bounds);
+	bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
+	bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
+	bk_comment(e, "the callbacks' context: the slot's out, the node's keys, ctl, the node's table");
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_OUTMAP, FP_CB_CTX + CB_OUT));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_IN, FP_CB_CTX + CB_IN));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_TAB, FP_CB_CTX + CB_TAB));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+	emit_prologue_table(e, o, &M, BPF_REG_1);
+	bk_line(e, "the walk state into ctl (bytes); bpf_loop(nr, callback, &the pointers, 0)");
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_comment(e, "stays unless a callback finishes the run");
+	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
+	bk_comment(e, "nr_loops = keys / chunk + 1 (2 bytes a table entry)");
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_END));
+	bk_insn(e, BPF_ALU64_REG(BPF_SUB, BPF_REG_1, R_IOFF));
+	bk_insn(e, BPF_ALU64_IMM(BPF_DIV, BPF_REG_1, 2 * chunk));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
+	ld_func = e->cnt;
+	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);	/* fixed up below */
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_CB_CTX));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
+	bk_line(e, "the callbacks left status and the walk state in ctl");
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, T0, BPF_REG_1, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_EXIT_INSN());
+	bk_line(e, "a run outside the node: the status, and where it stopped");
+	bk_bind(e, M.bounds);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_EXIT_INSN());
+	bk_line(e, "no such slot: nothing of the run's to write the status to");
+	bk_bind(e, M.no_slot);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
+	bk_insn(e, BPF_EXIT_INSN());
+
+	/* the callback: long cb(u64 index, void *ctx) */
+	cb_insn = e->cnt;
+	e->insn[ld_func].imm = cb_insn - (ld_func + 1);
+	bk_subprog(e);
+	bk_line(e, "callback: up to %u keys per call; the maps and the node from the context (r2), "
+		"the table cursor from ctl", chunk);
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_IN, BPF_REG_2, CB_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_TAB, BPF_REG_2, CB_TAB));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_OUTMAP, BPF_REG_2, CB_OUT));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_2, CB_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, BPF_REG_1, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, BPF_REG_1, BK_CTL_OFF_ARG_END));
+	for (i = 0; i < (int)chunk; i++) {
+		unpacked[i] = bk_label(e);
+		adv[i] = bk_label(e);
+		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), cb_done);
+		emit_walk_hot(e, p, o, &L, unpacked[i], adv[i]);
+	}
+	bk_line(e, "callback: save the walk state, continue the loop");
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
+	bk_insn(e, BPF_EXIT_INSN());
+
+	for (i = 0; i < (int)chunk; i++)
+		emit_walk_cold(e, o, p->walk, &L, unpacked[i], adv[i]);
+	emit_error_blocks(e, &L);
+	bk_bind(e, cb_done);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
+	bk_bind(e, L.fail);
+	bk_line(e, "callback: run finished (r0 = status): save it and stop the loop");
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 1));
+	bk_insn(e, BPF_EXIT_INSN());
+}
+
 int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		  struct bk_prog *p, struct bkey_format_err *err)
 {
@@ -980,7 +1096,9 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		return -EINVAL;
 	if (o->chunk > 8)
 		return -EINVAL;
-	if (o->walk == BK_WALK_TABLE && o->shape != BK_SHAPE_MAY_GOTO)
+	/* the table walk over the in map needs may_goto; over a node (a
+	 * scan) it also has a bpf_loop shape */
+	if (o->walk == BK_WALK_TABLE && o->shape != BK_SHAPE_MAY_GOTO && !o->nodes_fd)
 		return -EINVAL;
 	if (o->by_shape && o->walk != BK_WALK_TABLE)
 		return -EINVAL;
@@ -998,6 +1116,8 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 	bk_emit_init(&p->e, o->annotate);
 	if (o->shape == BK_SHAPE_MAY_GOTO)
 		gen_may_goto(p, o);
+	else if (o->walk == BK_WALK_TABLE)
+		gen_bpf_loop_table(p, o);
 	else
 		gen_bpf_loop(p, o);
 	return bk_emit_finish(&p->e);

@@ -60,6 +60,23 @@ bool kenv_has_shape(const struct kenv *k, enum bk_shape s)
 	       s == BK_SHAPE_BPF_LOOP ? k->ft.bpf_loop : false;
 }
 
+void kenv_each_loops(struct kenv *k, void (*fn)(struct kenv *k))
+{
+	if (!k->ft.may_goto && !k->ft.bpf_loop) {
+		test__skip("no shape can walk a node: neither may_goto (6.9+) nor bpf_loop with the JIT");
+		return;
+	}
+	if (k->ft.may_goto) {
+		unsetenv("BKEY_LOOPS");
+		fn(k);
+	}
+	if (k->ft.bpf_loop) {
+		setenv("BKEY_LOOPS", "bpf_loop", 1);
+		fn(k);
+		unsetenv("BKEY_LOOPS");
+	}
+}
+
 /* ---- bit-by-bit reference ---- */
 
 static unsigned kbit(const uint8_t *k, unsigned bit)

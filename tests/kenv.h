@@ -24,6 +24,14 @@ struct kenv {
 struct kenv *kenv_get(void);
 bool kenv_has_shape(const struct kenv *k, enum bk_shape s);
 
+/*
+ * Runs @fn once for each of the node cache's loop shapes this kernel has
+ * (user/nodecache.h): may_goto, then the unrolled search with bpf_loop
+ * scans (BKEY_LOOPS=bpf_loop), as kernels before 6.9 take.  SKIPs, naming
+ * why, if it has neither.
+ */
+void kenv_each_loops(struct kenv *k, void (*fn)(struct kenv *k));
+
 /* ---- test-only helpers ---- */
 
 /* Unpacks bit by bit from K: an implementation independent of the model. */

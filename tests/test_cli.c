@@ -442,7 +442,7 @@ static void main_job(struct kenv *k)
  * nothing else, runs the main job and the bpf unpack engine; the answers
  * are checked as ever.
  */
-static void least_privilege(void)
+static void least_privilege(struct kenv *k)
 {
 	char cmd[768], path[128], *out, *err;
 	int st;
@@ -570,33 +570,22 @@ DEFINE_TEST(cli)
 		gen_json();
 	if (test__start_subtest("bpf_equals_ref") && have_loader() && (k = kenv_get()))
 		bpf_equals_ref(k);
-	if (test__start_subtest("main_job") && have_loader() && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("the main job needs may_goto (kernel 6.9+)");
-		else
-			main_job(k);
-	}
-	if (test__start_subtest("least_privilege") && have_loader() && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("the main job needs may_goto (kernel 6.9+)");
-		else
-			least_privilege();
-	}
+	/* the loader inherits BKEY_LOOPS: both loop shapes where the kernel has both */
+	if (test__start_subtest("main_job") && have_loader() && (k = kenv_get()))
+		kenv_each_loops(k, main_job);
+	if (test__start_subtest("least_privilege") && have_loader() && (k = kenv_get()))
+		kenv_each_loops(k, least_privilege);
 	if (test__start_subtest("pin_and_dump") && have_loader() && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("the main job needs may_goto (kernel 6.9+)");
+		if (!k->ft.may_goto && !k->ft.bpf_loop)
+			test__skip("no shape can walk a node: neither may_goto (6.9+) nor bpf_loop with the JIT");
 		else
 			pin_and_dump(k);
 	}
-	if (test__start_subtest("lookup") && have_loader() && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("lookups need may_goto (kernel 6.9+)");
-		else
-			lookup_cmd(k);
-	}
+	if (test__start_subtest("lookup") && have_loader() && (k = kenv_get()))
+		kenv_each_loops(k, lookup_cmd);
 	if (test__start_subtest("image") && have_loader() && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("real trees need may_goto (kernel 6.9+)");
+		if (!k->ft.may_goto && !k->ft.bpf_loop)
+			test__skip("no shape can walk a node: neither may_goto (6.9+) nor bpf_loop with the JIT");
 		else
 			image_cmd();
 	}

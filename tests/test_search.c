@@ -683,7 +683,7 @@ static bool two_trees_load(struct two_trees *tt, const struct bk_btree_opts *o, 
  * its child pointers and leaf links relocated; shapes both trees have
  * are loaded once; lookups and scans through either tree answer right.
  */
-static void shared_cache(void)
+static void shared_cache(struct kenv *k)
 {
 	struct bk_btree_opts o = { .node_size = 1024, .format_sample = 2 };
 	static struct bk_result res[20000];
@@ -730,7 +730,7 @@ out:
  * as the node headers in the map hold it, and lookups just past each
  * leaf's last key, which only the next leaf answers (next_leaf).
  */
-static void leaf_gaps(void)
+static void leaf_gaps(struct kenv *k)
 {
 	struct bk_btree_opts o = { .node_size = 512, .leaf_gaps = true };
 	static struct two_trees tt;
@@ -801,34 +801,15 @@ DEFINE_TEST(search)
 		lookups(k, k->ft.may_goto);
 		search_unrolled = false;
 	}
-	if (test__start_subtest("bad_nodes") && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("lookups need may_goto (kernel 6.9+)");
-		else
-			bad_nodes(k);
-	}
-	if (test__start_subtest("scans") && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("scans need may_goto (kernel 6.9+)");
-		else
-			scans(k);
-	}
-	if (test__start_subtest("leaf_gaps") && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("lookups need may_goto (kernel 6.9+)");
-		else
-			leaf_gaps();
-	}
-	if (test__start_subtest("shared_cache") && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("lookups and scans need may_goto (kernel 6.9+)");
-		else
-			shared_cache();
-	}
-	if (test__start_subtest("shape_cache") && (k = kenv_get())) {
-		if (!k->ft.may_goto)
-			test__skip("lookups and scans need may_goto (kernel 6.9+)");
-		else
-			shape_cache(k);
-	}
+	/* node caches: with may_goto, and as kernels before 6.9 run them */
+	if (test__start_subtest("bad_nodes") && (k = kenv_get()))
+		kenv_each_loops(k, bad_nodes);
+	if (test__start_subtest("scans") && (k = kenv_get()))
+		kenv_each_loops(k, scans);
+	if (test__start_subtest("leaf_gaps") && (k = kenv_get()))
+		kenv_each_loops(k, leaf_gaps);
+	if (test__start_subtest("shared_cache") && (k = kenv_get()))
+		kenv_each_loops(k, shared_cache);
+	if (test__start_subtest("shape_cache") && (k = kenv_get()))
+		kenv_each_loops(k, shape_cache);
 }

@@ -174,10 +174,6 @@ static void mixed_runs(struct kenv *k)
 	char err[200];
 	unsigned i, j;
 
-	if (!k->ft.may_goto) {
-		test__skip("btrees need may_goto (kernel 6.9+)");
-		return;
-	}
 	for (i = 0; i < 60000; i++) {
 		struct bkey key = { .format_nw = KEY_FORMAT_CURRENT, .type = 6, .u64s = BKEY_U64s + 1,
 				    .inode = 4096 + i / 500, .offset = (i % 500) * 8 + rnd_below(&seed, 8),
@@ -275,7 +271,7 @@ DEFINE_TEST(threads)
 	struct kenv *k;
 
 	if (test__start_subtest("mixed_runs") && (k = kenv_get()))
-		mixed_runs(k);
+		kenv_each_loops(k, mixed_runs);
 	if (test__start_subtest("bad_slot") && (k = kenv_get()))
 		bad_slot(k);
 }

@@ -62,6 +62,9 @@ static void image_totals(const struct btree_report *r, unsigned n, struct image_
 
 static volatile sig_atomic_t stop;
 static double run_fixed_ns = -1;	/* an empty program's run, for the report */
+/* the node cache's loop shapes, as the probe chose (bk_node_cache_shapes()) */
+static const char *loops_str = "?";
+static bool loops_may_goto;
 
 static void on_signal(int sig)
 {
@@ -457,6 +460,7 @@ static void print_report(const struct bk_image *im, const struct btree_report *r
 	       tot.kernel_bytes / 1024.0,
 	       tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0,
 	       tot.mem_method ? tot.mem_method : "?");
+	printf("loops: %s.\n", loops_str);
 }
 
 static void json_report(const struct bk_image *im, const struct btree_report *r, unsigned n,
@@ -470,11 +474,12 @@ static void json_report(const struct bk_image *im, const struct btree_report *r,
 	       "\"node_bytes\":%u,\"node_errors\":%u,\"run_fixed_ns\":%.1f,\"nodes\":%u,"
 	       "\"shapes\":%u,\"programs\":%u,\"program_kernel_bytes\":%lld,"
 	       "\"program_kernel_bytes_per_node\":%.1f,\"memory_counter\":\"%s\","
-	       "\"mismatches\":%zu,\"btrees\":[",
+	       "\"loops\":\"%s\",\"mismatches\":%zu,\"btrees\":[",
 	       o->file, im->sb.label, im->sb.version, im->sb.block_bytes, im->sb.node_bytes,
 	       im->nr_node_errors, run_fixed_ns, tot.nodes, tot.shapes, tot.programs,
 	       tot.kernel_bytes, tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0,
-	       tot.mem_method ? tot.mem_method : "?", tot.mismatches);
+	       tot.mem_method ? tot.mem_method : "?",
+	       loops_may_goto ? "may_goto" : "unrolled+bpf_loop", tot.mismatches);
 	for (i = 0; i < n; i++) {
 		const struct btree_report *b = &r[i];
 
@@ -518,9 +523,8 @@ int image_main(int argc, char **argv, const char *prog)
 		return 1;
 	}
 	ret = bk_probe_features(&ft);
-	if (ret || !ft.may_goto) {
-		fprintf(stderr, "%s image: %s\n", prog, ret ? strerror(-ret) :
-			"lookups and scans need may_goto (kernel 6.9+), which this kernel lacks");
+	if (ret || (!ft.may_goto && !ft.bpf_loop)) {
+		fprintf(stderr, "%s image: %s\n", prog, ret ? strerror(-ret) : BK_NODE_CACHE_NO_SHAPE);
 		return 1;
 	}
 	ret = bk_image_read_file(o.file, &buf, &size, err, sizeof(err));
@@ -541,10 +545,12 @@ int image_main(int argc, char **argv, const char *prog)
 	ret = bk_node_cache_open(&nc, im.sb.node_bytes, slots ? slots : 1);
 	if (ret) {
 		fprintf(stderr, "%s image: cannot make the node cache's maps: %s\n", prog,
-			strerror(-ret));
+			ret == -EOPNOTSUPP ? BK_NODE_CACHE_NO_SHAPE : strerror(-ret));
 		bk_image_close(&im);
 		return 1;
 	}
+	loops_str = bk_node_cache_shapes(&nc);
+	loops_may_goto = nc.ft.may_goto;
 	/* once, before the program loads are measured: the overhead probe's
 	 * program has been freed (the btrees stay loaded until the end) */
 	bk_kernel_mem_settle(&nc.mem_method);

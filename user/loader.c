@@ -713,6 +713,7 @@ static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
 		   struct bk_btree *bt, struct bk_tree_rt *t, bool *loaded)
 {
 	char err[300], why[160];
+	int ret;
 
 	if (bk_btree_build(bt, ks, bo, err, sizeof(err))) {
 		fprintf(stderr, "%s: cannot build the btree: %s\n", prog_name, err);
@@ -722,8 +723,10 @@ static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
 		fprintf(stderr, "%s: %s\n", prog_name, why);
 		return EXIT_KERNEL;
 	}
-	if (bk_tree_load(t, bt, NULL, stderr)) {
-		fprintf(stderr, "%s: cannot load the btree into BPF\n", prog_name);
+	ret = bk_tree_load(t, bt, NULL, stderr);
+	if (ret) {
+		fprintf(stderr, "%s: cannot load the btree into BPF: %s\n", prog_name,
+			ret == -EOPNOTSUPP ? BK_NODE_CACHE_NO_SHAPE : strerror(-ret));
 		return EXIT_KERNEL;
 	}
 	*loaded = true;

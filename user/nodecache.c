@@ -103,7 +103,8 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 	static struct bk_prog p;
 	static char log[1 << 20];
 	struct bk_gen_opts so = {
-		.shape = BK_SHAPE_MAY_GOTO, .walk = BK_WALK_TABLE, .chunk = 1, .by_shape = true,
+		.shape = nc->ft.may_goto ? BK_SHAPE_MAY_GOTO : BK_SHAPE_BPF_LOOP,
+		.walk = BK_WALK_TABLE, .chunk = 1, .by_shape = true,
 		.ctl_fd = nc->srt.ctl_fd, .in_fd = nc->srt.in_fd, .out_fd = nc->srt.out_fd,
 		.nodes_fd = nc->lr.nodes_fd,
 		.node_size = nc->node_size,
@@ -111,6 +112,7 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 	};
 	struct bk_search_opts o = {
 		.node_size = nc->node_size, .lookup = true, .by_shape = true,
+		.unrolled = !nc->ft.may_goto,
 		.ctl_fd = nc->lr.ctl_fd, .nodes_fd = nc->lr.nodes_fd, .progs_fd = nc->lr.progs_fd,
 		.strict_align = bk_strict_align_default(),
 	};
@@ -171,6 +173,15 @@ int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32
 		goto fail;
 	}
 	nc->nr_run_slots = nr_run_slots;
+	ret = bk_probe_features(&nc->ft);
+	/* BKEY_LOOPS=bpf_loop: the shapes of kernels without may_goto, here
+	 * too (the tests run both where the kernel has both) */
+	if (!ret && getenv("BKEY_LOOPS") && !strcmp(getenv("BKEY_LOOPS"), "bpf_loop"))
+		nc->ft.may_goto = false;
+	if (!ret && !nc->ft.may_goto && !nc->ft.bpf_loop)
+		ret = -EOPNOTSUPP;
+	if (ret)
+		goto fail;
 	ret = bk_lookup_rt_open_slots(&nc->lr, node_size, nr_slots, nr_slots, nr_run_slots);
 	if (!ret)
 		ret = bk_runtime_open_slots(&nc->srt, nr_run_slots);
@@ -179,6 +190,12 @@ int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32
 fail:
 	bk_node_cache_close(nc);
 	return ret;
+}
+
+const char *bk_node_cache_shapes(const struct bk_node_cache *nc)
+{
+	return nc->ft.may_goto ? "may_goto: the node search and the scans loop with may_goto" :
+	       "no may_goto (kernel < 6.9): the node search unrolled, scans in bpf_loop callbacks";
 }
 
 void bk_node_cache_close(struct bk_node_cache *nc)

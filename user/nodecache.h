@@ -46,6 +46,14 @@ struct bk_node_cache {
 	/* runs at once: each has a run slot of the lookup and scan maps
 	 * (gen/abi.h), the programs are shared */
 	uint32_t		nr_run_slots;
+	/*
+	 * The kernel's loops: with may_goto, the search loops and the scans
+	 * walk the key table in one loop; without it (before 6.9), lookups
+	 * search unrolled and scans walk in bpf_loop callbacks (the JIT
+	 * needed).  -EOPNOTSUPP from the open if neither.  The environment's
+	 * BKEY_LOOPS=bpf_loop takes the second where the kernel has both.
+	 */
+	struct bk_features	ft;
 	struct bk_lookup_rt	lr;
 	struct bk_runtime	srt;		/* the scan programs' ctl and out */
 	struct bk_fmt_cache	cache;
@@ -58,6 +66,12 @@ struct bk_node_cache {
 };
 
 int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots);
+/* Why a node cache cannot open on this kernel (for -EOPNOTSUPP). */
+#define BK_NODE_CACHE_NO_SHAPE \
+	"this kernel has neither may_goto (6.9+) nor bpf_loop with the JIT (5.17+, " \
+	"net.core.bpf_jit_enable=1): no program shape can walk a node"
+/* The node search and scan shapes @nc's programs take, for reports. */
+const char *bk_node_cache_shapes(const struct bk_node_cache *nc);
 /* The same, for @nr_run_slots runs at once (threads, each with a worker). */
 int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots,
 			    uint32_t nr_run_slots);

@@ -525,6 +525,8 @@ struct cache_figures {
 	uint32_t	shapes, programs;
 	long long	kernel_bytes;
 	const char	*mem_method;
+	const char	*loops;		/* the programs' shapes, as the probe chose */
+	bool		may_goto;
 };
 
 static int run_trees(const struct named_keyset *trees, const struct run_opts *o,
@@ -553,7 +555,8 @@ static int run_trees(const struct named_keyset *trees, const struct run_opts *o,
 	}
 	ret = bk_node_cache_open_runs(&nc, o->node_size, slots, o->threads);
 	if (ret) {
-		fprintf(stderr, "loader: cannot make the node cache's maps: %s\n", strerror(-ret));
+		fprintf(stderr, "loader: cannot make the node cache: %s\n",
+			ret == -EOPNOTSUPP ? BK_NODE_CACHE_NO_SHAPE : strerror(-ret));
 		goto out;
 	}
 	/* once, before the program loads are measured: what was closed
@@ -578,7 +581,8 @@ out_cache:
 	/* the figures the report needs, then the maps and programs go */
 	*cf = (struct cache_figures){ .shapes = nc.cache.nr, .programs = nc.programs_loaded,
 				      .kernel_bytes = nc.prog_kernel_bytes,
-				      .mem_method = nc.mem_method };
+				      .mem_method = nc.mem_method,
+				      .loops = bk_node_cache_shapes(&nc), .may_goto = nc.ft.may_goto };
 	bk_node_cache_close(&nc);
 out:
 	while (built--)
@@ -676,6 +680,7 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 	       tot.nodes, cf->shapes, cf->kernel_bytes / 1024.0,
 	       tot.nodes ? (double)cf->kernel_bytes / tot.nodes : 0,
 	       cf->mem_method ? cf->mem_method : "?", tot.cached_node_ns / 1e3, tot.prep_p50);
+	printf("loops: %s.\n", cf->loops ? cf->loops : "?");
 }
 
 static void json_report(const struct tree_report *r, unsigned n, const struct run_opts *o,
@@ -687,11 +692,12 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 
 	run_totals(r, n, &tot);
 	printf("{\"seed\":%llu,\"node_size\":%u,\"verified\":%s,\"threads\":%u,"
-	       "\"nodes\":%u,\"shapes\":%u,"
+	       "\"loops\":\"%s\",\"nodes\":%u,\"shapes\":%u,"
 	       "\"programs\":%u,\"program_kernel_bytes\":%lld,\"program_kernel_bytes_per_node\":%.1f,"
 	       "\"memory_counter\":\"%s\",\"cached_node_load_ns_p50\":%.0f,\"new_shape_prepare_us_p50\":%.1f,"
 	       "\"btrees\":[", (unsigned long long)o->seed, o->node_size,
-	       o->verify ? "true" : "false", o->threads, tot.nodes, cf->shapes, cf->programs,
+	       o->verify ? "true" : "false", o->threads,
+	       cf->may_goto ? "may_goto" : "unrolled+bpf_loop", tot.nodes, cf->shapes, cf->programs,
 	       cf->kernel_bytes, tot.nodes ? (double)cf->kernel_bytes / tot.nodes : 0,
 	       cf->mem_method ? cf->mem_method : "?", tot.cached_node_ns, tot.prep_p50);
 	for (i = 0; i < n; i++) {

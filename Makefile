@@ -91,6 +91,12 @@ $(OUTPUT)/test_progs-static: $(TEST_OBJS) $(USER_LIB_OBJS) $(GEN_OBJS) $(BKEY_OB
 	$(Q)$(CC) $(CFLAGS) -static $^ -lbpf -lelf -lz -lzstd -o $@ 2>&1 | grep -v 'statically linked applications' || true
 	$(Q)test -x $@
 
+# the loader, static, for the same guests
+$(OUTPUT)/loader-static: $(USER_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) -static $^ -lbpf -lelf -lz -lzstd -o $@ 2>&1 | grep -v 'statically linked applications' || true
+	$(Q)test -x $@
+
 # make vmtest ARCH=arm64|riscv64: the same suite cross-built for the
 # architecture against a sysroot of Debian's static libraries for it
 # (tests/vm/sysroot.sh: bookworm's for arm64, sid's for riscv64, the only
@@ -119,7 +125,16 @@ $(OUTPUT)/$(VM_ARCH)/test_progs-static: $(call CROSS_OBJ,$(TEST_SRCS) $(USER_LIB
 		-lbpf -lelf -lz -lzstd -o $@ 2>&1 | grep -v 'statically linked applications' || true
 	$(Q)test -x $@
 
+$(OUTPUT)/$(VM_ARCH)/loader-static: $(call CROSS_OBJ,$(USER_SRCS) $(GEN_SRCS) $(BKEY_SRCS) $(CROSS_SHIM))
+	$(call msg,BINARY,$@)
+	$(Q)$(CROSS_CC) -static $^ -L$(CROSS_SYSROOT)/usr/lib/$(CROSS_LIBDIR) \
+		-lbpf -lelf -lz -lzstd -o $@ 2>&1 | grep -v 'statically linked applications' || true
+	$(Q)test -x $@
+
 VM_TESTBIN := $(if $(filter x86_64,$(VM_ARCH)),$(OUTPUT)/test_progs-static,$(OUTPUT)/$(VM_ARCH)/test_progs-static)
+VM_LOADER := $(if $(filter x86_64,$(VM_ARCH)),$(OUTPUT)/loader-static,$(OUTPUT)/$(VM_ARCH)/loader-static)
+# a real image for the guests' loader, where ../shared has one
+VM_IMAGE ?= $(wildcard ../shared/data/bcachefs/images/include4k.img.zst)
 # riscv64: sid's kernel is the only one here (trixie's riscv64 indexes fail)
 VM_KERNELS := $(if $(and $(filter riscv64,$(VM_ARCH)),$(filter file,$(origin KERNELS))),7.2,$(KERNELS))
 
@@ -129,8 +144,9 @@ VM_KERNELS := $(if $(and $(filter riscv64,$(VM_ARCH)),$(filter file,$(origin KER
 # libc6-dev-arm64-cross; for ARCH=riscv64 qemu-system-misc,
 # gcc-riscv64-linux-gnu, libc6-dev-riscv64-cross).  KERNELS="6.1 6.12 7.3"
 # selects them (riscv64: 7.2, sid's).
-vmtest: $(VM_TESTBIN)
+vmtest: $(VM_TESTBIN) $(VM_LOADER)
 	$(Q)KERNELS="$(VM_KERNELS)" VM_ARCH=$(VM_ARCH) BUSYBOX=$(CROSS_SYSROOT)/bin/busybox \
+		VM_LOADER=$(VM_LOADER) VM_IMAGE="$(VM_IMAGE)" \
 		tests/vm/vmtest.sh $(VM_TESTBIN) $(OUTPUT)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer:

@@ -11,6 +11,7 @@
 #                            the build before it
 #   VM_TIMEOUT=900           seconds per boot; a hang fails, never stalls
 #   VM_RANDOM_FORMATS=5000   random formats per run (TCG is ~10x slower)
+#   VM_KEYS=200000           keys of the guests' main job (the loader's default: 1M)
 #
 # Kernels come from Debian's mirror with apt-get download against a private
 # sources list, lists and cache under OUTDIR (the system's apt setup is
@@ -36,6 +37,9 @@ else
 fi
 VM_TIMEOUT=${VM_TIMEOUT:-900}
 VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
+VM_KEYS=${VM_KEYS:-200000}		# the guests' main job: keys (TCG)
+VM_LOADER=${VM_LOADER:-}		# the static loader to put in (make vmtest does)
+VM_IMAGE=${VM_IMAGE:-}			# a real image for its image command
 VM_TEST_ARGS=${VM_TEST_ARGS:-}		# e.g. "-t search" to run a subset
 VM_APT_MAX_AGE=${VM_APT_MAX_AGE:-21600}	# refresh the kernel lists after 6 h
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
@@ -174,6 +178,13 @@ make_initrd() {
 		ln -s busybox "$root/bin/$a"
 	done
 	cp "$TESTBIN" "$root/test_progs"
+	# the loader at /loader, where the CLI tests find it (cwd /), and a
+	# real image for it where ../shared has one
+	[ -n "$VM_LOADER" ] && cp "$VM_LOADER" "$root/loader"
+	if [ -n "$VM_IMAGE" ] && [ -f "$VM_IMAGE" ]; then
+		mkdir -p "$root/data"
+		cp "$VM_IMAGE" "$root/data/"
+	fi
 	cat >"$root/init" <<EOF
 #!/bin/sh
 export PATH=/bin
@@ -184,17 +195,48 @@ mount -t tmpfs tmp /tmp
 mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
 exec >/dev/$tty 2>&1
 echo "== kernel \$(uname -r)"
+# The loader itself: the main job (fewer keys than its default: TCG), then
+# image on a real image where one was put in.  Each must exit 0 with 0
+# mismatches: "== main job: PASS", "FAIL (why)", or "not possible (why)"
+# where the kernel has no shape for the mode (6.1 without the JIT).
+loader_jobs() {
+	[ -x /loader ] || { echo "== main job: FAIL (no loader in the guest)"; return; }
+	/loader --keys $VM_KEYS --lookups 40000 --scans 40 --threads 2 -j >/tmp/run.json 2>/tmp/run.err
+	rc=\$?
+	if grep -q 'no program shape can walk a node' /tmp/run.err; then
+		echo "== main job: not possible (\$(grep -o 'this kernel has neither.*' /tmp/run.err | head -1))"
+		return
+	fi
+	if [ \$rc != 0 ] || ! grep -q '"mismatches":0}\$' /tmp/run.json; then
+		echo "== main job: FAIL (run: exit \$rc: \$(tail -1 /tmp/run.err))"
+		return
+	fi
+	echo "== loader run: \$(grep -o '"loops":"[^"]*"' /tmp/run.json), exit 0, 0 mismatches"
+	for img in /data/*.img.zst; do
+		[ -f "\$img" ] || continue
+		/loader image -j "\$img" >/tmp/image.json 2>/tmp/image.err
+		rc=\$?
+		if [ \$rc != 0 ] || ! grep -q '"mismatches":0,"btrees"' /tmp/image.json; then
+			echo "== main job: FAIL (image \$img: exit \$rc: \$(tail -1 /tmp/image.err))"
+			return
+		fi
+		echo "== loader image \$img: exit 0, 0 mismatches"
+	done
+	echo "== main job: PASS"
+}
 # riscv64's JIT is off by default: switch it on (the suite's jit=1 line and
 # its jited_len > 0 checks tell whether it really is)
 echo 1 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null
 echo "== jit on (bpf_jit_enable=\$(cat /proc/sys/net/core/bpf_jit_enable))"
 BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
 echo "== rc \$?"
+loader_jobs
 if echo 0 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null &&
    [ "\$(cat /proc/sys/net/core/bpf_jit_enable)" = 0 ]; then
 	echo "== jit off (interpreter)"
 	BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
 	echo "== rc \$?"
+	loader_jobs
 else
 	echo "== jit off: not allowed (JIT always on)"
 fi
@@ -278,6 +320,15 @@ jit_check() {
 	     }' "$1"
 }
 
+# The loader's jobs per mode: "jit: PASS | interpreter: ...".
+main_job_of() {
+	awk '/^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"}
+	     /^== jit off: not allowed/ {r["interpreter"]="not allowed (JIT always on)"}
+	     /^== main job: / {sub(/^== main job: /, ""); r[m]=$0}
+	     END {printf "jit: %s | interpreter: %s\n", r["jit"] ? r["jit"] : "no result",
+		  r["interpreter"] ? r["interpreter"] : "no result"}' "$1"
+}
+
 # The JIT run's program sizes per example format: xlated insns/JIT bytes.
 sizes_of() {
 	awk '/^== jit on/ {m=1} /^== rc/ {m=0}
@@ -313,7 +364,10 @@ main() {
 		echo "vmtest $VM_ARCH $series: $line ($(( $(date +%s) - t0 )) s)"
 		echo "vmtest $VM_ARCH $series: sizes (xlated/JIT bytes):$(sizes_of "$run/result.txt")"
 		echo "vmtest $VM_ARCH $series: unpack bpf/generic C (TCG, relative):$(speeds_of "$run/result.txt")"
+		echo "vmtest $VM_ARCH $series: main job: $(main_job_of "$run/result.txt")"
 		if ! jit_check "$run/result.txt" >&2 ||
+		   ! main_job_of "$run/result.txt" | grep -q '^jit: PASS |' ||
+		   grep -q '^== main job: FAIL' "$run/result.txt" ||
 		   ! grep -q '^== done' "$run/result.txt" ||
 		   grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$run/result.txt" ||
 		   grep -qE '^== rc [1-9]' "$run/result.txt"; then

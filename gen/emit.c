@@ -72,6 +72,14 @@ void bk_ld_imm64(struct bk_emit *e, int dst, int pseudo, unsigned long long imm)
 	bk_insn(e, BPF_LD_IMM64_RAW_2(imm));
 }
 
+void bk_map_lookup(struct bk_emit *e, int map_fd, int fp_key)
+{
+	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)map_fd);
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, fp_key));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+}
+
 static int text_vadd(struct bk_emit *e, const char *fmt, va_list ap)
 {
 	int room = BK_TEXT_BYTES - e->text_len, n;

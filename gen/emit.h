@@ -52,6 +52,8 @@ void bk_insn(struct bk_emit *e, struct bpf_insn insn);
 /* A jump whose offset is resolved when @label is bound. */
 void bk_jmp(struct bk_emit *e, struct bpf_insn insn, int label);
 void bk_ld_imm64(struct bk_emit *e, int dst, int pseudo, unsigned long long imm);
+/* r0 = bpf_map_lookup_elem(map @map_fd, the u32 key at r10 + @fp_key); r1-r5 clobbered */
+void bk_map_lookup(struct bk_emit *e, int map_fd, int fp_key);
 /* Comment for the next instruction (listing only). */
 void bk_comment(struct bk_emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Source line for the next instruction (BTF line_info and listing). */

@@ -292,10 +292,7 @@ static void emit_load_tab(struct bk_emit *e, unsigned tab_off)
 static void emit_node_ptr(struct bk_emit *e, const struct bk_search_opts *o, int bad)
 {
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_5, FP_KEYIDX));
-	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEYIDX));
-	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_map_lookup(e, o->nodes_fd, FP_KEYIDX);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), bad);
 }
 
@@ -568,18 +565,12 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_comment(e, "the run's slot (its context's cb[0]): its search ctl");
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTX_OFF_SLOT));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_SLOT));
-	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->ctl_fd);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SLOT));
-	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_map_lookup(e, o->ctl_fd, FP_SLOT);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), no_slot);
 	bk_insn(e, BPF_MOV64_REG(R_CTL, BPF_REG_0));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_NODE));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_KEYIDX));
-	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEYIDX));
-	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_map_lookup(e, o->nodes_fd, FP_KEYIDX);
 	bk_insn(e, BPF_MOV64_IMM(R_LO, 0));
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), bad);
 	bk_insn(e, BPF_MOV64_REG(R_NODE, BPF_REG_0));

@@ -316,10 +316,7 @@ static void emit_slot_value(struct bk_emit *e, const struct walk_labels *L, int 
 			    const char *what)
 {
 	bk_comment(e, "%s: the slot's element", what);
-	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)fd);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SLOT));
-	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
+	bk_map_lookup(e, fd, FP_SLOT);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L->no_slot);
 	bk_insn(e, BPF_MOV64_REG(reg, BPF_REG_0));
 }
@@ -792,6 +789,32 @@ static void emit_title(struct bk_emit *e, const struct bk_prog *p)
 		bk_shape_name(p->shape), bk_walk_name(p->walk));
 }
 
+/*
+ * The table walk over node ctl->node of a nodes map (a scan): the slot's
+ * out (r9) and ctl (at FP_CTL), the node's keys (r6) and table (r7), and
+ * r8 = 0.  No such node goes to L->bounds.
+ */
+static void emit_node_prologue(struct bk_emit *e, const struct bk_gen_opts *o,
+			       const struct walk_labels *L)
+{
+	bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
+		BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
+	emit_slot_key(e);
+	emit_slot_value(e, L, R_OUTMAP, o->out_fd, "out");
+	emit_slot_value(e, L, BPF_REG_1, o->ctl_fd, "ctl");
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTL_OFF_NODE));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_NODE));
+	bk_map_lookup(e, o->nodes_fd, FP_NODE);
+	bk_insn(e, BPF_MOV64_IMM(R_IOFF, 0));
+	bk_comment(e, "no such node: r0 = 0, then the status");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L->bounds);
+	bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
+	bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
+}
+
 static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
@@ -804,25 +827,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_subprog(e);
 	emit_title(e, p);
 	if (o->nodes_fd) {
-		bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
-			BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
-		emit_slot_key(e);
-		emit_slot_value(e, &L, R_OUTMAP, o->out_fd, "out");
-		emit_slot_value(e, &L, BPF_REG_1, o->ctl_fd, "ctl");
-		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
-		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTL_OFF_NODE));
-		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_NODE));
-		bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
-		bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_NODE));
-		bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
-		bk_insn(e, BPF_MOV64_IMM(R_IOFF, 0));
-		bk_comment(e, "no such node: r0 = 0, then the status");
-		bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L.bounds);
-		bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
-		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
-		bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
-		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
+		emit_node_prologue(e, o, &L);
 		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
 		emit_prologue_table(e, o, &L, BPF_REG_1);
 	} else if (p->walk == BK_WALK_TABLE) {
@@ -875,6 +880,81 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 }
 
 /*
+ * The bpf_loop shapes' call: nr_loops = (r5 - r8) / @per_call + 1 (bytes
+ * of cursor a call covers at most), the callback with its context at
+ * FP_CB_CTX, then the status the callbacks left in ctl is the run's.
+ * Returns the instruction emit_callback_start() fixes up.
+ */
+static int emit_loop_call(struct bk_emit *e, unsigned per_call)
+{
+	int ld_func;
+
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_END));
+	bk_insn(e, BPF_ALU64_REG(BPF_SUB, BPF_REG_1, R_IOFF));
+	bk_insn(e, BPF_ALU64_IMM(BPF_DIV, BPF_REG_1, per_call));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
+	ld_func = e->cnt;
+	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);	/* fixed up by emit_callback_start() */
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_CB_CTX));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
+	bk_line(e, "the callbacks left status and the walk state in ctl");
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CB_CTX + CB_CTL));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, T0, BPF_REG_1, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_EXIT_INSN());
+	return ld_func;
+}
+
+/* The callback, long cb(u64 index, void *ctx), starts here. */
+static void emit_callback_start(struct bk_emit *e, int ld_func)
+{
+	e->insn[ld_func].imm = e->cnt - (ld_func + 1);
+	bk_subprog(e);
+}
+
+/*
+ * The callback's walk state into ctl (the table walk has one cursor),
+ * with r0 as the run's status if @status, then returns @ret (0: go on,
+ * 1: stop the loop).
+ */
+static void emit_callback_save(struct bk_emit *e, enum bk_walk walk, bool status, int ret)
+{
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+	if (status)
+		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
+	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+	if (walk != BK_WALK_TABLE)
+		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, ret));
+	bk_insn(e, BPF_EXIT_INSN());
+}
+
+/*
+ * A callback's end, after its keys' hot paths: save the walk state and go
+ * on; then the keys' cold paths (@cont[i] after key i's), the error
+ * blocks, and the finish (@done: the run is over) that saves the status
+ * and stops the loop.
+ */
+static void emit_callback_tail(struct bk_emit *e, const struct bk_gen_opts *o, enum bk_walk walk,
+			       const struct walk_labels *L, const int *unpacked, const int *cont,
+			       unsigned chunk, int done)
+{
+	unsigned i;
+
+	bk_line(e, "callback: save the walk state, continue the loop");
+	emit_callback_save(e, walk, false, 0);
+	for (i = 0; i < chunk; i++)
+		emit_walk_cold(e, o, walk, L, unpacked[i], cont[i]);
+	emit_error_blocks(e, L);
+	bk_bind(e, done);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
+	bk_bind(e, L->fail);
+	bk_line(e, "callback: run finished (r0 = status): save it and stop the loop");
+	emit_callback_save(e, walk, true, 1);
+}
+
+/*
  * bpf_loop shape: the main function stores the walk state in ctl and calls
  * bpf_loop(); each callback unpacks up to @chunk keys.  Keeping the state
  * in the map (not the stack) lets the verifier check the callback once.
@@ -883,7 +963,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
 	struct walk_labels L, main_no_slot;
-	int cb_done = bk_label(e), cb_insn, ld_func, i, unpacked[8], cont[8];
+	int cb_done = bk_label(e), ld_func, i, unpacked[8], cont[8];
 	unsigned chunk = o->chunk ? o->chunk : 1;
 
 	walk_labels_init(e, &L);
@@ -906,29 +986,13 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_comment(e, "stays unless a callback finishes the run");
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
 	bk_comment(e, "nr_loops = words / (8 * chunk) + 1: a key takes a word at least");
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_END));
-	bk_insn(e, BPF_ALU64_REG(BPF_SUB, BPF_REG_1, R_IOFF));
-	bk_insn(e, BPF_ALU64_IMM(BPF_DIV, BPF_REG_1, 8 * chunk));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
-	ld_func = e->cnt;
-	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);	/* fixed up below */
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_CB_CTX));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
-	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
-	bk_line(e, "the callbacks left status and the walk state in ctl");
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CB_CTX + CB_CTL));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, T0, BPF_REG_1, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_EXIT_INSN());
+	ld_func = emit_loop_call(e, 8 * chunk);
 	bk_line(e, "no such slot: nothing of the run's to write the status to");
 	bk_bind(e, main_no_slot.no_slot);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
 	bk_insn(e, BPF_EXIT_INSN());
 
-	/* the callback: long cb(u64 index, void *ctx) */
-	cb_insn = e->cnt;
-	e->insn[ld_func].imm = cb_insn - (ld_func + 1);
-	bk_subprog(e);
+	emit_callback_start(e, ld_func);
 	bk_line(e, "callback: up to %u keys per call; the slot's maps from the context (r2), walk state from ctl",
 		chunk);
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_IN, BPF_REG_2, CB_IN));
@@ -947,26 +1011,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 		emit_walk_hot(e, p, o, &L, unpacked[i], -1);
 		bk_bind(e, cont[i]);
 	}
-	bk_line(e, "callback: save the walk state, continue the loop");
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
-	bk_insn(e, BPF_EXIT_INSN());
-
-	for (i = 0; i < (int)chunk; i++)
-		emit_walk_cold(e, o, p->walk, &L, unpacked[i], cont[i]);
-	emit_error_blocks(e, &L);
-	bk_bind(e, cb_done);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
-	bk_bind(e, L.fail);
-	bk_line(e, "callback: run finished (r0 = status): save it and stop the loop");
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_OOFF, BK_CTL_OFF_CUR_OUT));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 1));
-	bk_insn(e, BPF_EXIT_INSN());
+	emit_callback_tail(e, o, BK_WALK_U64S, &L, unpacked, cont, chunk, cb_done);
 }
 
 /*
@@ -980,7 +1025,7 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
 	struct walk_labels L, M;
-	int cb_done = bk_label(e), cb_insn, ld_func, i, unpacked[8], adv[8];
+	int cb_done = bk_label(e), ld_func, i, unpacked[8], adv[8];
 	unsigned chunk = o->chunk ? o->chunk : 1;
 
 	walk_labels_init(e, &L);
@@ -988,51 +1033,20 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 	walk_labels_init(e, &M);
 	bk_subprog(e);
 	emit_title(e, p);
-	bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
-		BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
-	emit_slot_key(e);
-	emit_slot_value(e, &M, R_OUTMAP, o->out_fd, "out");
-	emit_slot_value(e, &M, BPF_REG_1, o->ctl_fd, "ctl");
-	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CTL));
-	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CB_CTX + CB_CTL));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_1, BK_CTL_OFF_NODE));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_NODE));
-	bk_ld_imm64(e, BPF_REG_1, BPF_PSEUDO_MAP_FD, (unsigned)o->nodes_fd);
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_NODE));
-	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem));
-	bk_insn(e, BPF_MOV64_IMM(R_IOFF, 0));
-	bk_comment(e, "no such node: r0 = 0, then the status");
-	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), M.bounds);
-	bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
-	bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
+	emit_node_prologue(e, o, &M);
 	bk_comment(e, "the callbacks' context: the slot's out, the node's keys, ctl, the node's table");
 	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_OUTMAP, FP_CB_CTX + CB_OUT));
 	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_IN, FP_CB_CTX + CB_IN));
 	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_TAB, FP_CB_CTX + CB_TAB));
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_CB_CTX + CB_CTL));
 	emit_prologue_table(e, o, &M, BPF_REG_1);
 	bk_line(e, "the walk state into ctl (bytes); bpf_loop(nr, callback, &the pointers, 0)");
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
 	bk_comment(e, "stays unless a callback finishes the run");
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
 	bk_comment(e, "nr_loops = keys / chunk + 1 (2 bytes a table entry)");
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, R_END));
-	bk_insn(e, BPF_ALU64_REG(BPF_SUB, BPF_REG_1, R_IOFF));
-	bk_insn(e, BPF_ALU64_IMM(BPF_DIV, BPF_REG_1, 2 * chunk));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
-	ld_func = e->cnt;
-	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);	/* fixed up below */
-	bk_insn(e, BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_CB_CTX));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
-	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
-	bk_line(e, "the callbacks left status and the walk state in ctl");
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
-	bk_insn(e, BPF_LDX_MEM(BPF_W, T0, BPF_REG_1, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_EXIT_INSN());
+	ld_func = emit_loop_call(e, 2 * chunk);
 	bk_line(e, "a run outside the node: the status, and where it stopped");
 	bk_bind(e, M.bounds);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
@@ -1045,10 +1059,7 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
 	bk_insn(e, BPF_EXIT_INSN());
 
-	/* the callback: long cb(u64 index, void *ctx) */
-	cb_insn = e->cnt;
-	e->insn[ld_func].imm = cb_insn - (ld_func + 1);
-	bk_subprog(e);
+	emit_callback_start(e, ld_func);
 	bk_line(e, "callback: up to %u keys per call; the maps and the node from the context (r2), "
 		"the table cursor from ctl", chunk);
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_IN, BPF_REG_2, CB_IN));
@@ -1064,24 +1075,7 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_IOFF, R_END, 0), cb_done);
 		emit_walk_hot(e, p, o, &L, unpacked[i], adv[i]);
 	}
-	bk_line(e, "callback: save the walk state, continue the loop");
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
-	bk_insn(e, BPF_EXIT_INSN());
-
-	for (i = 0; i < (int)chunk; i++)
-		emit_walk_cold(e, o, p->walk, &L, unpacked[i], adv[i]);
-	emit_error_blocks(e, &L);
-	bk_bind(e, cb_done);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_OK));
-	bk_bind(e, L.fail);
-	bk_line(e, "callback: run finished (r0 = status): save it and stop the loop");
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 1));
-	bk_insn(e, BPF_EXIT_INSN());
+	emit_callback_tail(e, o, BK_WALK_TABLE, &L, unpacked, adv, chunk, cb_done);
 }
 
 int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,

@@ -322,7 +322,8 @@ jit_check() {
 
 # The loader's jobs per mode: "jit: PASS | interpreter: ...".
 main_job_of() {
-	awk '/^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"}
+	awk '{sub(/\r$/, "")}
+	     /^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"}
 	     /^== jit off: not allowed/ {r["interpreter"]="not allowed (JIT always on)"}
 	     /^== main job: / {sub(/^== main job: /, ""); r[m]=$0}
 	     END {printf "jit: %s | interpreter: %s\n", r["jit"] ? r["jit"] : "no result",

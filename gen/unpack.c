@@ -1015,11 +1015,12 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 }
 
 /*
- * bpf_loop shape of the table walk over a node (a scan, on kernels
- * without may_goto): the main function finds the slot's maps and the
- * node, checks the run's bounds, and hands the pointers to the callback
- * through its context; each callback unpacks up to @chunk keys, key i to
- * out[i], with the walk state (the table cursor) in ctl between calls.
+ * bpf_loop shape of the table walk, over a node (a scan) or over the in
+ * map with ctl's table, on kernels without may_goto: the main function
+ * finds the slot's maps (and the node), checks the run's bounds, and
+ * hands the pointers to the callback through its context; each callback
+ * unpacks up to @chunk keys, key i to out[i], with the walk state (the
+ * table cursor) in ctl between calls.
  */
 static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 {
@@ -1033,8 +1034,17 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 	walk_labels_init(e, &M);
 	bk_subprog(e);
 	emit_title(e, p);
-	emit_node_prologue(e, o, &M);
-	bk_comment(e, "the callbacks' context: the slot's out, the node's keys, ctl, the node's table");
+	if (o->nodes_fd) {
+		emit_node_prologue(e, o, &M);
+	} else {
+		emit_slot_key(e);
+		emit_slot_value(e, &M, R_IN, o->in_fd, "in");
+		emit_slot_value(e, &M, R_OUTMAP, o->out_fd, "out");
+		emit_slot_value(e, &M, R_TAB, o->ctl_fd, "ctl: the arguments, then the table");
+		bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_TAB, FP_CTL));
+	}
+	bk_comment(e, "the callbacks' context: the slot's out, the keys, ctl, the table (r7 + %d)",
+		   tab_off(o));
 	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_OUTMAP, FP_CB_CTX + CB_OUT));
 	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_IN, FP_CB_CTX + CB_IN));
 	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_TAB, FP_CB_CTX + CB_TAB));
@@ -1047,20 +1057,22 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
 	bk_comment(e, "nr_loops = keys / chunk + 1 (2 bytes a table entry)");
 	ld_func = emit_loop_call(e, 2 * chunk);
-	bk_line(e, "a run outside the node: the status, and where it stopped");
-	bk_bind(e, M.bounds);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
-	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
-	bk_insn(e, BPF_EXIT_INSN());
+	if (bk_label_used(e, M.bounds)) {
+		bk_line(e, "a run outside the node: the status, and where it stopped");
+		bk_bind(e, M.bounds);
+		bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
+		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
+		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
+		bk_insn(e, BPF_EXIT_INSN());
+	}
 	bk_line(e, "no such slot: nothing of the run's to write the status to");
 	bk_bind(e, M.no_slot);
 	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
 	bk_insn(e, BPF_EXIT_INSN());
 
 	emit_callback_start(e, ld_func);
-	bk_line(e, "callback: up to %u keys per call; the maps and the node from the context (r2), "
+	bk_line(e, "callback: up to %u keys per call; the maps (and the node) from the context (r2), "
 		"the table cursor from ctl", chunk);
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_IN, BPF_REG_2, CB_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_TAB, BPF_REG_2, CB_TAB));
@@ -1089,10 +1101,6 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 	if (o->shape != BK_SHAPE_MAY_GOTO && o->shape != BK_SHAPE_BPF_LOOP)
 		return -EINVAL;
 	if (o->chunk > 8)
-		return -EINVAL;
-	/* the table walk over the in map needs may_goto; over a node (a
-	 * scan) it also has a bpf_loop shape */
-	if (o->walk == BK_WALK_TABLE && o->shape != BK_SHAPE_MAY_GOTO && !o->nodes_fd)
 		return -EINVAL;
 	if (o->by_shape && o->walk != BK_WALK_TABLE)
 		return -EINVAL;

@@ -47,6 +47,15 @@ static bool check_format_all_shapes(struct kenv *k, const struct bkey_format *f,
 		ok &= kcheck_stream(k, f, sh[i], BK_WALK_U64S, 1, stream, n, st);
 		if (sh[i] == BK_SHAPE_BPF_LOOP && ok)
 			ok &= kcheck_stream(k, f, sh[i], BK_WALK_U64S, 4, stream, n, st);
+		/* the table walk in bpf_loop callbacks, 1 and 3 keys a call,
+		 * as an exact and as a shape program */
+		if (sh[i] == BK_SHAPE_BPF_LOOP && ok)
+			ok &= kcheck_stream(k, f, sh[i], BK_WALK_TABLE, 1, stream, n, st);
+		if (sh[i] == BK_SHAPE_BPF_LOOP && ok) {
+			k->by_shape = true;
+			ok &= kcheck_stream(k, f, sh[i], BK_WALK_TABLE, 3, stream, n, st);
+			k->by_shape = false;
+		}
 		if (sh[i] == BK_SHAPE_MAY_GOTO && ok)
 			ok &= kcheck_stream(k, f, sh[i], BK_WALK_TABLE, 1, stream, n, st);
 		if (sh[i] == BK_SHAPE_MAY_GOTO && ok && !k->strict_align) {

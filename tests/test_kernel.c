@@ -221,7 +221,7 @@ static void bad_runs(struct kenv *k)
  * the program stops at that key, and the reason is named as the u64s walk
  * names it; a table that disagrees with good keys is a bad key too.
  */
-static void bad_tables(struct kenv *k)
+static void bad_tables_in(struct kenv *k, enum bk_shape shape)
 {
 	static struct bk_prog p;
 	static uint64_t words[4096];
@@ -231,11 +231,7 @@ static void bad_tables(struct kenv *k)
 	unsigned nr_keys, victim;
 	uint32_t n, keys;
 
-	if (!k->ft.may_goto) {
-		test__skip("the table walk needs may_goto (kernel 6.9+)");
-		return;
-	}
-	if (!ASSERT_OK(load_walk(k, &f, BK_SHAPE_MAY_GOTO, BK_WALK_TABLE, &p, &l), "load"))
+	if (!ASSERT_OK(load_walk(k, &f, shape, BK_WALK_TABLE, &p, &l), "load"))
 		return;
 	n = rnd_stream(&seed, &f, 200, words, 4096, &nr_keys);
 
@@ -293,6 +289,15 @@ static void bad_tables(struct kenv *k)
 		ASSERT_EQ(k->rt.ctl->out_pos, 20, "twenty keys before it");
 	}
 	bk_prog_unload(&l);
+}
+
+/* The table walk in each shape the kernel has: one may_goto loop, or bpf_loop callbacks. */
+static void bad_tables(struct kenv *k)
+{
+	if (k->ft.may_goto)
+		bad_tables_in(k, BK_SHAPE_MAY_GOTO);
+	if (k->ft.bpf_loop)
+		bad_tables_in(k, BK_SHAPE_BPF_LOOP);
 }
 
 /* A run repeated (test_run's repeat) gives what one run gives. */

@@ -100,7 +100,7 @@ static void usage_gen(FILE *out)
 "                    --load, the kernel's best with it\n"
 "  --walk W          how the program finds the next key: u64s (default; a\n"
 "                    bset stream, as 'unpack' runs) or table (the key table\n"
-"                    a loaded node carries; may_goto shape only)\n"
+"                    a loaded node carries), in either shape\n"
 "  --chunk N         keys per bpf_loop callback, 1..4 (default 1)\n"
 "  --strict-align    split unaligned 8-byte stores (strict-alignment arches)\n"
 "  --load            also load it (root): report the prog id, xlated\n"
@@ -118,16 +118,6 @@ struct load_report {
 	double			prepare_p90_us;
 	unsigned		repeat;
 };
-
-/* The table walk exists only in the may_goto shape: say so, naming both. */
-static int check_walk_shape(enum bk_walk walk, enum bk_shape shape, const char *why)
-{
-	if (walk != BK_WALK_TABLE || shape == BK_SHAPE_MAY_GOTO || shape == BK_SHAPE_AUTO)
-		return 0;
-	fprintf(stderr, "%s: --walk table needs the may_goto shape, not %s%s\n", prog_name,
-		bk_shape_name(shape), why);
-	return -EINVAL;
-}
 
 /*
  * Checks capabilities, probes the kernel, creates the shared maps; sets
@@ -151,8 +141,6 @@ static int open_kernel(struct bk_runtime *rt, struct bk_gen_opts *o)
 	}
 	if (o->shape == BK_SHAPE_AUTO)
 		o->shape = ft.best;
-	if (check_walk_shape(o->walk, o->shape, " (this kernel has no may_goto: 6.9+)"))
-		return -EOPNOTSUPP;
 	ret = bk_runtime_open(rt);
 	if (ret) {
 		fprintf(stderr, "%s: cannot create maps: %s\n", prog_name, strerror(-ret));
@@ -1199,7 +1187,7 @@ static int cmd_gen(int argc, char **argv)
 		default: usage_gen(stderr); return EXIT_USAGE;
 		}
 	}
-	if (parse_format_arg(fmt, &f) || check_walk_shape(o.walk, o.shape, ""))
+	if (parse_format_arg(fmt, &f))
 		return EXIT_USAGE;
 	p = calloc(1, sizeof(*p));
 	if (!p)

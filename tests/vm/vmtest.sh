@@ -9,7 +9,7 @@
 #   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below; riscv64: 7.2);
 #                            each the newest build of its series, 6.12~prev
 #                            the build before it
-#   VM_TIMEOUT=900           seconds per boot; a hang fails, never stalls
+#   VM_TIMEOUT=1500          seconds per boot; a hang fails, never stalls
 #   VM_RANDOM_FORMATS=5000   random formats per run (TCG is ~10x slower)
 #   VM_KEYS=200000           keys of the guests' main job (the loader's default: 1M)
 #
@@ -35,7 +35,7 @@ if [ "$VM_ARCH" = riscv64 ]; then
 else
 	KERNELS=${KERNELS:-"6.1 6.12 7.3"}
 fi
-VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_TIMEOUT=${VM_TIMEOUT:-1500}
 VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
 VM_KEYS=${VM_KEYS:-200000}		# the guests' main job: keys (TCG)
 VM_LOADER=${VM_LOADER:-}		# the static loader to put in (make vmtest does)

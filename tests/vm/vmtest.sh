@@ -9,9 +9,9 @@
 #   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below; riscv64: 7.2);
 #                            each the newest build of its series, 6.12~prev
 #                            the build before it
-#   VM_TIMEOUT=1500          seconds per boot; a hang fails, never stalls
+#   VM_TIMEOUT=1800          seconds per boot; a hang fails, never stalls
 #   VM_RANDOM_FORMATS=5000   random formats per run (TCG is ~10x slower)
-#   VM_KEYS=200000           keys of the guests' main job (the loader's default: 1M)
+#   VM_KEYS=100000           keys of the guests' main job (the loader's default: 1M)
 #
 # Kernels come from Debian's mirror with apt-get download against a private
 # sources list, lists and cache under OUTDIR (the system's apt setup is
@@ -35,9 +35,9 @@ if [ "$VM_ARCH" = riscv64 ]; then
 else
 	KERNELS=${KERNELS:-"6.1 6.12 7.3"}
 fi
-VM_TIMEOUT=${VM_TIMEOUT:-1500}
+VM_TIMEOUT=${VM_TIMEOUT:-1800}
 VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
-VM_KEYS=${VM_KEYS:-200000}		# the guests' main job: keys (TCG)
+VM_KEYS=${VM_KEYS:-100000}		# the guests' main job: keys (TCG)
 VM_LOADER=${VM_LOADER:-}		# the static loader to put in (make vmtest does)
 VM_IMAGE=${VM_IMAGE:-}			# a real image for its image command
 VM_TEST_ARGS=${VM_TEST_ARGS:-}		# e.g. "-t search" to run a subset
@@ -201,7 +201,7 @@ echo "== kernel \$(uname -r)"
 # where the kernel has no shape for the mode (6.1 without the JIT).
 loader_jobs() {
 	[ -x /loader ] || { echo "== main job: FAIL (no loader in the guest)"; return; }
-	/loader --keys $VM_KEYS --lookups 40000 --scans 40 --threads 2 -j >/tmp/run.json 2>/tmp/run.err
+	/loader --keys $VM_KEYS --lookups 20000 --scans 20 --threads 2 -j >/tmp/run.json 2>/tmp/run.err
 	rc=\$?
 	if grep -q 'no program shape can walk a node' /tmp/run.err; then
 		echo "== main job: not possible (\$(grep -o 'this kernel has neither.*' /tmp/run.err | head -1))"

@@ -41,9 +41,9 @@ static size_t page_round(size_t n)
 static void prefault(void *mem, size_t len)
 {
 	volatile uint8_t *p = mem;
-	size_t off;
+	size_t off, page = sysconf(_SC_PAGESIZE);
 
-	for (off = 0; off < len; off += sysconf(_SC_PAGESIZE))
+	for (off = 0; off < len; off += page)
 		p[off] = 0;
 }
 

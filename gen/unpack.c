@@ -681,6 +681,15 @@ static void emit_walk_cold(struct bk_emit *e, const struct bk_gen_opts *o, enum 
 	bk_jmp(e, BPF_JMP_A(0), cont);
 }
 
+/* @label: the context names no slot, so there is no ctl to write the status to. */
+static void emit_no_slot(struct bk_emit *e, int label)
+{
+	bk_line(e, "no such slot: nothing of the run's to write the status to");
+	bk_bind(e, label);
+	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
+	bk_insn(e, BPF_EXIT_INSN());
+}
+
 /* Error blocks: set r0 to the status and go to L->fail (only those jumped to). */
 static void emit_error_blocks(struct bk_emit *e, const struct walk_labels *L)
 {
@@ -698,12 +707,8 @@ static void emit_error_blocks(struct bk_emit *e, const struct walk_labels *L)
 		bk_insn(e, BPF_MOV64_IMM(T0, blk[i].status));
 		bk_jmp(e, BPF_JMP_A(0), L->fail);
 	}
-	if (bk_label_used(e, L->no_slot)) {
-		bk_line(e, "no such slot: nothing of the run's to write the status to");
-		bk_bind(e, L->no_slot);
-		bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
-		bk_insn(e, BPF_EXIT_INSN());
-	}
+	if (bk_label_used(e, L->no_slot))
+		emit_no_slot(e, L->no_slot);
 }
 
 static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
@@ -987,10 +992,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
 	bk_comment(e, "nr_loops = words / (8 * chunk) + 1: a key takes a word at least");
 	ld_func = emit_loop_call(e, 8 * chunk);
-	bk_line(e, "no such slot: nothing of the run's to write the status to");
-	bk_bind(e, main_no_slot.no_slot);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
-	bk_insn(e, BPF_EXIT_INSN());
+	emit_no_slot(e, main_no_slot.no_slot);
 
 	emit_callback_start(e, ld_func);
 	bk_line(e, "callback: up to %u keys per call; the slot's maps from the context (r2), walk state from ctl",
@@ -1066,10 +1068,7 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));
 		bk_insn(e, BPF_EXIT_INSN());
 	}
-	bk_line(e, "no such slot: nothing of the run's to write the status to");
-	bk_bind(e, M.no_slot);
-	bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
-	bk_insn(e, BPF_EXIT_INSN());
+	emit_no_slot(e, M.no_slot);
 
 	emit_callback_start(e, ld_func);
 	bk_line(e, "callback: up to %u keys per call; the maps (and the node) from the context (r2), "

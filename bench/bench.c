@@ -562,6 +562,129 @@ static double memory_per_prog(struct bench_format *bf, const struct bk_gen_opts 
 	return n ? (double)(after - before) / n : -1;
 }
 
+/*
+ * The node search's loops, what each costs to verify: for a format, a
+ * node size and search or lookup, the median prepare (generate + verify +
+ * JIT) of SEARCH_LOADS loads, the instructions the verifier processed,
+ * and the program's size.  Run time per lookup is the loader's to measure
+ * (BKEY_SEARCH=, docs/design.md): it needs a tree.
+ */
+#define SEARCH_LOADS	40
+
+#define SEARCH_MEM_PROGS	100
+
+struct search_cost {
+	double		prepare_us;
+	double		mem_bytes;	/* kernel memory per program */
+	struct bk_loaded l;
+	bool		ok;
+};
+
+/* The growth of kernel memory while SEARCH_MEM_PROGS copies of @p are loaded. */
+static double search_mem_per_prog(const struct bk_prog *p)
+{
+	static struct bk_loaded l[SEARCH_MEM_PROGS];
+	long long before, after;
+	unsigned i, n = 0;
+
+	usleep(100 * 1000);	/* programs closed before: freed after a grace period */
+	before = bk_kernel_mem_bytes(&mem_method);
+	for (i = 0; i < SEARCH_MEM_PROGS; i++, n++)
+		if (bk_prog_load(p, &l[i], NULL, 0))
+			break;
+	after = bk_kernel_mem_bytes(&mem_method);
+	for (i = 0; i < n; i++)
+		bk_prog_unload(&l[i]);
+	return n ? (double)(after - before) / n : -1;
+}
+
+static struct search_cost search_cost(const struct bkey_format *f, unsigned node_size,
+				      bool lookup, enum bk_search_loop loop,
+				      const struct bk_lookup_rt *lr)
+{
+	static struct bk_prog p;
+	struct search_cost c = { .l.fd = -1 };
+	struct bk_search_opts o = {
+		.node_size = node_size, .lookup = lookup, .by_shape = true, .loop = loop,
+		.ctl_fd = lr->ctl_fd, .nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
+		.strict_align = bk_strict_align_default(),
+	};
+	double t[SEARCH_LOADS];
+	unsigned i;
+
+	for (i = 0; i < SEARCH_LOADS; i++) {
+		double t0 = bk_now_ns();
+
+		bk_prog_unload(&c.l);
+		if (bk_gen_search(f, &o, &p, NULL) || bk_prog_load(&p, &c.l, NULL, 0))
+			return c;
+		t[i] = (bk_now_ns() - t0) / 1e3;
+	}
+	c.prepare_us = bk_median(t, SEARCH_LOADS);
+	bk_prog_unload(&c.l);
+	c.ok = true;
+	c.mem_bytes = search_mem_per_prog(&p);
+	return c;
+}
+
+static void search_loops(const struct bench_format *bfs, unsigned nb,
+			 const struct bk_features *ft, FILE *json)
+{
+	static const unsigned node_sizes[] = { 4096, 65536 };
+	static const enum bk_search_loop loops[] = {
+		BK_SEARCH_MAY_GOTO, BK_SEARCH_UNROLLED, BK_SEARCH_BPF_LOOP,
+	};
+	unsigned i, n, k, l, rows = 0;
+
+	printf("\n%-16s %6s %6s | %-9s %8s %9s %6s %5s %6s\n", "node search", "node", "kind",
+	       "loop", "prep us", "verified", "xlated", "JIT", "mem B");
+	for (n = 0; n < 2; n++) {
+		struct bk_lookup_rt lr;
+
+		if (bk_lookup_rt_open(&lr, node_sizes[n], 1, 1))
+			continue;
+		for (i = 0; i < nb; i += nb > 3 ? nb / 3 : 1)
+			for (k = 0; k < 2; k++)
+				for (l = 0; l < 3; l++) {
+					struct search_cost c;
+
+					if ((loops[l] == BK_SEARCH_MAY_GOTO && !ft->may_goto) ||
+					    (loops[l] == BK_SEARCH_BPF_LOOP &&
+					     (!ft->bpf_loop || (k && !ft->tail_call_subprog))))
+						continue;
+					c = search_cost(&bfs[i].f, node_sizes[n], k, loops[l], &lr);
+					if (!c.ok) {
+						printf("%-16s %6u %6s | %-9s refused by the verifier\n",
+						       bfs[i].name, node_sizes[n], k ? "lookup" : "search",
+						       bk_search_loop_name(loops[l]));
+						continue;
+					}
+					printf("%-16s %6u %6s | %-9s %8.1f %9u %6u %5u %6.0f\n",
+					       bfs[i].name, node_sizes[n], k ? "lookup" : "search",
+					       bk_search_loop_name(loops[l]), c.prepare_us,
+					       c.l.verified_insns, c.l.xlated_insns, c.l.jited_bytes,
+					       c.mem_bytes);
+					if (json)
+						fprintf(json, "%s{\"format\":\"%s\",\"node_size\":%u,"
+							"\"kind\":\"%s\",\"loop\":\"%s\",\"prepare_us\":%.1f,"
+							"\"verified_insns\":%u,\"xlated_insns\":%u,"
+							"\"jit_bytes\":%u,\"mem_bytes_per_prog\":%.0f}",
+							rows++ ? "," : "", bfs[i].name,
+							node_sizes[n], k ? "lookup" : "search",
+							bk_search_loop_name(loops[l]), c.prepare_us,
+							c.l.verified_insns, c.l.xlated_insns, c.l.jited_bytes,
+							c.mem_bytes);
+				}
+		bk_lookup_rt_close(&lr);
+	}
+	printf("\nthe shape programs of the node search (search) and of a lookup's step\n"
+	       "(lookup: the search, then the descent's tail call or the answer); prep =\n"
+	       "generate + verify + JIT, median of %d loads; verified = instructions the\n"
+	       "verifier processed; mem B = kernel memory per program (growth with %d\n"
+	       "loaded).  Per-lookup time: BKEY_SEARCH=<loop> sudo ./loader.\n",
+	       SEARCH_LOADS, SEARCH_MEM_PROGS);
+}
+
 static void pin_cpu(void)
 {
 	cpu_set_t set;
@@ -790,6 +913,10 @@ int main(int argc, char **argv)
 				bf->r_shape, bf->l_shape.jited_bytes, bf->l_shape.xlated_insns,
 				bf->node_load_us, bf->x86_emit_us);
 		}
+		fprintf(json, "],\"search_loops\":[");
+	}
+	search_loops(bfs, nb, &ft, json);
+	if (json) {
 		fprintf(json, "]}\n");
 		fclose(json);
 		printf("wrote %s\n", json_path);

@@ -157,13 +157,28 @@ void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool stri
 
 /* ---- Node search (gen/search.c) ---- */
 
+/*
+ * The binary search's loop.  MAY_GOTO needs 6.9+; the other two load
+ * without it.  UNROLLED has no loop: the verifier walks every step (at
+ * most 17 for 2^16 keys).  BPF_LOOP runs one step per bpf_loop()
+ * callback: it needs the JIT on 6.1, and for lookups a JIT that mixes
+ * tail calls with bpf-to-bpf calls (x86-64 5.10+,
+ * arm64 6.0+; bk_probe_features() tells).
+ */
+enum bk_search_loop {
+	BK_SEARCH_MAY_GOTO,
+	BK_SEARCH_UNROLLED,
+	BK_SEARCH_BPF_LOOP,
+};
+
+const char *bk_search_loop_name(enum bk_search_loop loop);
+
 struct bk_search_opts {
 	unsigned	node_size;	/* bytes of keys per node in the nodes map */
 	bool		annotate;
 	bool		strict_align;
 	bool		by_shape;	/* offsets from the node's format at run time */
-	/* the binary search unrolled (no may_goto: kernels before 6.9) */
-	bool		unrolled;
+	enum bk_search_loop	loop;	/* how the binary search loops */
 	/* an array of search slots: struct bk_search_ctl, and for lookups
 	 * the batch's queries and results after it (gen/abi.h) */
 	int		ctl_fd;
@@ -246,6 +261,9 @@ struct bk_features {
 	bool	may_goto;
 	bool	bpf_loop;
 	bool	jit;			/* programs get jited code */
+	/* tail calls in programs with bpf-to-bpf calls: a lookup whose
+	 * search is in bpf_loop callbacks */
+	bool	tail_call_subprog;
 	enum bk_shape best;
 	enum bk_walk best_walk;		/* for nodes that carry a key table */
 	char	why[200];		/* why best was picked */

@@ -421,6 +421,40 @@ static int probe_load(const struct bpf_insn *insns, int cnt)
 	return 0;
 }
 
+/*
+ * A tail call in a program that also makes a bpf-to-bpf call (here a
+ * bpf_loop callback's kind of subprogram): the JIT must support mixing
+ * them ("tail_calls are not allowed in non-JITed programs with bpf-to-bpf
+ * calls", or the arch's own refusal).
+ */
+static bool probe_tail_call_subprog(void)
+{
+	int map_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "bk_probe", 4, 4, 1, NULL);
+	bool ok;
+
+	if (map_fd < 0)
+		return false;
+	{
+		const struct bpf_insn prog[] = {
+			BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
+			{ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_CALL, .imm = 7 },
+			BPF_MOV64_REG(BPF_REG_1, BPF_REG_6),
+			BPF_LD_IMM64_RAW_1(BPF_REG_2, BPF_PSEUDO_MAP_FD, map_fd), BPF_LD_IMM64_RAW_2(0),
+			BPF_MOV64_IMM(BPF_REG_3, 0),
+			BPF_EMIT_CALL(BPF_FUNC_tail_call),
+			BPF_MOV64_IMM(BPF_REG_0, 0),
+			BPF_EXIT_INSN(),
+			/* the subprogram */
+			BPF_MOV64_IMM(BPF_REG_0, 0),
+			BPF_EXIT_INSN(),
+		};
+
+		ok = probe_load(prog, sizeof(prog) / sizeof(prog[0])) == 0;
+	}
+	close(map_fd);
+	return ok;
+}
+
 int bk_probe_features(struct bk_features *ft)
 {
 	/* r0 = 0; loop: may_goto +1; goto loop-ish: a may_goto bounded loop */
@@ -452,6 +486,7 @@ int bk_probe_features(struct bk_features *ft)
 	ret = libbpf_probe_bpf_helper(BK_PROG_TYPE, BPF_FUNC_loop, NULL);
 	/* "callbacks are not allowed in non-JITed programs" */
 	ft->bpf_loop = ret > 0 && ft->jit;
+	ft->tail_call_subprog = probe_tail_call_subprog();
 
 	if (ft->may_goto) {
 		ft->best = BK_SHAPE_MAY_GOTO;

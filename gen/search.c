@@ -26,6 +26,10 @@
 #define FP_KEYIDX	(-8)		/* u32: map key for the node lookup */
 #define FP_CTX		(-16)		/* the program's context, for tail calls */
 #define FP_SLOT		(-24)		/* u32: the run's slot, the key of its ctl */
+/* the bpf_loop search's callback context: the search ctl and the node */
+#define FP_CB_CTX	(-40)
+#define CB_CTL		0
+#define CB_NODE		8
 /* in the ctl map value (r6) */
 #define C_MODE		BK_SCTL_OFF_LOSSY	/* u32: 0 EXACT, 1 SMALLER, 2 FAIL */
 #define C_P(w)		(BK_SCTL_OFF_PACKED + 8 * (int)(w))
@@ -512,13 +516,96 @@ static void emit_search_step(struct bk_emit *e, const struct bk_plan *P, unsigne
 	emit_unpacked_cmp(e, above, below);
 }
 
+const char *bk_search_loop_name(enum bk_search_loop loop)
+{
+	switch (loop) {
+	case BK_SEARCH_MAY_GOTO:	return "may_goto";
+	case BK_SEARCH_UNROLLED:	return "unrolled";
+	case BK_SEARCH_BPF_LOOP:	return "bpf_loop";
+	}
+	return "?";
+}
+
+/* Steps that end any search of [0, hi) with hi <= @max_keys. */
+static unsigned search_steps(unsigned max_keys)
+{
+	unsigned steps = 1;
+
+	while ((1u << steps) <= max_keys)
+		steps++;
+	return steps;
+}
+
+/*
+ * After the steps (unrolled, or bpf_loop's callbacks): lo and hi from the
+ * map; the search has ended only if lo >= hi.  A step that found a bad
+ * key or table entry left lo < hi, so it ends at @bad too.
+ */
+static void emit_search_ended(struct bk_emit *e, unsigned max_keys, int found, int bad)
+{
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_LO, R_CTL, BK_SCTL_OFF_LO));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_CTL, BK_SCTL_OFF_HI));
+	bk_comment(e, "the steps always end the search: otherwise the node lied");
+	bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_HI, max_keys, 0), bad);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), found);
+	bk_jmp(e, BPF_JMP_A(0), bad);
+}
+
+/*
+ * The bpf_loop search's call: bpf_loop(steps, callback, &{ctl, node}, 0).
+ * r6-r9 survive the helper call.  Returns the instruction that
+ * emit_search_callback() fixes up.
+ */
+static int emit_search_loop_call(struct bk_emit *e, unsigned steps)
+{
+	int ld_func;
+
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_CTL, FP_CB_CTX + CB_CTL));
+	bk_insn(e, BPF_STX_MEM(BPF_DW, BPF_REG_10, R_NODE, FP_CB_CTX + CB_NODE));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_1, steps));
+	ld_func = e->cnt;
+	bk_ld_imm64(e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);	/* fixed up by emit_search_callback() */
+	bk_insn(e, BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_CB_CTX));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_4, 0));
+	bk_insn(e, BPF_EMIT_CALL(BPF_FUNC_loop));
+	return ld_func;
+}
+
+/*
+ * The callback, long cb(u64 step, void *ctx): one step of the search with
+ * the ctl and node from the context; returns 0 to go on, 1 once the
+ * search has ended or met a bad node (the caller tells which from lo and
+ * hi).
+ */
+static void emit_search_callback(struct bk_emit *e, const struct bk_plan *P, unsigned max_keys,
+				 unsigned node_words, unsigned tab_off, int ld_func)
+{
+	int next = bk_label(e), stop = bk_label(e);
+
+	e->insn[ld_func].imm = e->cnt - (ld_func + 1);
+	bk_subprog(e);
+	bk_line(e, "callback: one step of the binary search; ctl and node from the context (r2)");
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_CTL, BPF_REG_2, CB_CTL));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_NODE, BPF_REG_2, CB_NODE));
+	emit_search_step(e, P, max_keys, node_words, tab_off, next, stop, stop);
+	bk_bind(e, next);
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
+	bk_insn(e, BPF_EXIT_INSN());
+	bk_bind(e, stop);
+	bk_comment(e, "ended, or a bad node: stop the loop");
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 1));
+	bk_insn(e, BPF_EXIT_INSN());
+}
+
 int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		  struct bk_prog *p, struct bkey_format_err *err)
 {
 	struct bk_emit *e = &p->e;
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
 	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
-	int fail, search, loop, found, bad, limit, finish, no_slot;
+	int fail, search, loop, found, bad, limit, finish, no_slot, ld_func = -1;
+	unsigned steps, k;
 	char fs[200];
 	int ret;
 
@@ -527,8 +614,8 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 		return ret;
 	if (o->node_size < 64 || o->node_size % 8 || o->node_size > 8 * BK_IDX_MASK)
 		return -EINVAL;
-	/* the unrolled search needs no may_goto: it loads where bpf_loop does */
-	p->shape = o->unrolled ? BK_SHAPE_BPF_LOOP : BK_SHAPE_MAY_GOTO;
+	/* the unrolled and bpf_loop searches need no may_goto */
+	p->shape = o->loop == BK_SEARCH_MAY_GOTO ? BK_SHAPE_MAY_GOTO : BK_SHAPE_BPF_LOOP;
 	p->walk = BK_WALK_TABLE;
 	p->by_shape = o->by_shape;
 	if (o->by_shape)
@@ -587,13 +674,11 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, C_MODE, 2));
 
 	bk_bind(e, search);
-	if (o->unrolled) {
+	switch (o->loop) {
+	case BK_SEARCH_UNROLLED:
 		/* no loop: the verifier walks every step; lo < hi <= max_keys
 		 * halves each time, so steps + 1 tests end it */
-		unsigned steps = 1, k;
-
-		while ((1u << steps) <= max_keys)
-			steps++;
+		steps = search_steps(max_keys);
 		bk_line(e, "binary search of the key table for the first key >= the search in [lo, hi), "
 			"unrolled: %u steps (no loop, for kernels without may_goto)", steps);
 		for (k = 0; k < steps; k++) {
@@ -602,17 +687,25 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 			emit_search_step(e, &p->plan, max_keys, node_words, tab_off, next, found, bad);
 			bk_bind(e, next);
 		}
-		bk_insn(e, BPF_LDX_MEM(BPF_W, R_LO, R_CTL, BK_SCTL_OFF_LO));
-		bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_CTL, BK_SCTL_OFF_HI));
-		bk_comment(e, "the steps always end the search: otherwise the node lied");
-		bk_jmp(e, BPF_JMP_REG(BPF_JGE, R_LO, R_HI, 0), found);
-		bk_jmp(e, BPF_JMP_A(0), bad);
-	} else {
+		emit_search_ended(e, max_keys, found, bad);
+		break;
+	case BK_SEARCH_BPF_LOOP:
+		steps = search_steps(max_keys);
+		bk_line(e, "binary search of the key table for the first key >= the search in [lo, hi): "
+			"bpf_loop(%u, a step per callback, &{ctl, node}, 0) (for kernels without may_goto)",
+			steps);
+		ld_func = emit_search_loop_call(e, steps);
+		emit_search_ended(e, max_keys, found, bad);
+		break;
+	case BK_SEARCH_MAY_GOTO:
 		bk_bind(e, loop);
 		bk_line(e, "binary search of the key table for the first key >= the search in [lo, hi), "
 			"lo and hi through the map so the verifier's passes converge");
 		bk_jmp(e, BPF_MAY_GOTO_INSN(0), limit);
 		emit_search_step(e, &p->plan, max_keys, node_words, tab_off, loop, found, bad);
+		break;
+	default:
+		return -EINVAL;
 	}
 
 	bk_bind(e, found);
@@ -638,5 +731,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_bind(e, no_slot);
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_ARGS));
 	bk_insn(e, BPF_EXIT_INSN());
+	if (ld_func >= 0)
+		emit_search_callback(e, &p->plan, max_keys, node_words, tab_off, ld_func);
 	return bk_emit_finish(e);
 }

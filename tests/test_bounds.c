@@ -305,7 +305,7 @@ static void search_programs(void)
 		struct bkey_format f = n == 0 ? ex2_format() : rnd_format(&seed, -1, 0);
 		struct bk_search_opts o = {
 			.node_size = n % 2 ? 65536 : 256 << (n % 8), .strict_align = n % 3 == 0,
-			.by_shape = n % 4 >= 2, .unrolled = n % 5 == 0,
+			.by_shape = n % 4 >= 2, .loop = n % 5 == 0 ? BK_SEARCH_UNROLLED : n % 5 == 1 ? BK_SEARCH_BPF_LOOP : BK_SEARCH_MAY_GOTO,
 			.ctl_fd = 3, .nodes_fd = 4, .progs_fd = 5,
 		};
 

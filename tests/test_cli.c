@@ -436,13 +436,31 @@ static void main_job(struct kenv *k)
 	ASSERT_HAS_SUBSTR(err, "--threads must be in 1..64", "names the range");
 	free(err);
 
+	/* the node search's loop by BKEY_SEARCH: callbacks where the kernel has them */
+	setenv("BKEY_SEARCH", "bogus", 1);
+	ASSERT_EQ(run_loader("--keys 2000", &err), 1, "BKEY_SEARCH=bogus: status 1");
+	ASSERT_HAS_SUBSTR(err, "BKEY_SEARCH=bogus: not one of may_goto, unrolled, bpf_loop",
+			  "names the variable and value");
+	free(err);
+	if (k->ft.bpf_loop && k->ft.tail_call_subprog) {
+		setenv("BKEY_SEARCH", "bpf_loop", 1);
+		snprintf(args, sizeof(args), "--keys 20000 --lookups 4000 --node-size 4096 -j >%s",
+			 path);
+		ASSERT_EQ(run_loader(args, &err), 0, "BKEY_SEARCH=bpf_loop: run");
+		free(err);
+		out = slurp(path, NULL);
+		ASSERT_HAS_SUBSTR(out, "\"loops\":\"bpf_loop+", "the search in bpf_loop callbacks");
+		ASSERT_HAS_SUBSTR(out, "],\"mismatches\":0}", "no mismatches");
+		free(out);
+	}
+	unsetenv("BKEY_SEARCH");
+
 	/* Ctrl-C in the middle: exit 130, nothing left loaded */
 	snprintf(args, sizeof(args), "%s --keys 400000 --lookups 2000000 >/dev/null 2>&1 & "
 		 "pid=$!; sleep 1.5; kill -INT $pid; wait $pid", LOADER);
 	st = system(args);
 	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 130, "interrupted");
 	ASSERT_EQ(count_progs(), before, "nothing left loaded after Ctrl-C");
-	(void)k;
 }
 
 /*

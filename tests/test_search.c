@@ -44,10 +44,10 @@ static void env_close(struct search_env *se)
 
 /*
  * The searches and lookups of the trees and lookups subtests: the may_goto
- * loop, or unrolled (no may_goto, as kernels before 6.9 load them); both
- * where the kernel has may_goto.
+ * loop, unrolled (no may_goto, as kernels before 6.9 load them), or a step
+ * per bpf_loop callback; each that the kernel can load.
  */
-static bool search_unrolled;
+static enum bk_search_loop search_loop;
 
 /* The nodes in a map, a program per format; *fmt_of[i] = node i's. */
 static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t *fmt_of,
@@ -81,7 +81,7 @@ static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t 
 		if (j == se->nr_fmts) {
 			struct bk_search_opts o = {
 				.node_size = bt->o.node_size, .ctl_fd = se->ctl_fd,
-				.nodes_fd = se->nodes_fd, .unrolled = search_unrolled,
+				.nodes_fd = se->nodes_fd, .loop = search_loop,
 			};
 
 			se->fmts[j] = bt->nodes[i].f;
@@ -247,7 +247,7 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 				.node_size = bt->o.node_size, .lookup = true, .ctl_fd = lr->ctl_fd,
 				.nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
 				.strict_align = bk_strict_align_default(),
-				.unrolled = search_unrolled,
+				.loop = search_loop,
 			};
 
 			fmts[j] = bt->nodes[i].f;
@@ -416,7 +416,8 @@ static void lookups(struct kenv *k, bool few)
 	test__count("lookups: programs accepted by the verifier", accepted);
 	test__count("lookups checked against the sorted array", lookups_done);
 	test__count("lookups: program runs", runs);
-	printf("  lookups: %.0f ns per lookup in the kernel (functional run, not a benchmark)\n",
+	printf("  lookups, search %s: %.0f ns per lookup in the kernel (functional run, "
+	       "not a benchmark)\n", bk_search_loop_name(search_loop),
 	       lookups_done ? (double)run_ns / lookups_done : 0);
 }
 
@@ -781,26 +782,57 @@ out:
 	two_trees_free(&tt);
 }
 
+static void trees_loop(struct kenv *k, bool first)
+{
+	(void)first;
+	trees(k);
+}
+
+/* the first loop the kernel has in full; the others on three cases (the
+ * 64 KiB one: 14 steps, the table past a 16-bit offset) */
+static void lookups_loop(struct kenv *k, bool first)
+{
+	lookups(k, !first);
+}
+
+/*
+ * @fn with each search loop the kernel loads: may_goto (6.9+), unrolled
+ * (always), bpf_loop callbacks (the JIT, and for lookups one that mixes
+ * tail calls with subprograms).  What it cannot load is named.
+ */
+static void each_search_loop(struct kenv *k, bool lookup, void (*fn)(struct kenv *k, bool first))
+{
+	bool first = true;
+
+	if (k->ft.may_goto) {
+		search_loop = BK_SEARCH_MAY_GOTO;
+		fn(k, first);
+		first = false;
+	}
+	search_loop = BK_SEARCH_UNROLLED;
+	fn(k, first);
+	first = false;
+	if (!k->ft.bpf_loop)
+		printf("    search in bpf_loop callbacks: not on this kernel (%s)\n",
+		       k->ft.jit ? "no bpf_loop" : "callbacks need the JIT");
+	else if (lookup && !k->ft.tail_call_subprog)
+		printf("    lookups with the search in bpf_loop callbacks: not on this kernel "
+		       "(its JIT does not mix tail calls with bpf-to-bpf calls)\n");
+	else {
+		search_loop = BK_SEARCH_BPF_LOOP;
+		fn(k, first);
+	}
+	search_loop = BK_SEARCH_MAY_GOTO;
+}
+
 DEFINE_TEST(search)
 {
 	struct kenv *k;
 
-	if (test__start_subtest("trees") && (k = kenv_get())) {
-		if (k->ft.may_goto)
-			trees(k);
-		search_unrolled = true;
-		trees(k);
-		search_unrolled = false;
-	}
-	if (test__start_subtest("lookups") && (k = kenv_get())) {
-		/* the unrolled shape in full where it is the only one, else on
-		 * three cases (the 64 KiB one: 14 steps, the table past a 16-bit offset) */
-		if (k->ft.may_goto)
-			lookups(k, false);
-		search_unrolled = true;
-		lookups(k, k->ft.may_goto);
-		search_unrolled = false;
-	}
+	if (test__start_subtest("trees") && (k = kenv_get()))
+		each_search_loop(k, false, trees_loop);
+	if (test__start_subtest("lookups") && (k = kenv_get()))
+		each_search_loop(k, true, lookups_loop);
 	/* node caches: with may_goto, and as kernels before 6.9 run them */
 	if (test__start_subtest("bad_nodes") && (k = kenv_get()))
 		kenv_each_loops(k, bad_nodes);

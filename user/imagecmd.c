@@ -64,7 +64,7 @@ static volatile sig_atomic_t stop;
 static double run_fixed_ns = -1;	/* an empty program's run, for the report */
 /* the node cache's loop shapes, as the probe chose (bk_node_cache_shapes()) */
 static const char *loops_str = "?";
-static bool loops_may_goto;
+static const char *loops_tag = "?";
 
 static void on_signal(int sig)
 {
@@ -479,7 +479,7 @@ static void json_report(const struct bk_image *im, const struct btree_report *r,
 	       im->nr_node_errors, run_fixed_ns, tot.nodes, tot.shapes, tot.programs,
 	       tot.kernel_bytes, tot.nodes ? (double)tot.kernel_bytes / tot.nodes : 0,
 	       tot.mem_method ? tot.mem_method : "?",
-	       loops_may_goto ? "may_goto" : "unrolled+bpf_loop", tot.mismatches);
+	       loops_tag, tot.mismatches);
 	for (i = 0; i < n; i++) {
 		const struct btree_report *b = &r[i];
 
@@ -550,7 +550,7 @@ int image_main(int argc, char **argv, const char *prog)
 		return 1;
 	}
 	loops_str = bk_node_cache_shapes(&nc);
-	loops_may_goto = nc.ft.may_goto;
+	loops_tag = bk_node_cache_loops_tag(&nc);
 	/* once, before the program loads are measured: the overhead probe's
 	 * program has been freed (the btrees stay loaded until the end) */
 	bk_kernel_mem_settle(&nc.mem_method);

@@ -112,7 +112,7 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 	};
 	struct bk_search_opts o = {
 		.node_size = nc->node_size, .lookup = true, .by_shape = true,
-		.unrolled = !nc->ft.may_goto,
+		.loop = nc->search_loop,
 		.ctl_fd = nc->lr.ctl_fd, .nodes_fd = nc->lr.nodes_fd, .progs_fd = nc->lr.progs_fd,
 		.strict_align = bk_strict_align_default(),
 	};
@@ -149,6 +149,40 @@ int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr
 	return bk_node_cache_open_runs(nc, node_size, nr_slots, 1);
 }
 
+/*
+ * may_goto's loop where the scans have it, else unrolled; or what
+ * BKEY_SEARCH names, if this kernel can load it.
+ */
+static int pick_search_loop(struct bk_node_cache *nc)
+{
+	const char *want = getenv("BKEY_SEARCH");
+	const char *why = NULL;
+
+	nc->search_loop = nc->ft.may_goto ? BK_SEARCH_MAY_GOTO : BK_SEARCH_UNROLLED;
+	if (!want || !*want)
+		return 0;
+	if (!strcmp(want, "unrolled")) {
+		nc->search_loop = BK_SEARCH_UNROLLED;
+	} else if (!strcmp(want, "may_goto")) {
+		nc->search_loop = BK_SEARCH_MAY_GOTO;
+		if (!nc->ft.may_goto)
+			why = "no may_goto (6.9+), or BKEY_LOOPS=bpf_loop";
+	} else if (!strcmp(want, "bpf_loop")) {
+		nc->search_loop = BK_SEARCH_BPF_LOOP;
+		if (!nc->ft.bpf_loop)
+			why = "no bpf_loop with the JIT";
+		else if (!nc->ft.tail_call_subprog)
+			why = "the JIT does not mix tail calls with bpf-to-bpf calls";
+	} else {
+		why = "not one of may_goto, unrolled, bpf_loop";
+	}
+	if (why) {
+		fprintf(stderr, "BKEY_SEARCH=%s: %s\n", want, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots,
 			    uint32_t nr_run_slots)
 {
@@ -180,6 +214,8 @@ int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32
 		nc->ft.may_goto = false;
 	if (!ret && !nc->ft.may_goto && !nc->ft.bpf_loop)
 		ret = -EOPNOTSUPP;
+	if (!ret)
+		ret = pick_search_loop(nc);
 	if (ret)
 		goto fail;
 	ret = bk_lookup_rt_open_slots(&nc->lr, node_size, nr_slots, nr_slots, nr_run_slots);
@@ -194,8 +230,29 @@ fail:
 
 const char *bk_node_cache_shapes(const struct bk_node_cache *nc)
 {
-	return nc->ft.may_goto ? "may_goto: the node search and the scans loop with may_goto" :
-	       "no may_goto (kernel < 6.9): the node search unrolled, scans in bpf_loop callbacks";
+	if (nc->ft.may_goto)
+		return nc->search_loop == BK_SEARCH_MAY_GOTO ?
+		       "may_goto: the node search and the scans loop with may_goto" :
+		       nc->search_loop == BK_SEARCH_UNROLLED ?
+		       "the node search unrolled (BKEY_SEARCH), the scans loop with may_goto" :
+		       "the node search in bpf_loop callbacks (BKEY_SEARCH), the scans loop with may_goto";
+	return nc->search_loop == BK_SEARCH_UNROLLED ?
+	       "no may_goto (kernel < 6.9): the node search unrolled, scans in bpf_loop callbacks" :
+	       "no may_goto (kernel < 6.9): the node search and the scans in bpf_loop callbacks";
+}
+
+const char *bk_node_cache_loops_tag(const struct bk_node_cache *nc)
+{
+	static const char *const tag[2][3] = {
+		[0][BK_SEARCH_UNROLLED] = "unrolled+bpf_loop",
+		[0][BK_SEARCH_BPF_LOOP] = "bpf_loop+bpf_loop",
+		[1][BK_SEARCH_MAY_GOTO] = "may_goto",
+		[1][BK_SEARCH_UNROLLED] = "unrolled+may_goto",
+		[1][BK_SEARCH_BPF_LOOP] = "bpf_loop+may_goto",
+	};
+	const char *t = tag[nc->ft.may_goto][nc->search_loop];
+
+	return t ? t : "?";
 }
 
 void bk_node_cache_close(struct bk_node_cache *nc)

@@ -54,6 +54,12 @@ struct bk_node_cache {
 	 * BKEY_LOOPS=bpf_loop takes the second where the kernel has both.
 	 */
 	struct bk_features	ft;
+	/*
+	 * The lookups' node search: may_goto's loop, else unrolled (as fast,
+	 * and it needs neither the JIT nor tail calls mixed with subprograms).
+	 * BKEY_SEARCH=may_goto|unrolled|bpf_loop picks one for measuring.
+	 */
+	enum bk_search_loop	search_loop;
 	struct bk_lookup_rt	lr;
 	struct bk_runtime	srt;		/* the scan programs' ctl and out */
 	struct bk_fmt_cache	cache;
@@ -72,6 +78,8 @@ int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr
 	"net.core.bpf_jit_enable=1): no program shape can walk a node"
 /* The node search and scan shapes @nc's programs take, for reports. */
 const char *bk_node_cache_shapes(const struct bk_node_cache *nc);
+/* The same as a tag: "may_goto", or the search's loop + the scans' shape. */
+const char *bk_node_cache_loops_tag(const struct bk_node_cache *nc);
 /* The same, for @nr_run_slots runs at once (threads, each with a worker). */
 int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots,
 			    uint32_t nr_run_slots);

@@ -526,7 +526,7 @@ struct cache_figures {
 	long long	kernel_bytes;
 	const char	*mem_method;
 	const char	*loops;		/* the programs' shapes, as the probe chose */
-	bool		may_goto;
+	const char	*loops_tag;	/* the same, short (bk_node_cache_loops_tag()) */
 };
 
 static int run_trees(const struct named_keyset *trees, const struct run_opts *o,
@@ -582,7 +582,8 @@ out_cache:
 	*cf = (struct cache_figures){ .shapes = nc.cache.nr, .programs = nc.programs_loaded,
 				      .kernel_bytes = nc.prog_kernel_bytes,
 				      .mem_method = nc.mem_method,
-				      .loops = bk_node_cache_shapes(&nc), .may_goto = nc.ft.may_goto };
+				      .loops = bk_node_cache_shapes(&nc),
+				      .loops_tag = bk_node_cache_loops_tag(&nc) };
 	bk_node_cache_close(&nc);
 out:
 	while (built--)
@@ -697,7 +698,7 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 	       "\"memory_counter\":\"%s\",\"cached_node_load_ns_p50\":%.0f,\"new_shape_prepare_us_p50\":%.1f,"
 	       "\"btrees\":[", (unsigned long long)o->seed, o->node_size,
 	       o->verify ? "true" : "false", o->threads,
-	       cf->may_goto ? "may_goto" : "unrolled+bpf_loop", tot.nodes, cf->shapes, cf->programs,
+	       cf->loops_tag ? cf->loops_tag : "?", tot.nodes, cf->shapes, cf->programs,
 	       cf->kernel_bytes, tot.nodes ? (double)cf->kernel_bytes / tot.nodes : 0,
 	       cf->mem_method ? cf->mem_method : "?", tot.cached_node_ns, tot.prep_p50);
 	for (i = 0; i < n; i++) {

@@ -109,6 +109,13 @@ enum bk_status {
 	BK_ERR_BAD_FORMAT	= 4,
 	BK_ERR_VAL_TOO_BIG	= 5,
 	BK_ERR_BAD_KEY		= 6,	/* from the program: the key at in_pos is bad */
+	/* a node's header lies (ctl->node names the node) */
+	BK_ERR_NODE_SHAPE	= 7,	/* its format is not the program's */
+	BK_ERR_NODE_LEVEL	= 8,	/* a child not one level below its parent,
+					 * or a next leaf that is no leaf */
+	BK_ERR_NODE_PTR		= 9,	/* a child or next leaf outside the tree */
+	BK_ERR_LEAF_HOPS	= 10,	/* more next-leaf hops than the tree has nodes */
+	BK_ERR_NODE_FID		= 11,	/* (userspace) a format id past the program table */
 	BK_ERR_ARGS		= 16,	/* a key offset outside the in map */
 	BK_ERR_OUT_FULL		= 17,	/* output area exhausted */
 	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */
@@ -168,7 +175,12 @@ struct bk_search_ctl {
 	 * a lookup's walk never spans two runs (the driver sets it to what
 	 * the kernel's 33 tail calls per run allow at the tree's depth) */
 	unsigned int	budget;
-	unsigned int	pad3;
+	/* next-leaf hops of the query being looked up: more than the tree
+	 * has nodes means the next-leaf links loop */
+	unsigned int	hops;
+	/* the tree's nodes are slots [slot_first, slot_end) of the nodes
+	 * map: a child or next leaf outside them is refused */
+	unsigned int	slot_first, slot_end;
 };
 
 #define BK_BATCH	1024	/* queries per batch */
@@ -209,5 +221,8 @@ struct bk_result {
 #define BK_SCTL_OFF_ROOT	104
 #define BK_SCTL_OFF_ROOT_FID	108
 #define BK_SCTL_OFF_BUDGET	112
+#define BK_SCTL_OFF_HOPS	116
+#define BK_SCTL_OFF_SLOT_FIRST	120
+#define BK_SCTL_OFF_SLOT_END	124
 
 #endif /* GEN_ABI_H */

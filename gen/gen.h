@@ -155,6 +155,16 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool strict_align,
 			   const struct bk_tmpl_at *tmpl);
 
+/*
+ * Goes to @bad unless the node at @node_reg is of @f: its format's first
+ * word (key_u64s, nr_fields, the widths: the shape) equals @f's, compared
+ * against an immediate, and with @exact its offsets too.  r1 and r2 are
+ * clobbered.  A program relies on the widths it was made for; a node
+ * whose format id points at another shape's program is refused.
+ */
+void bk_emit_check_format(struct bk_emit *e, int node_reg, const struct bkey_format *f,
+			  bool exact, int bad);
+
 /* ---- Node search (gen/search.c) ---- */
 
 /*
@@ -246,14 +256,26 @@ void bk_lookup_rt_close(struct bk_lookup_rt *lr);
 const struct bk_node_hdr *bk_lookup_node(const struct bk_lookup_rt *lr, uint32_t node);
 /* prog array slot @fid := @prog_fd (a lookup program of that format) */
 int bk_lookup_set_prog(struct bk_lookup_rt *lr, uint32_t fid, int prog_fd);
+/* A tree as its lookups are driven: its programs, its nodes, its root. */
+struct bk_lookup_tree {
+	const int	*prog_fd_by_fid;	/* a lookup program per format id */
+	uint32_t	nr_fids;		/* entries of prog_fd_by_fid */
+	uint32_t	slot_first, slot_end;	/* its nodes: these slots */
+	uint32_t	root;			/* a slot among them */
+	/* tail calls a lookup takes at most: the depth, + 1 if its leaves
+	 * may end below their max keys (a hop to the next leaf) */
+	unsigned	depth;
+};
+
 /*
- * Looks up queries[0, nq) from node @root: results[i] gets the first key
- * >= queries[i].  Returns 0, a BK_ERR_* status (>0) for a bad node,
- * -ELOOP if a run finished no lookup (node pointers that loop; ctl->node
- * is where it stopped), or -errno.
+ * Looks up queries[0, nq) in @tree: results[i] gets the first key >=
+ * queries[i].  Returns 0, a BK_ERR_* status (>0) for a bad node (ctl->node
+ * names it: BK_ERR_NODE_FID if its format id has no program), -ELOOP if
+ * a run finished no lookup, or -errno.  Every run finishes a lookup or
+ * fails, so it makes at most nq + 1 runs.
  */
-int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t root,
-		    uint32_t nq, unsigned depth, struct bk_lookup_stats *st);
+int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, uint32_t nq,
+		    struct bk_lookup_stats *st);
 
 /* ---- Kernel side ---- */
 

@@ -131,38 +131,63 @@ int bk_lookup_set_prog(struct bk_lookup_rt *lr, uint32_t fid, int prog_fd)
 	return bpf_map_update_elem(lr->progs_fd, &fid, &prog_fd, 0) ? -errno : 0;
 }
 
-int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t root,
-		    uint32_t nq, unsigned depth, struct bk_lookup_stats *st)
+/*
+ * A run starts at (or a tail call went to) @node: one of the tree's, with
+ * a program for its format id.  The map is anyone's to write.
+ */
+static int check_run_node(const struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree,
+			  uint32_t node)
+{
+	uint32_t fid;
+
+	if (node < tree->slot_first || node >= tree->slot_end)
+		return BK_ERR_NODE_PTR;
+	fid = bk_lookup_node(lr, node)->format_id;
+	if (fid >= tree->nr_fids || tree->prog_fd_by_fid[fid] < 0)
+		return BK_ERR_NODE_FID;
+	return 0;
+}
+
+int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, uint32_t nq,
+		    struct bk_lookup_stats *st)
 {
 	/* a lookup takes depth tail calls (depth - 1 for a run's first):
 	 * that many whole lookups fit the kernel's 33 per run */
-	unsigned per_run = depth ? 33 / depth : 1;
+	unsigned per_run = tree->depth ? 33 / tree->depth : 1;
 	unsigned char pkt[64] = {};
 	struct __sk_buff ctx = { .cb[0] = lr->slot };
 	struct bk_search_ctl *c = lr->ctl;
 	const struct bk_query *q0 = &lr->queries[0];
+	uint32_t runs;
 
-	if (!nq || nq > BK_BATCH || root >= lr->nr_nodes || lr->slot >= lr->nr_slots)
+	if (!nq || nq > BK_BATCH || lr->slot >= lr->nr_slots ||
+	    tree->slot_first >= tree->slot_end || tree->slot_end > lr->nr_nodes ||
+	    tree->root < tree->slot_first || tree->root >= tree->slot_end)
 		return -EINVAL;
 	c->q = 0;
 	c->nq = nq;
-	c->root = root;
-	c->root_fid = bk_lookup_node(lr, root)->format_id;
-	c->node = root;
+	c->root = tree->root;
+	c->node = tree->root;
+	c->hops = 0;
+	c->slot_first = tree->slot_first;
+	c->slot_end = tree->slot_end;
+	c->root_fid = bk_lookup_node(lr, tree->root)->format_id;
 	c->inode = q0->inode;
 	c->offset = q0->offset;
 	c->snapshot = q0->snapshot;
-	for (;;) {
+	/* every run but the last finishes a lookup, or the walk loops */
+	for (runs = 0; runs <= nq; runs++) {
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
 			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
 		uint32_t fid, q = c->q;
+		int bad = check_run_node(lr, tree, c->node);
 
-		if (c->node >= lr->nr_nodes)
-			return -EINVAL;
+		if (bad)
+			return bad;
 		fid = bk_lookup_node(lr, c->node)->format_id;
 		c->status = ~0u;
 		c->budget = per_run ? per_run : 1;
-		if (bpf_prog_test_run_opts(prog_fd_by_fid[fid], &opts))
+		if (bpf_prog_test_run_opts(tree->prog_fd_by_fid[fid], &opts))
 			return -errno;
 		if (st) {
 			st->runs++;
@@ -176,9 +201,10 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const int *prog_fd_by_fid, uint32_t
 			return c->status;	/* a bad node: BK_ERR_* with c->node */
 		/* a run ends between lookups, and one lookup fits a run: a run
 		 * that finished none went round a loop of pointers */
-		if (c->q == q)
-			return -ELOOP;
-		if (st && c->node != root)
+		if (c->q == q || c->q > nq)	/* (or a tail call to no program) */
+			return check_run_node(lr, tree, c->node) ?: -ELOOP;
+		if (st && c->node != tree->root)
 			st->split++;		/* stopped inside a walk */
 	}
+	return -ELOOP;
 }

@@ -380,6 +380,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	int none = bk_label(e), leaf = bk_label(e), ptr_unpacked = bk_label(e);
 	int have_child = bk_label(e), leaf_unpacked = bk_label(e), answered = bk_label(e);
 	int next = bk_label(e), nothing = bk_label(e);
+	int bad_ptr = bk_label(e), bad_level = bk_label(e), bad_hops = bk_label(e);
 	const struct bk_tmpl_at tmpl = { .reg = R_NODE, .off = BK_NODE_OFF_TMPL };
 	unsigned i;
 
@@ -391,15 +392,28 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_NODE, offsetof(struct bk_node_hdr, level)));
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_4, 0, 0), leaf);
 
-	bk_line(e, "interior node: the btree_ptr_v2 value's mem_ptr is the child; tail call its program");
+	bk_line(e, "interior node: the btree_ptr_v2 value's mem_ptr is the child, one level down; "
+		"tail call its program");
+	bk_insn(e, BPF_MOV64_REG(R_HI, BPF_REG_4));
+	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, R_HI, 1));
+	bk_comment(e, "an interior node's keys are btree_ptr_v2: else its level lies");
+	bk_insn(e, BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_3, offsetof(struct bkey, type)));
+	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_1, KEY_TYPE_btree_ptr_v2, 0), bad_level);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), ptr_unpacked);
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_5, BPF_REG_3, 8 * P->key_u64s));
 	bk_jmp(e, BPF_JMP_A(0), have_child);
 	bk_bind(e, ptr_unpacked);
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_5, BPF_REG_3, 8 * BKEY_U64s));
 	bk_bind(e, have_child);
+	bk_line(e, "to node r5 at level r9: one of the tree's, of that level");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_SLOT_FIRST));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, R_CTL, BK_SCTL_OFF_SLOT_END));
+	bk_jmp(e, BPF_JMP_REG(BPF_JLT, BPF_REG_5, BPF_REG_1, 0), bad_ptr);
+	bk_jmp(e, BPF_JMP_REG(BPF_JGE, BPF_REG_5, BPF_REG_2, 0), bad_ptr);
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_5, BK_SCTL_OFF_NODE));
 	emit_node_ptr(e, o, bad);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, offsetof(struct bk_node_hdr, level)));
+	bk_jmp(e, BPF_JMP_REG(BPF_JNE, BPF_REG_1, R_HI, 0), bad_level);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_0, offsetof(struct bk_node_hdr, format_id)));
 	emit_tail_call(e, o, finish);
 
@@ -429,6 +443,16 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_5, R_NODE, offsetof(struct bk_node_hdr, next_leaf)));
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_5, 0, 0), nothing);
 	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_5, 1));
+	bk_comment(e, "a hop per node of the tree at most: else the next-leaf links loop");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_HOPS));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 1));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_1, BK_SCTL_OFF_HOPS));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, R_CTL, BK_SCTL_OFF_SLOT_END));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, R_CTL, BK_SCTL_OFF_SLOT_FIRST));
+	bk_insn(e, BPF_ALU64_REG(BPF_SUB, BPF_REG_2, BPF_REG_3));
+	bk_jmp(e, BPF_JMP_REG(BPF_JGT, BPF_REG_1, BPF_REG_2, 0), bad_hops);
+	bk_comment(e, "the next leaf is a leaf");
+	bk_insn(e, BPF_MOV64_IMM(R_HI, 0));
 	bk_jmp(e, BPF_JMP_A(0), have_child);
 	bk_bind(e, nothing);
 	emit_result_ptr(e, bad);
@@ -436,6 +460,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 
 	bk_bind(e, next);
 	bk_line(e, "the next query of the batch, from the root");
+	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, BK_SCTL_OFF_HOPS, 0));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_CTL, BK_SCTL_OFF_Q));
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, BPF_REG_4, 1));
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_4, BK_SCTL_OFF_Q));
@@ -462,6 +487,19 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_jmp(e, BPF_JMP32_IMM(BPF_JEQ, BPF_REG_4, 0, 0), finish);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, R_CTL, BK_SCTL_OFF_ROOT_FID));
 	emit_tail_call(e, o, finish);
+
+	bk_line(e, "a pointer that lies: outside the tree, to the wrong level, or next leaves that loop "
+		"(ctl->node names the node)");
+	bk_bind(e, bad_ptr);
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_5, BK_SCTL_OFF_NODE));
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_PTR));
+	bk_jmp(e, BPF_JMP_A(0), finish);
+	bk_bind(e, bad_level);
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_LEVEL));
+	bk_jmp(e, BPF_JMP_A(0), finish);
+	bk_bind(e, bad_hops);
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LEAF_HOPS));
+	bk_jmp(e, BPF_JMP_A(0), finish);
 }
 
 /*
@@ -604,7 +642,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	struct bk_emit *e = &p->e;
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
 	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
-	int fail, search, loop, found, bad, limit, finish, no_slot, ld_func = -1;
+	int fail, search, loop, found, bad, limit, finish, no_slot, bad_shape, ld_func = -1;
 	unsigned steps, k;
 	char fs[200];
 	int ret;
@@ -635,6 +673,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	limit = bk_label(e);
 	finish = bk_label(e);
 	no_slot = bk_label(e);
+	bad_shape = bk_label(e);
 
 	bk_subprog(e);
 	bkey_format_to_str(f, fs, sizeof(fs));
@@ -661,6 +700,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_insn(e, BPF_MOV64_IMM(R_LO, 0));
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), bad);
 	bk_insn(e, BPF_MOV64_REG(R_NODE, BPF_REG_0));
+	bk_emit_check_format(e, R_NODE, &p->plan.f, !o->by_shape, bad_shape);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_NODE, offsetof(struct bk_node_hdr, nr_keys)));
 	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, BK_SCTL_OFF_LO, 0));
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, R_HI, BK_SCTL_OFF_HI));
@@ -721,6 +761,10 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_bind(e, bad);
 	bk_line(e, "a bad node: a key table or format byte out of range");
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_BAD_KEY));
+	bk_jmp(e, BPF_JMP_A(0), finish);
+	bk_bind(e, bad_shape);
+	bk_line(e, "a node of another format: its format id lies");
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_SHAPE));
 	bk_jmp(e, BPF_JMP_A(0), finish);
 	if (bk_label_used(e, limit)) {
 		bk_bind(e, limit);

@@ -73,6 +73,7 @@ struct walk_labels {
 	int	full;
 	int	fail;			/* r0 = status */
 	int	no_slot;		/* the context names no slot: nothing to write to */
+	int	shape;			/* the node is not of the program's format */
 };
 
 #define FP_SLOT		(-8)	/* u32: the run's slot, the key of its elements */
@@ -682,6 +683,22 @@ static void emit_walk_cold(struct bk_emit *e, const struct bk_gen_opts *o, enum 
 }
 
 /* @label: the context names no slot, so there is no ctl to write the status to. */
+void bk_emit_check_format(struct bk_emit *e, int node_reg, const struct bkey_format *f,
+			  bool exact, int bad)
+{
+	uint64_t w[sizeof(*f) / 8];
+	unsigned i, n = exact ? sizeof(*f) / 8 : 1;
+
+	memcpy(w, f, sizeof(w));
+	bk_comment(e, "the node's format is %s: key_u64s, the widths%s", exact ? "this one" :
+		   "of this shape", exact ? ", the offsets" : "");
+	for (i = 0; i < n; i++) {
+		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, node_reg, BK_NODE_OFF_FORMAT + 8 * i));
+		bk_ld_imm64(e, BPF_REG_2, 0, w[i]);
+		bk_jmp(e, BPF_JMP_REG(BPF_JNE, BPF_REG_1, BPF_REG_2, 0), bad);
+	}
+}
+
 static void emit_no_slot(struct bk_emit *e, int label)
 {
 	bk_line(e, "no such slot: nothing of the run's to write the status to");
@@ -695,7 +712,7 @@ static void emit_error_blocks(struct bk_emit *e, const struct walk_labels *L)
 {
 	const struct { int label; int status; } blk[] = {
 		{ L->bad_key, BK_ERR_BAD_KEY }, { L->bounds, BK_ERR_ARGS },
-		{ L->full, BK_ERR_OUT_FULL },
+		{ L->full, BK_ERR_OUT_FULL }, { L->shape, BK_ERR_NODE_SHAPE },
 	};
 	unsigned i;
 
@@ -718,6 +735,7 @@ static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 	L->full = bk_label(e);
 	L->fail = bk_label(e);
 	L->no_slot = bk_label(e);
+	L->shape = bk_label(e);
 }
 
 
@@ -799,8 +817,8 @@ static void emit_title(struct bk_emit *e, const struct bk_prog *p)
  * out (r9) and ctl (at FP_CTL), the node's keys (r6) and table (r7), and
  * r8 = 0.  No such node goes to L->bounds.
  */
-static void emit_node_prologue(struct bk_emit *e, const struct bk_gen_opts *o,
-			       const struct walk_labels *L)
+static void emit_node_prologue(struct bk_emit *e, const struct bk_prog *p,
+			       const struct bk_gen_opts *o, const struct walk_labels *L)
 {
 	bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
 		BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
@@ -815,6 +833,7 @@ static void emit_node_prologue(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_comment(e, "no such node: r0 = 0, then the status");
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L->bounds);
 	bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
+	bk_emit_check_format(e, R_IN, &p->plan.f, !p->by_shape, L->shape);
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
 	bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
@@ -832,7 +851,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_subprog(e);
 	emit_title(e, p);
 	if (o->nodes_fd) {
-		emit_node_prologue(e, o, &L);
+		emit_node_prologue(e, p, o, &L);
 		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
 		emit_prologue_table(e, o, &L, BPF_REG_1);
 	} else if (p->walk == BK_WALK_TABLE) {
@@ -1037,7 +1056,7 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_subprog(e);
 	emit_title(e, p);
 	if (o->nodes_fd) {
-		emit_node_prologue(e, o, &M);
+		emit_node_prologue(e, p, o, &M);
 	} else {
 		emit_slot_key(e);
 		emit_slot_value(e, &M, R_IN, o->in_fd, "in");
@@ -1059,10 +1078,17 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 	bk_insn(e, BPF_ST_MEM(BPF_W, BPF_REG_1, BK_CTL_OFF_STATUS, BK_ERR_LOOP_LIMIT));
 	bk_comment(e, "nr_loops = keys / chunk + 1 (2 bytes a table entry)");
 	ld_func = emit_loop_call(e, 2 * chunk);
-	if (bk_label_used(e, M.bounds)) {
+	if (bk_label_used(e, M.shape)) {
+		bk_line(e, "a node of another format: the status");
+		bk_bind(e, M.shape);
+		bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_NODE_SHAPE));
+		bk_jmp(e, BPF_JMP_A(0), M.fail);
+	}
+	if (bk_label_used(e, M.bounds) || bk_label_used(e, M.fail)) {
 		bk_line(e, "a run outside the node: the status, and where it stopped");
 		bk_bind(e, M.bounds);
 		bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_ARGS));
+		bk_bind(e, M.fail);
 		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
 		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, T0, BK_CTL_OFF_STATUS));
 		bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_1, R_IOFF, BK_CTL_OFF_CUR_IN));

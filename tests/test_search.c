@@ -350,6 +350,10 @@ static void lookups(struct kenv *k, bool few)
 		prog_fds = calloc(bt.nr_nodes, sizeof(*prog_fds));
 		ok = ASSERT_OK(bk_lookup_rt_open(&lr, o.node_size, bt.nr_nodes, bt.nr_nodes), "maps") &&
 		     load_lookups(&lr, &bt, prog_fds, loaded, &nr_fmts, &accepted);
+		const struct bk_lookup_tree tree = {
+			.prog_fd_by_fid = prog_fds, .nr_fids = nr_fmts, .slot_first = 0,
+			.slot_end = bt.nr_nodes, .root = bt.root, .depth = bt.depth,
+		};
 		/* batches: every key's position, below it, snapshot 0, random */
 		for (i = 0; ok && i < ks.nr; i += 1 + ks.nr / 3000) {
 			const struct bkey *key = &ks.keys[i].k;
@@ -367,7 +371,7 @@ static void lookups(struct kenv *k, bool few)
 				lr.queries[nq++] = (struct bk_query){ 0, 0, 0 };
 				lr.queries[nq++] = (struct bk_query){ UINT64_MAX, UINT64_MAX, UINT32_MAX };
 				memset(lr.results, 0xa5, sizeof(*lr.results) * nq);
-				ok &= ASSERT_EQ(bk_lookup_batch(&lr, prog_fds, bt.root, nq, bt.depth, &lst), 0, "batch");
+				ok &= ASSERT_EQ(bk_lookup_batch(&lr, &tree, nq, &lst), 0, "batch");
 				ok &= check_results(&lr, &bt, &ks, nq);
 				lookups_done += nq;
 				nq = 0;
@@ -725,6 +729,140 @@ out:
 	two_trees_free(&tt);
 }
 
+/* Node @i of tree @t's image in the shared nodes map. */
+static uint8_t *node_img(const struct bk_tree_rt *t, uint32_t i)
+{
+	return (uint8_t *)t->nc->lr.nodes + (size_t)(t->base + i) * t->nc->lr.node_value_size;
+}
+
+/* The child pointer (value word 0) of key @j of interior node image @img. */
+static uint64_t *child_ptr(uint8_t *img, unsigned node_size, uint32_t j)
+{
+	const uint16_t *tab = (const uint16_t *)(img + BK_NODE_WORDS_OFF + node_size);
+	uint8_t *key = img + BK_NODE_WORDS_OFF + 8 * tab[j];
+
+	return (uint64_t *)key + bkey_key_words((const struct bkey_format *)img, key);
+}
+
+/*
+ * Nodes whose headers or pointers lie, as a hostile writer of the nodes
+ * map makes them: every lookup (and scan) through them stops with an
+ * error naming the node and the reason, never a hang, a crash (a format
+ * id past the program table) or a wrong answer; restored, the same
+ * lookups answer again.  Two trees share the cache, so a pointer into
+ * the other tree's slots is a real slot, just not one of this tree's.
+ */
+static void lying_nodes(struct kenv *k)
+{
+	enum { CHILD_LOOP, CHILD_OTHER_TREE, CHILD_PAST_MAP, LEAF_LEVEL, FID_PAST_TABLE,
+	       FID_OTHER_SHAPE, NODE_SHAPE, NEXT_LEAF_SELF, NEXT_LEAF_ROOT, NR_CASES };
+	static const char *const name[NR_CASES] = {
+		"child pointer to its own node", "child pointer into the other tree",
+		"child pointer past the map", "a leaf that says level 1",
+		"format id past the program table", "format id of another shape",
+		"node format of another shape", "next leaf: itself", "next leaf: the root",
+	};
+	static const char *const reason[NR_CASES] = {
+		"is not one below its parent", "left the tree", "left the tree",
+		"is not one below its parent", "has no program", "names a program of another format",
+		"names a program of another format", "loop", "is not one below its parent",
+	};
+	struct bk_btree_opts o = { .node_size = 512, .leaf_gaps = true };
+	static struct two_trees tt;
+	const struct bk_btree *bt = &tt.bt[1];
+	struct bk_tree_rt *t = &tt.t[1];
+	uint64_t seed = 0x5eed0d01;
+	size_t map_bytes;
+	uint8_t *save = NULL;
+	unsigned c, checked = 0;
+
+	(void)k;
+	if (!two_trees_load(&tt, &o, &seed, 2000, 3000))
+		goto out;
+	map_bytes = (size_t)tt.nc.lr.node_value_size * tt.nc.lr.nr_nodes;
+	save = malloc(map_bytes);
+	if (!ASSERT_GE(bt->depth, 2, "an interior level") || !save)
+		goto out;
+	memcpy(save, tt.nc.lr.nodes, map_bytes);
+	for (c = 0; c < NR_CASES; c++) {
+		uint32_t leaf = bt->nr_leaves / 2, other, i;
+		struct bk_node_hdr *lh = (struct bk_node_hdr *)node_img(t, leaf);
+		struct bk_node_hdr *rh = (struct bk_node_hdr *)node_img(t, bt->root);
+		const struct bk_node *n = &bt->nodes[leaf];
+		struct bkey first, last;
+		struct bk_result r, sr[8];
+		struct bpos p;
+		char why[300];
+		size_t got;
+		int ret;
+
+		bk_node_key(n, 0, &first);
+		bk_node_key(n, n->nr_keys - 1, &last);
+		p = bkey_pos(&first);
+		switch (c) {
+		case CHILD_LOOP:
+		case CHILD_OTHER_TREE:
+		case CHILD_PAST_MAP:
+			/* every child pointer of the root: any lookup meets one */
+			for (i = 0; i < rh->nr_keys; i++)
+				*child_ptr((uint8_t *)rh, o.node_size, i) =
+					c == CHILD_LOOP ? t->base + bt->root :
+					c == CHILD_OTHER_TREE ? tt.t[0].base : 1u << 30;
+			break;
+		case LEAF_LEVEL:
+			lh->level = 1;
+			break;
+		case FID_PAST_TABLE:
+			lh->format_id = tt.nc.nr_slots + 5;
+			break;
+		case FID_OTHER_SHAPE:
+		case NODE_SHAPE:
+			for (other = 0; other < bt->nr_leaves; other++)
+				if (memcmp(bt->nodes[other].f.bits_per_field, n->f.bits_per_field, 6) ||
+				    bt->nodes[other].f.key_u64s != n->f.key_u64s)
+					break;
+			if (!ASSERT_LT(other, bt->nr_leaves, "a leaf of another shape"))
+				continue;
+			if (c == FID_OTHER_SHAPE)
+				lh->format_id = ((struct bk_node_hdr *)node_img(t, other))->format_id;
+			else
+				lh->format[2] ^= 1;	/* the inode field's width */
+			break;
+		case NEXT_LEAF_SELF:
+		case NEXT_LEAF_ROOT:
+			/* just past the leaf's last key: its next leaf answers */
+			p = bpos_successor(bkey_pos(&last));
+			lh->next_leaf = c == NEXT_LEAF_SELF ? t->base + leaf + 1 : t->base + bt->root + 1;
+			break;
+		}
+		ret = bk_tree_lookup(t, &p, 1, &r);
+		if (c >= NEXT_LEAF_SELF && !ret && r.node == leaf + 1) {
+			/* no gap after this leaf: the hop never happens */
+			memcpy(tt.nc.lr.nodes, save, map_bytes);
+			continue;
+		}
+		if (ASSERT_ERR(ret, name[c])) {
+			bk_tree_bad_reason(t, why, sizeof(why));
+			ASSERT_HAS_SUBSTR(why, reason[c], name[c]);
+			ASSERT_HAS_SUBSTR(why, c == CHILD_OTHER_TREE || c == CHILD_PAST_MAP ? "slot " :
+					  "node ", "names the node");
+			checked++;
+		}
+		if (c == NODE_SHAPE) {
+			/* the scan program refuses the node too */
+			ASSERT_ERR(bk_tree_scan(t, bkey_pos(&first), 8, sr, &got), "scan of the node");
+			ASSERT_EQ(t->last_status, BK_ERR_NODE_SHAPE, "scan: the node's format");
+		}
+		memcpy(tt.nc.lr.nodes, save, map_bytes);
+		ASSERT_OK(bk_tree_lookup(t, &p, 1, &r), "restored");
+		ASSERT_TRUE(r.found, "restored: found");
+	}
+	test__count("lying nodes refused", checked);
+out:
+	free(save);
+	two_trees_free(&tt);
+}
+
 /*
  * Built trees whose leaves end below their max key, as real ones do,
  * loaded after another tree (so every slot is relocated): the leaf chain
@@ -836,6 +974,8 @@ DEFINE_TEST(search)
 	/* node caches: with may_goto, and as kernels before 6.9 run them */
 	if (test__start_subtest("bad_nodes") && (k = kenv_get()))
 		kenv_each_loops(k, bad_nodes);
+	if (test__start_subtest("lying_nodes") && (k = kenv_get()))
+		kenv_each_loops(k, lying_nodes);
 	if (test__start_subtest("scans") && (k = kenv_get()))
 		kenv_each_loops(k, scans);
 	if (test__start_subtest("leaf_gaps") && (k = kenv_get()))

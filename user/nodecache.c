@@ -186,7 +186,7 @@ static int pick_search_loop(struct bk_node_cache *nc)
 int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots,
 			    uint32_t nr_run_slots)
 {
-	uint32_t slots = 16;
+	uint32_t slots = 16, i;
 	int ret;
 
 	memset(nc, 0, sizeof(*nc));
@@ -206,6 +206,8 @@ int bk_node_cache_open_runs(struct bk_node_cache *nc, unsigned node_size, uint32
 		ret = nr_slots ? -ENOMEM : -EINVAL;
 		goto fail;
 	}
+	for (i = 0; i < nr_slots; i++)
+		nc->prog_fd_by_fid[i] = -1;	/* no program yet */
 	nc->nr_run_slots = nr_run_slots;
 	ret = bk_probe_features(&nc->ft);
 	/* BKEY_LOOPS=bpf_loop: the shapes of kernels without may_goto, here
@@ -402,6 +404,11 @@ int bk_tree_lookup_on(struct bk_tree_rt *t, struct bk_worker *w, const struct bp
 		      size_t n, struct bk_result *out)
 {
 	struct bk_lookup_rt *lr = &w->lr;
+	const struct bk_lookup_tree tree = {
+		.prog_fd_by_fid = t->nc->prog_fd_by_fid, .nr_fids = t->nc->nr_slots,
+		.slot_first = t->base, .slot_end = t->base + t->bt->nr_nodes,
+		.root = t->base + t->bt->root, .depth = t->bt->depth + t->bt->leaf_gaps,
+	};
 	size_t done = 0;
 
 	while (done < n) {
@@ -411,8 +418,7 @@ int bk_tree_lookup_on(struct bk_tree_rt *t, struct bk_worker *w, const struct bp
 		for (i = 0; i < nq; i++)
 			lr->queries[i] = (struct bk_query){ pos[done + i].inode, pos[done + i].offset,
 							    pos[done + i].snapshot };
-		ret = bk_lookup_batch(lr, t->nc->prog_fd_by_fid, t->base + t->bt->root, nq,
-				      t->bt->depth + t->bt->leaf_gaps, &w->st);
+		ret = bk_lookup_batch(lr, &tree, nq, &w->st);
 		if (ret) {
 			w->last_status = ret;
 			w->last_slot = lr->ctl->node;
@@ -545,6 +551,27 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 		return;
 	}
 	h = bk_lookup_node(&t->nc->lr, t->last_slot);
+	switch (t->last_status) {
+	case BK_ERR_NODE_SHAPE:
+		snprintf(buf, len, "node %u: its format id %u names a program of another format "
+			 "(key_u64s %u, widths %u,%u,%u,%u,%u,%u in the node)", t->last_node,
+			 h->format_id, h->format[0], h->format[2], h->format[3], h->format[4],
+			 h->format[5], h->format[6], h->format[7]);
+		return;
+	case BK_ERR_NODE_LEVEL:
+		snprintf(buf, len, "node %u: level %u is not one below its parent's (or a next leaf "
+			 "that is no leaf, or an interior node with a key that is no btree_ptr_v2)",
+			 t->last_node, h->level);
+		return;
+	case BK_ERR_LEAF_HOPS:
+		snprintf(buf, len, "node %u: more next-leaf hops than the tree has nodes: the "
+			 "next-leaf links loop", t->last_node);
+		return;
+	case BK_ERR_NODE_FID:
+		snprintf(buf, len, "node %u: format id %u has no program (the cache has %u)",
+			 t->last_node, h->format_id, t->nc->nr_slots);
+		return;
+	}
 	f = (const void *)h->format;
 	words = (const uint64_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF);
 	tab = (const uint16_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF + t->bt->o.node_size);

@@ -278,7 +278,10 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 
 	if (k->by_shape)
 		bk_runtime_set_format(&k->rt, f);
-	memset(k->rt.out, 0xa5, 40 * 64);	/* stale output must not look right */
+	/* stale output (the last program's) must not look right: every key
+	 * the run can write (a key takes a word at least) */
+	memset(k->rt.out, 0xa5, sizeof(*k->rt.out) *
+	       (nr_words < BK_OUT_CAP_KEYS ? nr_words : BK_OUT_CAP_KEYS));
 	status = bk_unpack_words(&l, &k->rt, words, nr_words, &nr_keys, &stop);
 	bk_prog_unload(&l);
 	if (!ASSERT_EQ(status, BK_OK, "run status") || !ASSERT_EQ(stop, nr_words, "in_pos"))

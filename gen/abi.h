@@ -116,6 +116,8 @@ enum bk_status {
 	BK_ERR_NODE_PTR		= 9,	/* a child or next leaf outside the tree */
 	BK_ERR_LEAF_HOPS	= 10,	/* more next-leaf hops than the tree has nodes */
 	BK_ERR_NODE_FID		= 11,	/* (userspace) a format id past the program table */
+	BK_ERR_NODE_TMPL	= 12,	/* its unpack template is not its format's,
+					 * or its format breaks 9.1's offset rules */
 	BK_ERR_ARGS		= 16,	/* a key offset outside the in map */
 	BK_ERR_OUT_FULL		= 17,	/* output area exhausted */
 	BK_ERR_LOOP_LIMIT	= 18,	/* the kernel's loop budget ran out */

@@ -165,6 +165,13 @@ void bk_emit_unpack_packed(struct bk_emit *e, const struct bk_plan *P, bool stri
 void bk_emit_check_format(struct bk_emit *e, int node_reg, const struct bkey_format *f,
 			  bool exact, int bad);
 
+/*
+ * Goes to @bad unless the node's unpack template agrees with its format
+ * (a shape program packs with one and unpacks with the other); r1, r2
+ * clobbered.
+ */
+void bk_emit_check_template(struct bk_emit *e, const struct bk_plan *P, int node_reg, int bad);
+
 /* ---- Node search (gen/search.c) ---- */
 
 /*

@@ -381,6 +381,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	int have_child = bk_label(e), leaf_unpacked = bk_label(e), answered = bk_label(e);
 	int next = bk_label(e), nothing = bk_label(e);
 	int bad_ptr = bk_label(e), bad_level = bk_label(e), bad_hops = bk_label(e);
+	int bad_tmpl = bk_label(e);
 	const struct bk_tmpl_at tmpl = { .reg = R_NODE, .off = BK_NODE_OFF_TMPL };
 	unsigned i;
 
@@ -419,6 +420,8 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 
 	bk_bind(e, leaf);
 	bk_line(e, "leaf: unpack the key into results[q]");
+	if (o->by_shape)
+		bk_emit_check_template(e, P, R_NODE, bad_tmpl);
 	bk_insn(e, BPF_MOV64_REG(BPF_REG_1, BPF_REG_3));
 	emit_result_ptr(e, bad);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), leaf_unpacked);
@@ -500,6 +503,11 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_bind(e, bad_hops);
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LEAF_HOPS));
 	bk_jmp(e, BPF_JMP_A(0), finish);
+	if (bk_label_used(e, bad_tmpl)) {
+		bk_bind(e, bad_tmpl);
+		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_TMPL));
+		bk_jmp(e, BPF_JMP_A(0), finish);
+	}
 }
 
 /*
@@ -642,7 +650,8 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	struct bk_emit *e = &p->e;
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
 	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
-	int fail, search, loop, found, bad, limit, finish, no_slot, bad_shape, ld_func = -1;
+	int fail, search, loop, found, bad, limit, finish, no_slot, bad_shape, bad_offsets;
+	int ld_func = -1;
 	unsigned steps, k;
 	char fs[200];
 	int ret;
@@ -674,6 +683,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	finish = bk_label(e);
 	no_slot = bk_label(e);
 	bad_shape = bk_label(e);
+	bad_offsets = bk_label(e);
 
 	bk_subprog(e);
 	bkey_format_to_str(f, fs, sizeof(fs));
@@ -701,6 +711,14 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), bad);
 	bk_insn(e, BPF_MOV64_REG(R_NODE, BPF_REG_0));
 	bk_emit_check_format(e, R_NODE, &p->plan.f, !o->by_shape, bad_shape);
+	if (o->by_shape) {
+		/* the search takes the snapshot's offset in 32 bits, where the
+		 * model takes all 64: a valid format's fits 32 (9.1) */
+		bk_comment(e, "the snapshot field's offset fits 32 bits");
+		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_NODE, BK_NODE_OFF_FORMAT + 4 +
+				       (int)offsetof(struct bkey_format, field_offset[BKEY_FIELD_SNAPSHOT])));
+		bk_jmp(e, BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, 0, 0), bad_offsets);
+	}
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_HI, R_NODE, offsetof(struct bk_node_hdr, nr_keys)));
 	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, BK_SCTL_OFF_LO, 0));
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, R_HI, BK_SCTL_OFF_HI));
@@ -766,6 +784,12 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_line(e, "a node of another format: its format id lies");
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_SHAPE));
 	bk_jmp(e, BPF_JMP_A(0), finish);
+	if (bk_label_used(e, bad_offsets)) {
+		bk_bind(e, bad_offsets);
+		bk_line(e, "a format no valid node has: the template check's status");
+		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_TMPL));
+		bk_jmp(e, BPF_JMP_A(0), finish);
+	}
 	if (bk_label_used(e, limit)) {
 		bk_bind(e, limit);
 		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LOOP_LIMIT));

@@ -74,6 +74,7 @@ struct walk_labels {
 	int	fail;			/* r0 = status */
 	int	no_slot;		/* the context names no slot: nothing to write to */
 	int	shape;			/* the node is not of the program's format */
+	int	tmpl;			/* its template is not its format's */
 };
 
 #define FP_SLOT		(-8)	/* u32: the run's slot, the key of its elements */
@@ -507,6 +508,46 @@ static void emit_field_shape(struct bk_emit *e, const struct bk_gen_opts *o,
 }
 
 /*
+ * Goes to @bad unless the node's template (at @node_reg + BK_NODE_OFF_TMPL)
+ * is its format's (bk_unpack_template()): the header's constant, and each
+ * field's slot equal to the format's offset in the slot's width; a field
+ * as wide as its slot, whose template the unpack never reads, must have
+ * offset 0 (9.1) since the search subtracts it.  The search packs with the
+ * format's offsets and the unpack adds the template's, so a node whose two
+ * disagree would answer with a key it never searched for.  Compared in
+ * 32-bit halves: the template's slots are only 4-byte aligned.  r1 and r2
+ * are clobbered.
+ */
+void bk_emit_check_template(struct bk_emit *e, const struct bk_plan *P, int node_reg, int bad)
+{
+	unsigned i, h;
+
+	bk_comment(e, "the node's template is its format's: header constant, each field's offset");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, node_reg, BK_NODE_OFF_TMPL));
+	bk_jmp(e, BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, (int32_t)P->header_add, 0), bad);
+	for (i = 0; i < BKEY_NR_FIELDS; i++) {
+		const struct bk_field_plan *fp = &P->fp[i];
+		int fmt_off = BK_NODE_OFF_FORMAT + (int)offsetof(struct bkey_format, field_offset[i]);
+
+		for (h = 0; h < fp->slot_size / 4; h++) {
+			bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, node_reg, fmt_off + 4 * h));
+			if (offset_known_zero(fp)) {
+				bk_jmp(e, BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, 0, 0), bad);
+				continue;
+			}
+			bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, node_reg,
+					       BK_NODE_OFF_TMPL + fp->slot_off + 4 * h));
+			bk_jmp(e, BPF_JMP32_REG(BPF_JNE, BPF_REG_1, BPF_REG_2, 0), bad);
+		}
+		/* a 64-bit offset of a 32-bit field: the search uses all of it */
+		if (fp->slot_size == 4) {
+			bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, node_reg, fmt_off + 4));
+			bk_jmp(e, BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, 0, 0), bad);
+		}
+	}
+}
+
+/*
  * The shape program's unpack (gen/abi.h): the header, then each field
  * with its offset from the template.  The template's first 4 bytes hold
  * the header's constant (u64s += 5 - key_u64s, format 1), so that with a
@@ -713,6 +754,7 @@ static void emit_error_blocks(struct bk_emit *e, const struct walk_labels *L)
 	const struct { int label; int status; } blk[] = {
 		{ L->bad_key, BK_ERR_BAD_KEY }, { L->bounds, BK_ERR_ARGS },
 		{ L->full, BK_ERR_OUT_FULL }, { L->shape, BK_ERR_NODE_SHAPE },
+		{ L->tmpl, BK_ERR_NODE_TMPL },
 	};
 	unsigned i;
 
@@ -736,6 +778,7 @@ static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 	L->fail = bk_label(e);
 	L->no_slot = bk_label(e);
 	L->shape = bk_label(e);
+	L->tmpl = bk_label(e);
 }
 
 
@@ -834,6 +877,8 @@ static void emit_node_prologue(struct bk_emit *e, const struct bk_prog *p,
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), L->bounds);
 	bk_insn(e, BPF_MOV64_REG(R_IN, BPF_REG_0));
 	bk_emit_check_format(e, R_IN, &p->plan.f, !p->by_shape, L->shape);
+	if (p->by_shape)
+		bk_emit_check_template(e, &p->plan, R_IN, L->tmpl);
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
 	bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
@@ -1082,6 +1127,12 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 		bk_line(e, "a node of another format: the status");
 		bk_bind(e, M.shape);
 		bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_NODE_SHAPE));
+		bk_jmp(e, BPF_JMP_A(0), M.fail);
+	}
+	if (bk_label_used(e, M.tmpl)) {
+		bk_line(e, "a template that is not the node's format's: the status");
+		bk_bind(e, M.tmpl);
+		bk_insn(e, BPF_MOV64_IMM(T0, BK_ERR_NODE_TMPL));
 		bk_jmp(e, BPF_JMP_A(0), M.fail);
 	}
 	if (bk_label_used(e, M.bounds) || bk_label_used(e, M.fail)) {

@@ -755,17 +755,19 @@ static uint64_t *child_ptr(uint8_t *img, unsigned node_size, uint32_t j)
 static void lying_nodes(struct kenv *k)
 {
 	enum { CHILD_LOOP, CHILD_OTHER_TREE, CHILD_PAST_MAP, LEAF_LEVEL, FID_PAST_TABLE,
-	       FID_OTHER_SHAPE, NODE_SHAPE, NEXT_LEAF_SELF, NEXT_LEAF_ROOT, NR_CASES };
+	       FID_OTHER_SHAPE, NODE_SHAPE, TEMPLATE, NEXT_LEAF_SELF, NEXT_LEAF_ROOT, NR_CASES };
 	static const char *const name[NR_CASES] = {
 		"child pointer to its own node", "child pointer into the other tree",
 		"child pointer past the map", "a leaf that says level 1",
 		"format id past the program table", "format id of another shape",
-		"node format of another shape", "next leaf: itself", "next leaf: the root",
+		"node format of another shape", "template not the format's", "next leaf: itself",
+		"next leaf: the root",
 	};
 	static const char *const reason[NR_CASES] = {
 		"is not one below its parent", "left the tree", "left the tree",
 		"is not one below its parent", "has no program", "names a program of another format",
-		"names a program of another format", "loop", "is not one below its parent",
+		"names a program of another format", "unpack template is not its format's", "loop",
+		"is not one below its parent",
 	};
 	struct bk_btree_opts o = { .node_size = 512, .leaf_gaps = true };
 	static struct two_trees tt;
@@ -828,6 +830,9 @@ static void lying_nodes(struct kenv *k)
 			else
 				lh->format[2] ^= 1;	/* the inode field's width */
 			break;
+		case TEMPLATE:
+			lh->tmpl[0] ^= 1;	/* the header's constant */
+			break;
 		case NEXT_LEAF_SELF:
 		case NEXT_LEAF_ROOT:
 			/* just past the leaf's last key: its next leaf answers */
@@ -848,10 +853,11 @@ static void lying_nodes(struct kenv *k)
 					  "node ", "names the node");
 			checked++;
 		}
-		if (c == NODE_SHAPE) {
+		if (c == NODE_SHAPE || c == TEMPLATE) {
 			/* the scan program refuses the node too */
 			ASSERT_ERR(bk_tree_scan(t, bkey_pos(&first), 8, sr, &got), "scan of the node");
-			ASSERT_EQ(t->last_status, BK_ERR_NODE_SHAPE, "scan: the node's format");
+			ASSERT_EQ(t->last_status, c == NODE_SHAPE ? BK_ERR_NODE_SHAPE : BK_ERR_NODE_TMPL,
+				  "scan: the node's format");
 		}
 		memcpy(tt.nc.lr.nodes, save, map_bytes);
 		ASSERT_OK(bk_tree_lookup(t, &p, 1, &r), "restored");

@@ -567,6 +567,11 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 		snprintf(buf, len, "node %u: more next-leaf hops than the tree has nodes: the "
 			 "next-leaf links loop", t->last_node);
 		return;
+	case BK_ERR_NODE_TMPL:
+		snprintf(buf, len, "node %u: its unpack template is not its format's (the search "
+			 "would pack with one and the answer unpack with the other), or a field "
+			 "offset breaks spec 9.1", t->last_node);
+		return;
 	case BK_ERR_NODE_FID:
 		snprintf(buf, len, "node %u: format id %u has no program (the cache has %u)",
 			 t->last_node, h->format_id, t->nc->nr_slots);

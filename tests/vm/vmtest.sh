@@ -11,6 +11,7 @@
 #                            the build before it
 #   VM_TIMEOUT=1800          seconds per boot; a hang fails, never stalls
 #   VM_RANDOM_FORMATS=5000   random formats per run (TCG is ~10x slower)
+#   VM_CORRUPTIONS=10000     corrupted node slots per loop shape (corrupt/random_words)
 #   VM_KEYS=100000           keys of the guests' main job (the loader's default: 1M)
 #
 # Kernels come from Debian's mirror with apt-get download against a private
@@ -37,6 +38,7 @@ else
 fi
 VM_TIMEOUT=${VM_TIMEOUT:-1800}
 VM_RANDOM_FORMATS=${VM_RANDOM_FORMATS:-5000}
+VM_CORRUPTIONS=${VM_CORRUPTIONS:-10000}
 VM_KEYS=${VM_KEYS:-100000}		# the guests' main job: keys (TCG)
 VM_LOADER=${VM_LOADER:-}		# the static loader to put in (make vmtest does)
 VM_IMAGE=${VM_IMAGE:-}			# a real image for its image command
@@ -228,13 +230,13 @@ loader_jobs() {
 # its jited_len > 0 checks tell whether it really is)
 echo 1 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null
 echo "== jit on (bpf_jit_enable=\$(cat /proc/sys/net/core/bpf_jit_enable))"
-BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
+BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS BKEY_CORRUPTIONS=$VM_CORRUPTIONS /test_progs $VM_TEST_ARGS
 echo "== rc \$?"
 loader_jobs
 if echo 0 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null &&
    [ "\$(cat /proc/sys/net/core/bpf_jit_enable)" = 0 ]; then
 	echo "== jit off (interpreter)"
-	BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS /test_progs $VM_TEST_ARGS
+	BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS BKEY_CORRUPTIONS=$VM_CORRUPTIONS /test_progs $VM_TEST_ARGS
 	echo "== rc \$?"
 	loader_jobs
 else

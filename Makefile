@@ -41,7 +41,7 @@ TEST_OBJS := $(call obj,$(TEST_SRCS))
 BENCH_OBJS := $(call obj,$(BENCH_SRCS))
 
 .PHONY: all
-all: loader $(OUTPUT)/test_progs $(BPF_SKELS)
+all: loader $(OUTPUT)/test_progs $(OUTPUT)/faultinj.so $(BPF_SKELS)
 
 # the product: model, generator library, loader
 loader: $(USER_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
@@ -51,6 +51,11 @@ loader: $(USER_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
 $(OUTPUT)/test_progs: $(TEST_OBJS) $(USER_LIB_OBJS) $(GEN_OBJS) $(BKEY_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# fault injection for the loader, LD_PRELOADed by tests/test_faults.c
+$(OUTPUT)/faultinj.so: tests/fault/faultinj.c | $(OUTPUT)
+	$(call msg,LIB,$@)
+	$(Q)$(CC) -O2 -Wall -shared -fPIC $< -ldl -o $@
 
 $(OUTPUT)/bench/bench.o: $(BPF_SKELS)
 
@@ -168,9 +173,12 @@ $(OUTPUT)/san/test_progs: $(call SAN_OBJ,$(TEST_SRCS) $(USER_LIB_SRCS) $(GEN_SRC
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ $(LDLIBS) -o $@
 
 .PHONY: sanitize
-sanitize: $(OUTPUT)/san/loader $(OUTPUT)/san/test_progs
+# (the fault tests LD_PRELOAD a shim, which ASan's runtime does not allow:
+# they run the plain loader)
+sanitize: $(OUTPUT)/san/loader $(OUTPUT)/san/test_progs loader $(OUTPUT)/faultinj.so
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		BKEY_LOADER=$(OUTPUT)/san/loader BKEY_RANDOM_FORMATS=$${BKEY_RANDOM_FORMATS:-20000} \
+		BKEY_LOADER=$(OUTPUT)/san/loader BKEY_FAULT_LOADER=./loader \
+		BKEY_RANDOM_FORMATS=$${BKEY_RANDOM_FORMATS:-20000} \
 		$(OUTPUT)/san/test_progs $(TEST_ARGS)
 
 # libFuzzer targets (clang, ASan, UBSan).  make fuzz runs each for

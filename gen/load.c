@@ -63,47 +63,51 @@ _Static_assert(sizeof(struct bk_search_ctl) <= BK_LSLOT_OFF_QUERIES &&
  * One BTF object per program: the function names and the line strings
  * are per format.  The program holds its own reference once loaded.
  */
+/* A libbpf BTF builder's result: an id or offset, or (<0) the first error kept in *err. */
+static int btf_ok(int v, int *err)
+{
+	if (v < 0 && !*err)
+		*err = v;
+	return v;
+}
+
 static int build_btf(const struct bk_prog *p, struct bpf_func_info *fi,
 		     struct bpf_line_info *li, int *btf_fd)
 {
 	const struct bk_emit *e = &p->e;
 	struct btf *btf;
-	int int_id, u64_id, ptr_id, proto_main, proto_cb, file_off, i, ret;
+	int int_id, u64_id, ptr_id, proto_main, proto_cb, file_off, i, ret = 0;
 	const void *raw;
 	__u32 raw_size;
 
 	btf = btf__new_empty();
 	if (!btf)
 		return -errno;
-	int_id = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
-	u64_id = btf__add_int(btf, "unsigned long long", 8, 0);
-	ptr_id = btf__add_ptr(btf, 0);
-	proto_main = btf__add_func_proto(btf, int_id);
-	proto_cb = btf__add_func_proto(btf, u64_id);
-	btf__add_func_param(btf, "index", u64_id);
-	btf__add_func_param(btf, "ctx", ptr_id);
+	int_id = btf_ok(btf__add_int(btf, "int", 4, BTF_INT_SIGNED), &ret);
+	u64_id = btf_ok(btf__add_int(btf, "unsigned long long", 8, 0), &ret);
+	ptr_id = btf_ok(btf__add_ptr(btf, 0), &ret);
+	proto_main = btf_ok(btf__add_func_proto(btf, int_id), &ret);
+	proto_cb = btf_ok(btf__add_func_proto(btf, u64_id), &ret);
+	btf_ok(btf__add_func_param(btf, "index", u64_id), &ret);
+	btf_ok(btf__add_func_param(btf, "ctx", ptr_id), &ret);
 	fi[0].insn_off = 0;
-	fi[0].type_id = btf__add_func(btf, p->func_name, BTF_FUNC_GLOBAL, proto_main);
+	fi[0].type_id = btf_ok(btf__add_func(btf, p->func_name, BTF_FUNC_GLOBAL, proto_main), &ret);
 	for (i = 1; i < e->nr_subprogs; i++) {
 		char name[80];
 
 		snprintf(name, sizeof(name), "%s_cb", p->func_name);
 		fi[i].insn_off = e->subprog_start[i];
-		fi[i].type_id = btf__add_func(btf, name, BTF_FUNC_STATIC, proto_cb);
+		fi[i].type_id = btf_ok(btf__add_func(btf, name, BTF_FUNC_STATIC, proto_cb), &ret);
 	}
-	file_off = btf__add_str(btf, p->file_name);
+	file_off = btf_ok(btf__add_str(btf, p->file_name), &ret);
 	for (i = 0; i < e->nr_lines; i++) {
 		li[i].insn_off = e->line[i].insn;
 		li[i].file_name_off = file_off;
-		li[i].line_off = btf__add_str(btf, bk_text(e, e->line[i].text));
+		li[i].line_off = btf_ok(btf__add_str(btf, bk_text(e, e->line[i].text)), &ret);
 		li[i].line_col = (i + 1) << 10;		/* line i+1, column 0 */
 	}
-	for (i = 0; i < e->nr_subprogs; i++)
-		if ((int)fi[i].type_id < 0) {
-			ret = (int)fi[i].type_id;
-			goto out;
-		}
-
+	if (ret)
+		goto out;
 	raw = btf__raw_data(btf, &raw_size);
 	if (!raw) {
 		ret = -ENOMEM;
@@ -147,8 +151,9 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 	opts.line_info_rec_size = sizeof(li[0]);
 
 	fd = bpf_prog_load(BK_PROG_TYPE, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
-	if (fd < 0 && log && log_len) {
-		/* load again, this time with the verifier's log */
+	if (fd < 0 && log && log_len && (errno == EINVAL || errno == EACCES)) {
+		/* the verifier refused it: load again, this time with its log
+		 * (other errors, such as ENOMEM, are no verdict to explain) */
 		log[0] = 0;
 		opts.log_buf = log;
 		opts.log_size = log_len;
@@ -164,12 +169,16 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 	out->f = p->plan.f;
 	out->walk = p->walk;
 	out->by_shape = p->by_shape;
-	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
-		out->xlated_insns = info.xlated_prog_len / sizeof(struct bpf_insn);
-		out->jited_bytes = info.jited_prog_len;
-		out->verified_insns = info.verified_insns;
-		out->id = info.id;
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len)) {
+		ret = -errno;
+		close(fd);
+		out->fd = -1;
+		return ret;
 	}
+	out->xlated_insns = info.xlated_prog_len / sizeof(struct bpf_insn);
+	out->jited_bytes = info.jited_prog_len;
+	out->verified_insns = info.verified_insns;
+	out->id = info.id;
 	return 0;
 }
 
@@ -415,14 +424,63 @@ int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint
 
 /* ---- Feature probe ---- */
 
+/*
+ * Loads a probe: 1 if the kernel takes it, 0 if its verifier refuses it
+ * (EINVAL: the feature is absent), or -errno if the load itself failed
+ * (ENOMEM, EPERM, ...), which says nothing of the feature.
+ */
 static int probe_load(const struct bpf_insn *insns, int cnt)
 {
 	int fd = bpf_prog_load(BK_PROG_TYPE, "bk_probe", "GPL", insns, cnt, NULL);
 
 	if (fd < 0)
-		return -errno;
+		return errno == EINVAL || errno == EOPNOTSUPP || errno == 524 /* ENOTSUPP */ ?
+		       0 : -errno;
 	close(fd);
-	return 0;
+	return 1;
+}
+
+/*
+ * bpf_loop() with a callback (5.17+; 6.1 takes callbacks only with the
+ * JIT).  A callback needs BTF func_info, so the probe is made and loaded
+ * as the generated programs are.
+ */
+static int probe_bpf_loop(void)
+{
+	struct bk_prog *p = calloc(1, sizeof(*p));
+	struct bk_loaded l;
+	int ld_func, ret;
+
+	if (!p)
+		return -ENOMEM;
+	snprintf(p->name, sizeof(p->name), "bk_probe");
+	snprintf(p->func_name, sizeof(p->func_name), "bk_probe_loop");
+	snprintf(p->file_name, sizeof(p->file_name), "bk_probe.bkgen");
+	bk_emit_init(&p->e, false);
+	bk_subprog(&p->e);
+	bk_line(&p->e, "bpf_loop(1, callback, NULL, 0)");
+	bk_insn(&p->e, BPF_MOV64_IMM(BPF_REG_1, 1));
+	ld_func = p->e.cnt;
+	bk_ld_imm64(&p->e, BPF_REG_2, BPF_PSEUDO_FUNC, 0);
+	bk_insn(&p->e, BPF_MOV64_IMM(BPF_REG_3, 0));
+	bk_insn(&p->e, BPF_MOV64_IMM(BPF_REG_4, 0));
+	bk_insn(&p->e, BPF_EMIT_CALL(BPF_FUNC_loop));
+	bk_insn(&p->e, BPF_MOV64_IMM(BPF_REG_0, 0));
+	bk_insn(&p->e, BPF_EXIT_INSN());
+	p->e.insn[ld_func].imm = p->e.cnt - (ld_func + 1);
+	bk_subprog(&p->e);
+	bk_line(&p->e, "callback");
+	bk_insn(&p->e, BPF_MOV64_IMM(BPF_REG_0, 0));
+	bk_insn(&p->e, BPF_EXIT_INSN());
+	ret = bk_emit_finish(&p->e);
+	if (!ret)
+		ret = bk_prog_load(p, &l, NULL, 0);
+	free(p);
+	if (!ret) {
+		bk_prog_unload(&l);
+		return 1;
+	}
+	return ret == -EINVAL || ret == -EOPNOTSUPP || ret == -524 ? 0 : ret;
 }
 
 /*
@@ -431,13 +489,13 @@ static int probe_load(const struct bpf_insn *insns, int cnt)
  * them ("tail_calls are not allowed in non-JITed programs with bpf-to-bpf
  * calls", or the arch's own refusal).
  */
-static bool probe_tail_call_subprog(void)
+static int probe_tail_call_subprog(void)
 {
 	int map_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "bk_probe", 4, 4, 1, NULL);
-	bool ok;
+	int ret;
 
 	if (map_fd < 0)
-		return false;
+		return -errno;
 	{
 		const struct bpf_insn prog[] = {
 			BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
@@ -453,10 +511,10 @@ static bool probe_tail_call_subprog(void)
 			BPF_EXIT_INSN(),
 		};
 
-		ok = probe_load(prog, sizeof(prog) / sizeof(prog[0])) == 0;
+		ret = probe_load(prog, sizeof(prog) / sizeof(prog[0]));
 	}
 	close(map_fd);
-	return ok;
+	return ret;
 }
 
 int bk_probe_features(struct bk_features *ft)
@@ -482,15 +540,25 @@ int bk_probe_features(struct bk_features *ft)
 	fd = bpf_prog_load(BK_PROG_TYPE, "bk_probe", "GPL", ret0, 2, NULL);
 	if (fd < 0)
 		return -errno;
-	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len))
-		ft->jit = info.jited_prog_len > 0;
+	ret = bpf_obj_get_info_by_fd(fd, &info, &info_len) ? -errno : 0;
 	close(fd);
+	if (ret)
+		return ret;
+	ft->jit = info.jited_prog_len > 0;
 
-	ft->may_goto = probe_load(may_goto_prog, sizeof(may_goto_prog) / sizeof(may_goto_prog[0])) == 0;
-	ret = libbpf_probe_bpf_helper(BK_PROG_TYPE, BPF_FUNC_loop, NULL);
-	/* "callbacks are not allowed in non-JITed programs" */
-	ft->bpf_loop = ret > 0 && ft->jit;
-	ft->tail_call_subprog = probe_tail_call_subprog();
+	ret = probe_load(may_goto_prog, sizeof(may_goto_prog) / sizeof(may_goto_prog[0]));
+	if (ret < 0)
+		return ret;
+	ft->may_goto = ret;
+	ret = probe_bpf_loop();
+	if (ret < 0)
+		return ret;
+	/* "callbacks are not allowed in non-JITed programs" (6.1) */
+	ft->bpf_loop = ret && ft->jit;
+	ret = probe_tail_call_subprog();
+	if (ret < 0)
+		return ret;
+	ft->tail_call_subprog = ret;
 
 	if (ft->may_goto) {
 		ft->best = BK_SHAPE_MAY_GOTO;

@@ -569,6 +569,11 @@ int image_main(int argc, char **argv, const char *prog)
 					       .mem_method = nc.mem_method };
 	for (id = 0; id < BCH_BTREE_ID_NR; id++)
 		bk_img_tree_unload(&its[id]);
+	if (nc.release_err && !ret) {
+		fprintf(stderr, "%s image: releasing the programs: %s\n", prog,
+			strerror(-nc.release_err));
+		ret = nc.release_err;
+	}
 	bk_node_cache_close(&nc);
 	if (stop) {
 		fprintf(stderr, "%s: interrupted; everything was released\n", prog);

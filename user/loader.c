@@ -721,6 +721,18 @@ static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
 	return 0;
 }
 
+/* Unloads the tree, if loaded: a failure to release is the run's error if it had none. */
+static int tree_down(struct bk_tree_rt *t, bool loaded, int ret)
+{
+	int err = loaded ? bk_tree_unload(t) : 0;
+
+	if (err && !ret) {
+		fprintf(stderr, "%s: releasing the programs: %s\n", prog_name, strerror(-err));
+		return EXIT_KERNEL;
+	}
+	return ret;
+}
+
 static int parse_node_size(const char *s, unsigned *out)
 {
 	char *end;
@@ -800,8 +812,7 @@ static int cmd_lookup(int argc, char **argv)
 			mismatches, n);
 	ret = mismatches ? EXIT_KERNEL : 0;
 out:
-	if (loaded)
-		bk_tree_unload(&t);
+	ret = tree_down(&t, loaded, ret);
 	bk_btree_free(&bt);
 	bk_keyset_free(&ks);
 	free(pos);
@@ -910,8 +921,7 @@ static int cmd_scan(int argc, char **argv)
 		fprintf(stderr, "%s: the scan differs from the reference\n", prog_name);
 	ret = mismatches ? EXIT_KERNEL : 0;
 out:
-	if (loaded)
-		bk_tree_unload(&t);
+	ret = tree_down(&t, loaded, ret);
 	bk_btree_free(&bt);
 	bk_keyset_free(&ks);
 	free(res);

@@ -82,8 +82,9 @@ static void cache_put(struct bk_node_cache *nc, struct bk_fmt_entry *e)
 {
 	if (!e->refs || --e->refs)
 		return;
-	if (nc->lr.progs_fd >= 0)
-		bpf_map_delete_elem(nc->lr.progs_fd, &e->fid);
+	if (nc->lr.progs_fd >= 0 && bpf_map_delete_elem(nc->lr.progs_fd, &e->fid) &&
+	    !nc->release_err)
+		nc->release_err = -errno;	/* the slot still holds the program */
 	entry_release(e);
 	if (nc->prog_fd_by_fid)
 		nc->prog_fd_by_fid[e->fid] = -1;
@@ -92,6 +93,9 @@ static void cache_put(struct bk_node_cache *nc, struct bk_fmt_entry *e)
 static void report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log)
 {
 	if (!log_out)
+		return;
+	/* no verdict (ENOMEM, EPERM, ...): the caller's one line says why */
+	if (ret != -EINVAL && ret != -EACCES)
 		return;
 	fprintf(log_out, "the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
 		p->name, strerror(-ret), log);
@@ -271,14 +275,14 @@ static int cmp_format(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct bkey_format));
 }
 
-/* Distinct formats among @bt's nodes (for reports: shapes are what load). */
-static uint32_t count_formats(const struct bk_btree *bt)
+/* Distinct formats among @bt's nodes (for reports: shapes are what load); -ENOMEM. */
+static int count_formats(const struct bk_btree *bt)
 {
 	struct bkey_format *f = malloc((bt->nr_nodes + 1) * sizeof(*f));
 	uint32_t i, n = 0;
 
 	if (!f)
-		return 0;
+		return -ENOMEM;
 	for (i = 0; i < bt->nr_nodes; i++)
 		f[i] = bt->nodes[i].f;
 	qsort(f, bt->nr_nodes, sizeof(*f), cmp_format);
@@ -298,7 +302,10 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node
 
 	memset(t, 0, sizeof(*t));
 	t->bt = bt;
-	t->nr_formats = count_formats(bt);
+	ret = count_formats(bt);
+	if (ret < 0)
+		return ret;
+	t->nr_formats = ret;
 	if (!nc) {
 		ret = bk_node_cache_open(&t->own, bt->o.node_size, bt->nr_nodes);
 		if (ret)
@@ -366,8 +373,9 @@ fail:
 	return ret;
 }
 
-void bk_tree_unload(struct bk_tree_rt *t)
+int bk_tree_unload(struct bk_tree_rt *t)
 {
+	int ret = 0;
 	uint32_t i;
 
 	/* node by node, as nodes leave a cache: each shape's last releases it */
@@ -376,9 +384,12 @@ void bk_tree_unload(struct bk_tree_rt *t)
 	free(t->fid_of_node);
 	t->fid_of_node = NULL;
 	t->nr_loaded = 0;
+	if (t->nc)
+		ret = t->nc->release_err;
 	if (t->nc == &t->own)
 		bk_node_cache_close(&t->own);
 	t->nc = NULL;
+	return ret;
 }
 
 void bk_tree_drop_node(struct bk_tree_rt *t, uint32_t node)

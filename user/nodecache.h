@@ -69,6 +69,9 @@ struct bk_node_cache {
 	long long		prog_kernel_bytes;
 	const char		*mem_method;
 	uint32_t		programs_loaded;	/* over the cache's life */
+	/* the first failure to empty a released shape's prog array slot:
+	 * the array still holds that program (bk_tree_unload() returns it) */
+	int			release_err;
 };
 
 int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots);
@@ -113,7 +116,8 @@ struct bk_tree_rt {
  */
 int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node_cache *nc,
 		 FILE *log_out);
-void bk_tree_unload(struct bk_tree_rt *t);
+/* Returns 0, or the -errno of a prog array slot that could not be emptied. */
+int bk_tree_unload(struct bk_tree_rt *t);
 
 /*
  * Node @node leaves the cache: it drops its shape's reference, and the

@@ -137,6 +137,7 @@ static size_t check_lookups(const struct bk_keyset *ks, const struct bpos *q,
  * The same lookups in C over the same packed nodes: bcachefs's algorithm
  * with the model (bk_btree_lookup(), then the leaf key unpacked), ns per
  * lookup; each answer must equal the kernel's in @res (else *mismatches).
+ * -1 if there is no memory to hold the answers.
  */
 static double c_lookups(const struct bk_btree *bt, const struct bpos *q,
 			const struct bk_result *res, size_t n, size_t *mismatches)
@@ -149,7 +150,7 @@ static double c_lookups(const struct bk_btree *bt, const struct bpos *q,
 	if (!k || !found) {
 		free(k);
 		free(found);
-		return 0;
+		return -1;
 	}
 	t0 = bk_now_ns();
 	for (i = 0; i < n; i++) {
@@ -270,6 +271,7 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	from = calloc(o->scans + 1, sizeof(*from));
 	res = calloc(o->lookups > o->scan_len ? o->lookups : o->scan_len, sizeof(*res));
 	if (!q || !from || !res) {
+		fprintf(stderr, "loader: %s: no memory for the queries: %s\n", name, strerror(ENOMEM));
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -293,6 +295,11 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	rep->runs = t->st.runs;
 	rep->kernel_ns_per_lookup = o->lookups ? (double)t->st.run_ns / o->lookups : 0;
 	rep->c_ns_per_lookup = c_lookups(t->bt, q, res, o->lookups, &rep->mismatches);
+	if (rep->c_ns_per_lookup < 0) {
+		fprintf(stderr, "loader: %s: no memory for the C lookups: %s\n", name, strerror(ENOMEM));
+		ret = -ENOMEM;
+		goto out;
+	}
 	t0 = bk_now_ns();
 	for (i = 0; i < o->lookups; i++)
 		done = bk_keyset_lower_bound(ks, q[i]);
@@ -310,7 +317,10 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 		from[i] = (struct bpos){ k->inode, k->offset, k->snapshot };
 		ret = bk_tree_scan(t, from[i], o->scan_len, res, &got);
 		if (ret) {
-			fprintf(stderr, "loader: %s: a scan run failed: %d\n", name, ret);
+			char why[300];
+
+			bk_tree_bad_reason(t, why, sizeof(why));
+			fprintf(stderr, "loader: %s: a scan failed: %s\n", name, why);
 			goto out;
 		}
 		rep->scanned += got;
@@ -576,8 +586,15 @@ static int run_trees(const struct named_keyset *trees, const struct run_opts *o,
 	if (!ret && stop)
 		ret = -EINTR;
 out_cache:
-	while (loaded--)
-		bk_tree_unload(&t[loaded]);
+	while (loaded--) {
+		int err = bk_tree_unload(&t[loaded]);
+
+		if (err && !ret) {
+			fprintf(stderr, "loader: releasing %s's programs: %s\n", trees[loaded].name,
+				strerror(-err));
+			ret = err;
+		}
+	}
 	/* the figures the report needs, then the maps and programs go */
 	*cf = (struct cache_figures){ .shapes = nc.cache.nr, .programs = nc.programs_loaded,
 				      .kernel_bytes = nc.prog_kernel_bytes,

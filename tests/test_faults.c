@@ -14,20 +14,25 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "test_progs.h"
 #include "kenv.h"
+#include "util.h"
 
 /* the job: a small main job (three btrees, lookups and scans, every answer checked) */
 #define JOB_ARGS	"--keys", "300", "--lookups", "20", "--scans", "2"
+/* the job Ctrl-C stops: long enough to stop it in every phase, two threads */
+#define CTRL_C_ARGS	"--keys", "20000", "--lookups", "5000", "--scans", "50", "--threads", "2"
 
 struct fault_run {
 	int		status;		/* exit status, -1 if it did not exit */
 	unsigned long	bpf, mmap, alloc, hit;
 	char		failed[80];	/* the call that failed */
 	bool		leaked;
+	bool		signalled;	/* killed by a signal (no report then) */
 	char		err[4096];	/* its stderr */
 	unsigned	err_lines;
 };
@@ -56,9 +61,15 @@ static char *slurp_file(const char *path, size_t max)
 	return buf;
 }
 
-/* Runs the job with @fault ("bpf:N", ... or NULL): its status, stderr, report. */
-static bool run_job(const char *fault, const char *dir, struct fault_run *r)
+/*
+ * Runs the job (@long_job: the one Ctrl-C stops) with @fault ("bpf:N",
+ * ... or NULL), and SIGINT after @sigint_us if >= 0: its status, stderr,
+ * report.  *@ran_us: how long.
+ */
+static bool run_job_sig(const char *fault, const char *dir, bool long_job, long sigint_us,
+			struct fault_run *r, double *ran_us)
 {
+	double t0 = bk_now_ns();
 	char report[300], errpath[300], shim[PATH_MAX], *rep, *s;
 	pid_t pid;
 	int st;
@@ -83,11 +94,21 @@ static bool run_job(const char *fault, const char *dir, struct fault_run *r)
 			unsetenv("BK_FAULT");
 		setenv("BK_FAULT_REPORT", report, 1);
 		setenv("LD_PRELOAD", shim, 1);
-		execl(FAULT_LOADER, "loader", JOB_ARGS, (char *)NULL);
+		if (long_job)
+			execl(FAULT_LOADER, "loader", CTRL_C_ARGS, (char *)NULL);
+		else
+			execl(FAULT_LOADER, "loader", JOB_ARGS, (char *)NULL);
 		_exit(127);
+	}
+	if (sigint_us >= 0) {
+		usleep(sigint_us);
+		kill(pid, SIGINT);
 	}
 	if (waitpid(pid, &st, 0) != pid)
 		return false;
+	if (ran_us)
+		*ran_us = (bk_now_ns() - t0) / 1e3;
+	r->signalled = WIFSIGNALED(st);
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	s = slurp_file(errpath, sizeof(r->err) - 1);
 	if (s) {
@@ -108,6 +129,11 @@ static bool run_job(const char *fault, const char *dir, struct fault_run *r)
 	r->leaked = strstr(rep, "leaked:") != NULL;
 	free(rep);
 	return true;
+}
+
+static bool run_job(const char *fault, const char *dir, struct fault_run *r)
+{
+	return run_job_sig(fault, dir, false, -1, r, NULL);
 }
 
 /* libbpf's own probes load programs named otherwise than ours ("bk...", "bs...", "bl...") */
@@ -181,6 +207,77 @@ out:
 	}
 }
 
+/*
+ * Ctrl-C at 70 random moments of a main job (two threads), spread over
+ * its whole length (at least 50 must land while it runs): each run ends
+ * "interrupted" with status 130 (or finishes first, 0), and holds no
+ * program, map or BTF object at exit.  A signal before the loader's
+ * handler is in place kills it, which is fine: it has made nothing yet.
+ */
+static void ctrl_c(void)
+{
+	char dir[] = "/tmp/bkey-ctrlc.XXXXXX";
+	uint64_t seed = 0x5eedc7c1;
+	unsigned long i, interrupted = 0, finished = 0, killed = 0;
+	struct fault_run r;
+	double full_us;
+
+	if (access(FAULT_LOADER, X_OK) || access(FAULT_SHIM, R_OK)) {
+		test__skip("%s or %s not built (make, from the repository root)", FAULT_LOADER,
+			   FAULT_SHIM);
+		return;
+	}
+	if (!mkdtemp(dir)) {
+		test__skip("no temporary directory");
+		return;
+	}
+	/* how long the whole job takes: the moments are spread over it */
+	if (!run_job_sig(NULL, dir, true, -1, &r, &full_us)) {
+		test__skip("the shim did not run in %s (a static loader?)", FAULT_LOADER);
+		goto out;
+	}
+	if (!ASSERT_EQ(r.status, 0, "the job without Ctrl-C") || !ASSERT_FALSE(r.leaked, "no leak"))
+		goto out;
+	for (i = 0; i < 70; i++) {
+		long at = (long)((double)(rnd_next(&seed) % 1000) / 1000 * full_us);
+		bool reported = run_job_sig(NULL, dir, true, at, &r, NULL);
+
+		if (r.signalled) {
+			killed++;	/* before the handler: nothing made yet */
+			continue;
+		}
+		if (!ASSERT_TRUE(reported, "it exited and reported") ||
+		    !ASSERT_FALSE(r.leaked, "nothing held at exit")) {
+			fprintf(stderr, "  Ctrl-C at %ld us: exit %d\n%.600s\n", at, r.status, r.err);
+			break;
+		}
+		if (r.status == 0) {
+			finished++;
+			continue;
+		}
+		interrupted++;
+		if (!ASSERT_EQ(r.status, 130, "exit status after Ctrl-C") ||
+		    !ASSERT_HAS_SUBSTR(r.err, "interrupted; everything was released", "it says so") ||
+		    !ASSERT_EQ(r.err_lines, 1, "one line")) {
+			fprintf(stderr, "  Ctrl-C at %ld us of %.0f:\n%.600s\n", at, full_us, r.err);
+			break;
+		}
+	}
+	printf("  Ctrl-C at %lu moments of a %.0f ms job: %lu interrupted (130), %lu finished "
+	       "first, %lu before the handler\n", i, full_us / 1e3, interrupted, finished, killed);
+	ASSERT_GE(interrupted, 50, "runs interrupted");
+out:
+	{
+		char path[300];
+
+		snprintf(path, sizeof(path), "%s/report", dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/stderr", dir);
+		unlink(path);
+		rmdir(dir);
+	}
+}
+
 DEFINE_TEST(faults)
 {
 	if (test__start_subtest("bpf_calls") && kenv_get())
@@ -189,4 +286,6 @@ DEFINE_TEST(faults)
 		each_failure("mmap");
 	if (test__start_subtest("allocations") && kenv_get())
 		each_failure("alloc");
+	if (test__start_subtest("ctrl_c") && kenv_get())
+		ctrl_c();
 }

@@ -257,6 +257,9 @@ int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_n
 		      uint32_t max_formats);
 int bk_lookup_rt_open_slots(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
 			    uint32_t max_formats, uint32_t nr_slots);
+/* The same for maps opened elsewhere (checked, mapped; the fds are @lr's, also on failure). */
+int bk_lookup_rt_adopt(struct bk_lookup_rt *lr, int ctl_fd, int nodes_fd, int progs_fd,
+		       unsigned node_size);
 /* A view of @lr for slot @slot (< nr_slots): closing it is a no-op. */
 void bk_lookup_rt_slot(const struct bk_lookup_rt *lr, uint32_t slot, struct bk_lookup_rt *view);
 void bk_lookup_rt_close(struct bk_lookup_rt *lr);
@@ -319,6 +322,12 @@ struct bk_runtime {
 };
 
 int bk_runtime_open(struct bk_runtime *rt);
+/*
+ * The runtime of maps opened elsewhere (pinned ones, say): checks their
+ * types and sizes and maps them.  Takes the fds: closing @rt closes them,
+ * also on failure.
+ */
+int bk_runtime_adopt(struct bk_runtime *rt, int ctl_fd, int in_fd, int out_fd);
 int bk_runtime_open_slots(struct bk_runtime *rt, uint32_t nr_slots);
 /* A view of @rt for slot @slot (< nr_slots): closing it is a no-op. */
 void bk_runtime_slot(const struct bk_runtime *rt, uint32_t slot, struct bk_runtime *view);

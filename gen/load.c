@@ -266,6 +266,54 @@ int bk_runtime_open_slots(struct bk_runtime *rt, uint32_t nr_slots)
 	return 0;
 }
 
+/* An mmap'able array of @value_size-byte values, @nr of them: mapped into *mem. */
+static int adopt_array(int fd, size_t value_size, uint32_t nr, void **mem)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != value_size ||
+	    info.max_entries != nr || !(info.map_flags & BPF_F_MMAPABLE))
+		return -EINVAL;
+	*mem = mmap(NULL, array_len(value_size, nr), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (*mem == MAP_FAILED) {
+		*mem = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+int bk_runtime_adopt(struct bk_runtime *rt, int ctl_fd, int in_fd, int out_fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int ret;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->ctl_fd = ctl_fd;
+	rt->in_fd = in_fd;
+	rt->out_fd = out_fd;
+	ret = bpf_obj_get_info_by_fd(ctl_fd, &info, &len) ? -errno : 0;
+	rt->nr_slots = info.max_entries;
+	if (!ret && !rt->nr_slots)
+		ret = -EINVAL;
+	if (!ret)
+		ret = adopt_array(ctl_fd, BK_CTL_VALUE_SIZE, rt->nr_slots, &rt->ctl_mem);
+	if (!ret)
+		ret = adopt_array(in_fd, BK_IN_VALUE_SIZE, rt->nr_slots, &rt->in_mem);
+	if (!ret)
+		ret = adopt_array(out_fd, BK_OUT_VALUE_SIZE, rt->nr_slots, &rt->out_mem);
+	if (ret) {
+		bk_runtime_close(rt);
+		return ret;
+	}
+	bk_runtime_slot(rt, 0, rt);
+	rt->view = false;
+	return 0;
+}
+
 int bk_runtime_open(struct bk_runtime *rt)
 {
 	return bk_runtime_open_slots(rt, 1);

@@ -97,6 +97,55 @@ fail:
 	return ret;
 }
 
+/* Whether map @fd is of @type, holds @value_size-byte values, and is mmap'able if @mmap. */
+static int map_is(int fd, enum bpf_map_type type, __u32 value_size, bool mmapable,
+		  __u32 *max_entries)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != type || info.value_size != value_size || !info.max_entries ||
+	    (mmapable && !(info.map_flags & BPF_F_MMAPABLE)))
+		return -EINVAL;
+	*max_entries = info.max_entries;
+	return 0;
+}
+
+int bk_lookup_rt_adopt(struct bk_lookup_rt *lr, int ctl_fd, int nodes_fd, int progs_fd,
+		       unsigned node_size)
+{
+	__u32 nr_progs;
+	int ret;
+
+	memset(lr, 0, sizeof(*lr));
+	lr->ctl_fd = ctl_fd;
+	lr->nodes_fd = nodes_fd;
+	lr->progs_fd = progs_fd;
+	lr->node_size = node_size;
+	lr->node_value_size = bk_node_value_size(node_size);
+	ret = map_is(ctl_fd, BPF_MAP_TYPE_ARRAY, BK_LSLOT_SIZE, true, &lr->nr_slots);
+	if (!ret)
+		ret = map_is(nodes_fd, BPF_MAP_TYPE_ARRAY, lr->node_value_size, true, &lr->nr_nodes);
+	if (!ret)
+		ret = map_is(progs_fd, BPF_MAP_TYPE_PROG_ARRAY, 4, false, &nr_progs);
+	if (ret)
+		goto fail;
+	lr->slots = map_mmap(ctl_fd, page_round((size_t)BK_LSLOT_SIZE * lr->nr_slots));
+	lr->nodes = map_mmap(nodes_fd, page_round((size_t)lr->node_value_size * lr->nr_nodes));
+	if (!lr->slots || !lr->nodes) {
+		ret = -errno;
+		goto fail;
+	}
+	bk_lookup_rt_slot(lr, 0, lr);
+	lr->view = false;
+	return 0;
+fail:
+	bk_lookup_rt_close(lr);
+	return ret;
+}
+
 int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
 		      uint32_t max_formats)
 {

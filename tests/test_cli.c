@@ -3,9 +3,11 @@
  * The loader's command line, run as a user would: exit statuses, messages,
  * and that the kernel engine writes exactly what the reference writes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -18,6 +20,7 @@
 #include "kenv.h"
 #include "keytext.h"
 #include "btree.h"
+#include "pin.h"
 
 /* the loader under test: ./loader, or $BKEY_LOADER (make sanitize) */
 static const char *loader_path(void)
@@ -300,6 +303,193 @@ static void gen_json(void)
 	free(out);
 }
 
+static int count_progs(void);
+
+/* A private bpffs at @mnt (a mkdtemp template); false (and SKIP) if there is none. */
+static bool mount_bpffs(char *mnt)
+{
+	char cmd[200];
+
+	if (!mkdtemp(mnt)) {
+		test__skip("no temporary directory for a bpffs");
+		return false;
+	}
+	snprintf(cmd, sizeof(cmd), "mount -t bpf bpf %s 2>/dev/null", mnt);
+	if (system(cmd)) {
+		rmdir(mnt);
+		test__skip("cannot mount a bpffs (mount -t bpf): not root, or no bpffs");
+		return false;
+	}
+	return true;
+}
+
+static unsigned count_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * lookup --pin DIR, then lookup and scan --pinned DIR answer as the tree
+ * built from the keys does; pinning over a tree fails whole; a tree
+ * corrupted through bpffs (nodes, meta) gives an error, never a crash or
+ * a hang.
+ */
+static void pinned_tree(const char *keys, const char *queries, const char *expect,
+			const struct bk_keyset *ks, uint64_t *seed)
+{
+	char mnt[] = "/tmp/bkey-pin.XXXXXX", dir[64], dir2[64], path[128], args[512], cmd[1024];
+	char out[128], *err = NULL, *a, *b;
+	int before = count_progs(), fd, nodes_fd = -1, meta_fd = -1, st;
+	unsigned i, crashes = 0, failed = 0, answered = 0, nr_objs;
+	size_t la, lb, vsize, nodes_len;
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	uint8_t *nodes;
+
+	if (!mount_bpffs(mnt))
+		return;
+	snprintf(dir, sizeof(dir), "%s/t", mnt);
+	snprintf(dir2, sizeof(dir2), "%s/t2", mnt);
+	snprintf(out, sizeof(out), "%s/pinned.out", tmpdir);
+	mkdir(dir, 0700);
+	mkdir(dir2, 0700);
+	snprintf(args, sizeof(args), "lookup --keys %s --node-size 1024 --pin %s >%s", keys, dir, out);
+	if (!ASSERT_EQ(run_loader(args, &err), 0, "lookup --pin"))
+		fprintf(stderr, "%s", err);
+	free(err);
+	a = slurp(out, NULL);
+	ASSERT_HAS_SUBSTR(a, "pinned the tree of", "says what it pinned");
+	free(a);
+	nr_objs = count_dir(dir);
+	ASSERT_GE(nr_objs, 9, "objects pinned: meta, six maps, a lookup and a scan program");
+
+	/* the same answers from another process, with no key file */
+	snprintf(args, sizeof(args), "lookup --pinned %s <%s >%s", dir, queries, out);
+	ASSERT_EQ(run_loader(args, &err), 0, "lookup --pinned");
+	free(err);
+	a = slurp(out, &la);
+	b = slurp(expect, &lb);
+	if (ASSERT_TRUE(a && b, "outputs") && ASSERT_EQ(la, lb, "pinned: same length"))
+		ASSERT_TRUE(!memcmp(a, b, la), "pinned: every answer equals the reference");
+	free(a);
+	free(b);
+	snprintf(args, sizeof(args), "lookup --pinned %s --keys %s <%s >/dev/null", dir, keys, queries);
+	ASSERT_EQ(run_loader(args, NULL), 0, "lookup --pinned --keys: every answer checked");
+	{
+		const struct bkey *kk = &ks->keys[ks->nr / 3].k;
+		char out2[128];
+
+		snprintf(out2, sizeof(out2), "%s/scan.out", tmpdir);
+		snprintf(args, sizeof(args), "scan --keys %s --node-size 1024 --from %llu:%llu:0 "
+			 "--count 500 >%s", keys, (unsigned long long)kk->inode,
+			 (unsigned long long)kk->offset, out2);
+		ASSERT_EQ(run_loader(args, NULL), 0, "scan");
+		snprintf(args, sizeof(args), "scan --pinned %s --keys %s --from %llu:%llu:0 --count 500 "
+			 ">%s", dir, keys, (unsigned long long)kk->inode,
+			 (unsigned long long)kk->offset, out);
+		ASSERT_EQ(run_loader(args, NULL), 0, "scan --pinned");
+		a = slurp(out, &la);
+		b = slurp(out2, &lb);
+		if (ASSERT_TRUE(a && b, "outputs") && ASSERT_EQ(la, lb, "pinned scan: same length"))
+			ASSERT_TRUE(!memcmp(a, b, la), "pinned scan equals the scan");
+		free(a);
+		free(b);
+	}
+
+	/* pinning again over it fails whole, and leaves the tree as it was */
+	snprintf(args, sizeof(args), "lookup --keys %s --node-size 1024 --pin %s", keys, dir);
+	ASSERT_EQ(run_loader(args, &err), 1, "pin over a pinned tree");
+	ASSERT_HAS_SUBSTR(err, "File exists", "says why");
+	free(err);
+	ASSERT_EQ(count_dir(dir), nr_objs, "the pinned tree is as it was");
+	/* an object in the way at the end (meta): what was pinned before it is unpinned */
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "in_the_way", 4, 4, 1, NULL);
+	snprintf(path, sizeof(path), "%s/meta", dir2);
+	ASSERT_OK(bpf_obj_pin(fd, path), "pin something as meta");
+	close(fd);
+	snprintf(args, sizeof(args), "lookup --keys %s --node-size 1024 --pin %s", keys, dir2);
+	ASSERT_EQ(run_loader(args, &err), 1, "pin with meta in the way");
+	ASSERT_HAS_SUBSTR(err, "meta", "names the object");
+	free(err);
+	ASSERT_EQ(count_dir(dir2), 1, "nothing half pinned: only what was there");
+
+	/* a hostile writer of bpffs: random words in the nodes, and in meta */
+	snprintf(path, sizeof(path), "%s/nodes", dir);
+	nodes_fd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/meta", dir);
+	meta_fd = bpf_obj_get(path);
+	if (!ASSERT_GE(nodes_fd, 0, "open the pinned nodes") || !ASSERT_GE(meta_fd, 0, "meta") ||
+	    !ASSERT_OK(bpf_obj_get_info_by_fd(nodes_fd, &info, &info_len), "nodes map info"))
+		goto out;
+	vsize = info.value_size;
+	nodes_len = ((size_t)vsize * info.max_entries + 4095) & ~4095UL;
+	nodes = mmap(NULL, nodes_len, PROT_READ | PROT_WRITE, MAP_SHARED, nodes_fd, 0);
+	if (!ASSERT_TRUE(nodes != MAP_FAILED, "mmap the pinned nodes"))
+		goto out;
+	snprintf(path, sizeof(path), "%s/q50", tmpdir);
+	snprintf(cmd, sizeof(cmd), "head -50 %s >%s", queries, path);
+	ASSERT_EQ(system(cmd), 0, "50 queries");
+	for (i = 0; i < 300; i++) {
+		uint32_t key = 0, node = rnd_below(seed, info.max_entries);
+		uint64_t *w = (uint64_t *)(nodes + (size_t)node * vsize) +
+			      rnd_below(seed, (vsize - 8) / 8), save = *w;
+		struct bk_pin_meta meta, msave;
+		uint32_t *mw = (uint32_t *)&meta;
+
+		if (i % 10 == 9) {
+			bpf_map_lookup_elem(meta_fd, &key, &msave);
+			meta = msave;
+			mw[rnd_below(seed, sizeof(meta) / 4)] ^= 1u << rnd_below(seed, 32);
+			bpf_map_update_elem(meta_fd, &key, &meta, 0);
+		} else {
+			*w = rnd_below(seed, 3) ? rnd_next(seed) : *w ^ (1ull << rnd_below(seed, 64));
+		}
+		snprintf(args, sizeof(args), "lookup --pinned %s <%s >/dev/null 2>%s/perr", dir, path,
+			 tmpdir);
+		snprintf(cmd, sizeof(cmd), "timeout 30 %s %s", LOADER, args);
+		st = system(cmd);
+		if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 1))
+			crashes++;
+		else if (WEXITSTATUS(st)) {
+			char perr[128], *e;
+
+			snprintf(perr, sizeof(perr), "%s/perr", tmpdir);
+			e = slurp(perr, NULL);
+			if (!ASSERT_TRUE(e && !strncmp(e, "loader: ", 8), "a refusal says why"))
+				crashes++;
+			free(e);
+			failed++;
+		}
+		else
+			answered++;
+		if (i % 10 == 9)
+			bpf_map_update_elem(meta_fd, &key, &msave, 0);
+		else
+			*w = save;
+	}
+	ASSERT_EQ(crashes, 0, "corrupted pinned tree: no crash, no hang, no other exit status");
+	ASSERT_GT(failed, 0, "corruptions that were refused");
+	printf("  pinned tree corrupted 300 times through bpffs: %u refused (exit 1), %u answered\n",
+	       failed, answered);
+	munmap(nodes, nodes_len);
+out:
+	if (nodes_fd >= 0)
+		close(nodes_fd);
+	if (meta_fd >= 0)
+		close(meta_fd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s && umount %s && rmdir %s", dir, dir2, mnt, mnt);
+	ASSERT_EQ(system(cmd), 0, "unpin");
+	ASSERT_EQ(count_progs(), before, "unpinned: nothing left");
+}
+
 /* loader lookup on a random key file: every answer as the reference says. */
 static void lookup_cmd(struct kenv *k)
 {
@@ -366,6 +556,7 @@ static void lookup_cmd(struct kenv *k)
 		ASSERT_TRUE(!memcmp(a, b, la), "every answer equals the reference");
 	free(a);
 	free(b);
+	pinned_tree(keys, queries, expect, &ks, &seed);
 
 	/* scans from three places, one reaching the end of the tree */
 	for (i = 0; i < 3; i++) {

@@ -10,9 +10,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -23,6 +27,7 @@
 #include "demo.h"
 #include "keytext.h"
 #include "nodecache.h"
+#include "pin.h"
 #include "imagecmd.h"
 #include "run.h"
 #include "util.h"
@@ -617,6 +622,8 @@ static void usage_lookup(FILE *out)
 {
 	fprintf(out,
 "Usage: %s lookup --keys FILE [--node-size B] [--no-verify]\n"
+"       %s lookup --keys FILE [--node-size B] --pin DIR\n"
+"       %s lookup --pinned DIR [--keys FILE]\n"
 "\n"
 "Bulk-loads a btree from the keys in FILE (one per line, in the key text\n"
 "format below; any order, no two at one position), with each node's\n"
@@ -634,10 +641,16 @@ static void usage_lookup(FILE *out)
 "  --node-size B    bytes of keys per node, a multiple of 8 in %u..%u\n"
 "                   (default 4096)\n"
 "  --no-verify      skip checking each answer against a sorted array\n"
+"  --pin DIR        build and load the tree, pin it under DIR (a directory on\n"
+"                   bpffs: the nodes, the maps, the programs and a meta map;\n"
+"                   README \"Pinned trees\") and exit, answering nothing\n"
+"  --pinned DIR     query the tree pinned under DIR instead (--keys then only\n"
+"                   checks the answers); everything it says is checked first,\n"
+"                   since anyone who can write bpffs can change it\n"
 "\n"
 "Exit status: 0 success; 1 kernel failure or a mismatch; 2 a malformed key\n"
 "file or query (the message gives the line), nothing loaded.\n",
-		prog_name, BK_NODE_SIZE_MIN, BK_NODE_SIZE_MAX);
+		prog_name, prog_name, prog_name, BK_NODE_SIZE_MIN, BK_NODE_SIZE_MAX);
 }
 
 static int read_keyfile(const char *path, struct bk_keyset *ks)
@@ -721,6 +734,63 @@ static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
 	return 0;
 }
 
+/* Whether @dir is a directory on bpffs (else a usage error is printed). */
+static bool on_bpffs(const char *dir)
+{
+	struct statfs sf;
+
+	if (!statfs(dir, &sf) && sf.f_type == BPF_FS_MAGIC)
+		return true;
+	fprintf(stderr, "%s: %s is not a directory on bpffs (mount -t bpf bpf /sys/fs/bpf)\n",
+		prog_name, dir);
+	return false;
+}
+
+/* lookup --pin: the loaded tree pinned under @dir, or one error line. */
+static int pin_tree_cmd(const struct bk_tree_rt *t, const char *dir, const char *keys)
+{
+	char err[PATH_MAX + 200];
+
+	if (bk_tree_pin(t, dir, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		return EXIT_KERNEL;
+	}
+	printf("pinned the tree of %s under %s: %u nodes, depth %u, %u shapes\n", keys, dir,
+	       t->bt->nr_nodes, t->bt->depth, t->nr_shapes);
+	return 0;
+}
+
+/* lookup or scan --pinned: the tree pinned under @dir, opened and checked. */
+static int pinned_up(struct bk_pinned *pt, const char *dir)
+{
+	char err[PATH_MAX + 200], why[160];
+
+	if (!bk_caps_ok(why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog_name, why);
+		return EXIT_KERNEL;
+	}
+	if (bk_pinned_open(pt, dir, err, sizeof(err))) {
+		fprintf(stderr, "%s: the tree pinned under %s: %s\n", prog_name, dir, err);
+		return EXIT_KERNEL;
+	}
+	return 0;
+}
+
+/* One answer in the key text format; its value is read from the node, which must still hold it. */
+static int print_result(const struct bk_tree_rt *t, const struct bk_result *r)
+{
+	const struct bkey *k = (const struct bkey *)r->key;
+	const uint64_t *val = bk_tree_result_val(t, r);
+
+	if (!val && k->u64s > BKEY_U64s) {
+		fprintf(stderr, "%s: node %u changed under the lookup: key %u's value is not "
+			"inside it\n", prog_name, r->node, r->idx);
+		return -EIO;
+	}
+	bk_key_print(stdout, k, val);
+	return 0;
+}
+
 /* Unloads the tree, if loaded: a failure to release is the run's error if it had none. */
 static int tree_down(struct bk_tree_rt *t, bool loaded, int ret)
 {
@@ -753,9 +823,14 @@ static int cmd_lookup(int argc, char **argv)
 		{ "keys", required_argument, NULL, 'k' },
 		{ "node-size", required_argument, NULL, 'n' },
 		{ "no-verify", no_argument, NULL, 'V' },
+		{ "pin", required_argument, NULL, 'P' },
+		{ "pinned", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	const char *pin = NULL, *pinned = NULL;
+	struct bk_pinned pt;
+	struct bk_tree_rt *tree = NULL;
 	struct bk_btree_opts bo = { .node_size = 4096 };
 	struct bk_keyset ks = {};
 	struct bk_btree bt = {};
@@ -777,23 +852,38 @@ static int cmd_lookup(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'V': verify = false; break;
+		case 'P': pin = optarg; break;
+		case 'Q': pinned = optarg; break;
 		case 'h': usage_lookup(stdout); return 0;
 		default: usage_lookup(stderr); return EXIT_USAGE;
 		}
 	}
-	if (!keys) {
-		fprintf(stderr, "%s: lookup: --keys FILE is required\n", prog_name);
+	if ((!keys && !pinned) || (pin && pinned)) {
+		fprintf(stderr, "%s: lookup: --keys FILE (and --pin DIR), or --pinned DIR\n",
+			prog_name);
 		return EXIT_USAGE;
 	}
-	if (read_keyfile(keys, &ks) || read_queries(stdin, &pos, &n))
+	if (pin && !on_bpffs(pin))
+		return EXIT_USAGE;
+	if (keys && read_keyfile(keys, &ks))
+		goto out;
+	verify &= keys != NULL;
+	if (pin) {
+		ret = tree_up(&ks, &bo, &bt, &t, &loaded);
+		if (!ret)
+			ret = pin_tree_cmd(&t, pin, keys);
+		goto out;
+	}
+	if (read_queries(stdin, &pos, &n))
 		goto out;
 	res = calloc(n ? n : 1, sizeof(*res));
-	ret = res ? tree_up(&ks, &bo, &bt, &t, &loaded) : EXIT_KERNEL;
+	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded);
 	if (ret)
 		goto out;
+	tree = pinned ? &pt.t : &t;
 	ret = EXIT_KERNEL;
-	if (bk_tree_lookup(&t, pos, n, res)) {
-		bk_tree_bad_reason(&t, err, sizeof(err));
+	if (bk_tree_lookup(tree, pos, n, res)) {
+		bk_tree_bad_reason(tree, err, sizeof(err));
 		fprintf(stderr, "%s: a lookup failed: %s\n", prog_name, err);
 		goto out;
 	}
@@ -804,8 +894,8 @@ static int cmd_lookup(int argc, char **argv)
 			mismatches += !bk_keyset_answer_ok(&ks, pos[i], r->found, r->key);
 		if (!r->found)
 			printf("none\n");
-		else
-			bk_key_print(stdout, (const struct bkey *)r->key, bk_tree_result_val(&t, r));
+		else if (print_result(tree, r))
+			goto out;
 	}
 	if (mismatches)
 		fprintf(stderr, "%s: %zu of %zu answers differ from the reference\n", prog_name,
@@ -813,6 +903,8 @@ static int cmd_lookup(int argc, char **argv)
 	ret = mismatches ? EXIT_KERNEL : 0;
 out:
 	ret = tree_down(&t, loaded, ret);
+	if (tree == &pt.t)
+		bk_pinned_close(&pt);
 	bk_btree_free(&bt);
 	bk_keyset_free(&ks);
 	free(pos);
@@ -827,6 +919,7 @@ static void usage_scan(FILE *out)
 	fprintf(out,
 "Usage: %s scan --keys FILE --from inode:offset:snapshot --count N\n"
 "               [--node-size B] [--no-verify]\n"
+"       %s scan --pinned DIR --from inode:offset:snapshot --count N [--keys FILE]\n"
 "\n"
 "Builds and loads the btree of FILE as 'lookup' does, then prints the N keys\n"
 "from the first one at or after the position on, crossing leaves, in the\n"
@@ -838,8 +931,10 @@ static void usage_scan(FILE *out)
 "  --count N        how many keys at most (required)\n"
 "  --node-size B    bytes of keys per node (default 4096)\n"
 "  --no-verify      skip checking the keys against a sorted array\n"
+"  --pinned DIR     scan the tree 'lookup --pin' pinned under DIR instead\n"
+"                   (--keys then only checks the keys)\n"
 "\n"
-"Exit status as for lookup.\n", prog_name);
+"Exit status as for lookup.\n", prog_name, prog_name);
 }
 
 static int cmd_scan(int argc, char **argv)
@@ -850,15 +945,17 @@ static int cmd_scan(int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{ "node-size", required_argument, NULL, 'n' },
 		{ "no-verify", no_argument, NULL, 'V' },
+		{ "pinned", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct bk_btree_opts bo = { .node_size = 4096 };
 	struct bk_keyset ks = {};
 	struct bk_btree bt = {};
-	struct bk_tree_rt t = {};
+	struct bk_tree_rt t = {}, *tree = NULL;
+	struct bk_pinned pt;
 	struct bk_result *res = NULL;
-	const char *keys = NULL, *from_s = NULL;
+	const char *keys = NULL, *from_s = NULL, *pinned = NULL;
 	struct bpos from;
 	unsigned long count = 0;
 	size_t got = 0, i, first, mismatches = 0;
@@ -883,28 +980,31 @@ static int cmd_scan(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'V': verify = false; break;
+		case 'Q': pinned = optarg; break;
 		case 'h': usage_scan(stdout); return 0;
 		default: usage_scan(stderr); return EXIT_USAGE;
 		}
 	}
-	if (!keys || !from_s) {
-		fprintf(stderr, "%s: scan: --keys FILE, --from POS and --count N are required\n",
-			prog_name);
+	if ((!keys && !pinned) || !from_s) {
+		fprintf(stderr, "%s: scan: --keys FILE or --pinned DIR, --from POS and --count N "
+			"are required\n", prog_name);
 		return EXIT_USAGE;
 	}
+	verify &= keys != NULL;
 	if (bk_pos_parse(from_s, &from, err, sizeof(err))) {
 		fprintf(stderr, "%s: --from: %s\n", prog_name, err);
 		return EXIT_USAGE;
 	}
-	if (read_keyfile(keys, &ks))
+	if (keys && read_keyfile(keys, &ks))
 		goto out;
 	res = calloc(count ? count : 1, sizeof(*res));
-	ret = res ? tree_up(&ks, &bo, &bt, &t, &loaded) : EXIT_KERNEL;
+	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded);
 	if (ret)
 		goto out;
+	tree = pinned ? &pt.t : &t;
 	ret = EXIT_KERNEL;
-	if (bk_tree_scan(&t, from, count, res, &got)) {
-		bk_tree_bad_reason(&t, err, sizeof(err));
+	if (bk_tree_scan(tree, from, count, res, &got)) {
+		bk_tree_bad_reason(tree, err, sizeof(err));
 		fprintf(stderr, "%s: a scan failed: %s\n", prog_name, err);
 		goto out;
 	}
@@ -915,13 +1015,16 @@ static int cmd_scan(int argc, char **argv)
 		if (verify && (first + i >= ks.nr ||
 			       memcmp(res[i].key, &ks.keys[first + i].k, sizeof(struct bkey))))
 			mismatches++;
-		bk_key_print(stdout, (const struct bkey *)res[i].key, bk_tree_result_val(&t, &res[i]));
+		if (print_result(tree, &res[i]))
+			goto out;
 	}
 	if (mismatches)
 		fprintf(stderr, "%s: the scan differs from the reference\n", prog_name);
 	ret = mismatches ? EXIT_KERNEL : 0;
 out:
 	ret = tree_down(&t, loaded, ret);
+	if (tree == &pt.t)
+		bk_pinned_close(&pt);
 	bk_btree_free(&bt);
 	bk_keyset_free(&ks);
 	free(res);

@@ -82,7 +82,7 @@ static void cache_put(struct bk_node_cache *nc, struct bk_fmt_entry *e)
 {
 	if (!e->refs || --e->refs)
 		return;
-	if (nc->lr.progs_fd >= 0 && bpf_map_delete_elem(nc->lr.progs_fd, &e->fid) &&
+	if (nc->lr.progs_fd >= 0 && !nc->pinned && bpf_map_delete_elem(nc->lr.progs_fd, &e->fid) &&
 	    !nc->release_err)
 		nc->release_err = -errno;	/* the slot still holds the program */
 	entry_release(e);
@@ -629,11 +629,18 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r)
 {
-	const struct bk_node_hdr *h = bk_lookup_node(&t->nc->lr, t->base + r->node);
-	const uint8_t *words = (const uint8_t *)h + BK_NODE_WORDS_OFF;
-	const uint16_t *tab = (const uint16_t *)((const uint8_t *)h + h->tab_off);
-	const uint8_t *k = words + 8 * tab[r->idx];
-	const struct bkey_format *f = (const void *)h->format;
+	unsigned nw = t->bt->o.node_size / 8, words = ((const uint8_t *)r->key)[0] - BKEY_U64s;
+	const struct bk_node_hdr *h;
+	const uint8_t *k;
+	uint16_t at;
 
-	return (const uint64_t *)k + bkey_key_words(f, k);
+	/* the map is anyone's to write: the value must lie inside the node */
+	if (!r->found || r->node >= t->bt->nr_nodes || r->idx >= nw)
+		return NULL;
+	h = bk_lookup_node(&t->nc->lr, t->base + r->node);
+	memcpy(&at, (const uint8_t *)h + BK_NODE_WORDS_OFF + t->bt->o.node_size + 2 * r->idx, 2);
+	k = (const uint8_t *)h + BK_NODE_WORDS_OFF + 8 * (size_t)at;
+	if (at >= nw || at + bkey_key_words((const void *)h->format, k) + words > nw)
+		return NULL;
+	return (const uint64_t *)k + bkey_key_words((const void *)h->format, k);
 }

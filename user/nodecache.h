@@ -72,6 +72,9 @@ struct bk_node_cache {
 	/* the first failure to empty a released shape's prog array slot:
 	 * the array still holds that program (bk_tree_unload() returns it) */
 	int			release_err;
+	/* pinned (bk_tree_pin()): the prog array keeps its programs when
+	 * this process lets go of them, for the pinned tree's users */
+	bool			pinned;
 };
 
 int bk_node_cache_open(struct bk_node_cache *nc, unsigned node_size, uint32_t nr_slots);
@@ -173,7 +176,10 @@ int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from,
 void bk_worker_bad_reason(const struct bk_tree_rt *t, const struct bk_worker *w, char *buf,
 			  size_t len);
 
-/* The value words of a result, read from the node image in the map. */
+/*
+ * The value words of a result, read from the node image in the map; NULL
+ * if they do not lie inside the node (it changed since the lookup).
+ */
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r);
 
 #endif

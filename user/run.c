@@ -5,6 +5,7 @@
  * answer checked against a sorted array, and a report.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "run.h"
 #include "caps.h"
 #include "nodecache.h"
+#include "pin.h"
 #include "util.h"
 #include "workload.h"
 
@@ -180,33 +182,20 @@ static bool tree_uses(const struct bk_tree_rt *t, uint32_t fid)
 	return false;
 }
 
-/* The shared nodes map and prog array, and the programs of the tree's shapes. */
-static int pin_tree(const struct bk_tree_rt *t, const char *dir, const char *name)
+/* The tree pinned under DIR/@name (pin.h), or -errno with @err saying what failed. */
+static int pin_tree(struct bk_tree_rt *t, const char *dir, const char *name, char *err,
+		    size_t len)
 {
-	const struct bk_node_cache *nc = t->nc;
-	char path[512];
-	uint32_t i;
+	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return -errno;
-	snprintf(path, sizeof(path), "%s/%s/nodes", dir, name);
-	if (bpf_obj_pin(nc->lr.nodes_fd, path))
-		return -errno;
-	snprintf(path, sizeof(path), "%s/%s/progs", dir, name);
-	if (bpf_obj_pin(nc->lr.progs_fd, path))
-		return -errno;
-	for (i = 0; i < nc->cache.nr; i++) {
-		if (!tree_uses(t, i))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/lookup_%u", dir, name, i);
-		if (bpf_obj_pin(nc->cache.e[i].lookup.fd, path))
-			return -errno;
-		snprintf(path, sizeof(path), "%s/%s/scan_%u", dir, name, i);
-		if (bpf_obj_pin(nc->cache.e[i].scan.fd, path))
-			return -errno;
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		int ret = -errno;
+
+		snprintf(err, len, "cannot make %s: %s", path, strerror(-ret));
+		return ret;
 	}
-	return 0;
+	return bk_tree_pin(t, path, err, len);
 }
 
 /* A tree loaded into the node cache: what its load cost and holds. */
@@ -259,9 +248,11 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	int ret = 0;
 
 	if (o->pin) {
-		ret = pin_tree(t, o->pin, name);
+		char why[PATH_MAX + 200];
+
+		ret = pin_tree(t, o->pin, name, why, sizeof(why));
 		if (ret) {
-			fprintf(stderr, "loader: cannot pin under %s: %s\n", o->pin, strerror(-ret));
+			fprintf(stderr, "loader: %s\n", why);
 			goto out;
 		}
 	}
@@ -769,9 +760,10 @@ void run_usage(FILE *out, const char *prog)
 "                  and sharing the programs; every answer checked, throughput\n"
 "                  reported beside one thread's (1..64)\n"
 "  --no-verify     skip the checks against the sorted arrays\n"
-"  --pin DIR       pin the maps and programs under DIR (on bpffs), so that\n"
-"                  bpftool can show and dump them after exit; without it\n"
-"                  everything is released at exit and on Ctrl-C\n"
+"  --pin DIR       pin each btree under DIR/<name> (on bpffs) as 'lookup --pin'\n"
+"                  does: 'lookup --pinned DIR/inodes' queries it and bpftool\n"
+"                  shows and dumps it after exit; without it everything is\n"
+"                  released at exit and on Ctrl-C\n"
 "  -j, --json      print the report as JSON\n"
 "\n"
 "Exit status: 0 if every answer matched; 1 otherwise or on failure.\n", prog);

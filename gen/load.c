@@ -243,6 +243,18 @@ void bk_runtime_slot(const struct bk_runtime *rt, uint32_t slot, struct bk_runti
 	view->out = (void *)((char *)rt->out_mem + slot * elem_stride(BK_OUT_VALUE_SIZE));
 }
 
+/* Its maps made or adopted (@ret 0): slot 0's view; else closed, and @ret. */
+static int runtime_ready(struct bk_runtime *rt, int ret)
+{
+	if (ret) {
+		bk_runtime_close(rt);
+		return ret;
+	}
+	bk_runtime_slot(rt, 0, rt);
+	rt->view = false;
+	return 0;
+}
+
 int bk_runtime_open_slots(struct bk_runtime *rt, uint32_t nr_slots)
 {
 	int ret;
@@ -257,13 +269,7 @@ int bk_runtime_open_slots(struct bk_runtime *rt, uint32_t nr_slots)
 		ret = mmap_array("bk_in", BK_IN_VALUE_SIZE, nr_slots, &rt->in_fd, &rt->in_mem);
 	if (!ret)
 		ret = mmap_array("bk_out", BK_OUT_VALUE_SIZE, nr_slots, &rt->out_fd, &rt->out_mem);
-	if (ret) {
-		bk_runtime_close(rt);
-		return ret;
-	}
-	bk_runtime_slot(rt, 0, rt);
-	rt->view = false;
-	return 0;
+	return runtime_ready(rt, ret);
 }
 
 /* An mmap'able array of @value_size-byte values, @nr of them: mapped into *mem. */
@@ -305,13 +311,7 @@ int bk_runtime_adopt(struct bk_runtime *rt, int ctl_fd, int in_fd, int out_fd)
 		ret = adopt_array(in_fd, BK_IN_VALUE_SIZE, rt->nr_slots, &rt->in_mem);
 	if (!ret)
 		ret = adopt_array(out_fd, BK_OUT_VALUE_SIZE, rt->nr_slots, &rt->out_mem);
-	if (ret) {
-		bk_runtime_close(rt);
-		return ret;
-	}
-	bk_runtime_slot(rt, 0, rt);
-	rt->view = false;
-	return 0;
+	return runtime_ready(rt, ret);
 }
 
 int bk_runtime_open(struct bk_runtime *rt)

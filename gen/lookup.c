@@ -59,6 +59,18 @@ void bk_lookup_rt_slot(const struct bk_lookup_rt *lr, uint32_t slot, struct bk_l
 	view->results = (void *)(base + BK_LSLOT_OFF_RESULTS);
 }
 
+/* Its maps made or adopted (@ret 0): slot 0's view; else closed, and @ret. */
+static int lookup_rt_ready(struct bk_lookup_rt *lr, int ret)
+{
+	if (ret) {
+		bk_lookup_rt_close(lr);
+		return ret;
+	}
+	bk_lookup_rt_slot(lr, 0, lr);
+	lr->view = false;
+	return 0;
+}
+
 int bk_lookup_rt_open_slots(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,
 			    uint32_t max_formats, uint32_t nr_slots)
 {
@@ -89,12 +101,9 @@ int bk_lookup_rt_open_slots(struct bk_lookup_rt *lr, unsigned node_size, uint32_
 		goto fail;
 	}
 	prefault(lr->nodes, page_round((size_t)lr->node_value_size * nr_nodes));
-	bk_lookup_rt_slot(lr, 0, lr);
-	lr->view = false;
-	return 0;
+	ret = 0;
 fail:
-	bk_lookup_rt_close(lr);
-	return ret;
+	return lookup_rt_ready(lr, ret);
 }
 
 /* Whether map @fd is of @type, holds @value_size-byte values, and is mmap'able if @mmap. */
@@ -134,16 +143,10 @@ int bk_lookup_rt_adopt(struct bk_lookup_rt *lr, int ctl_fd, int nodes_fd, int pr
 		goto fail;
 	lr->slots = map_mmap(ctl_fd, page_round((size_t)BK_LSLOT_SIZE * lr->nr_slots));
 	lr->nodes = map_mmap(nodes_fd, page_round((size_t)lr->node_value_size * lr->nr_nodes));
-	if (!lr->slots || !lr->nodes) {
+	if (!lr->slots || !lr->nodes)
 		ret = -errno;
-		goto fail;
-	}
-	bk_lookup_rt_slot(lr, 0, lr);
-	lr->view = false;
-	return 0;
 fail:
-	bk_lookup_rt_close(lr);
-	return ret;
+	return lookup_rt_ready(lr, ret);
 }
 
 int bk_lookup_rt_open(struct bk_lookup_rt *lr, unsigned node_size, uint32_t nr_nodes,

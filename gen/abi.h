@@ -64,6 +64,9 @@ struct bk_ctl {
 	unsigned int	cur_in;
 	unsigned int	cur_out;
 	unsigned int	node;		/* the node walked, for programs reading a nodes map */
+	/* who holds this run slot (a pinned tree's users claim one each);
+	 * programs never read it */
+	unsigned int	owner;
 };
 
 /*
@@ -161,7 +164,8 @@ struct bk_search_ctl {
 	unsigned int	status;		/* out: BK_OK or BK_ERR_* */
 	unsigned int	idx;		/* out: first key >= the position, or nr_keys */
 	unsigned int	lossy;		/* out: enum bkey_pack_pos_ret used */
-	unsigned int	pad;
+	unsigned int	root_level;	/* lookups: the root's level (a root that says
+					 * otherwise is refused) */
 	/* the program's scratch, in the map so that the verifier sees
 	 * unknown scalars (gen/search.c): the packed search key, its lowest
 	 * key word pre-shifted */
@@ -214,6 +218,7 @@ struct bk_result {
 #define BK_SCTL_OFF_STATUS	24
 #define BK_SCTL_OFF_IDX		28
 #define BK_SCTL_OFF_LOSSY	32
+#define BK_SCTL_OFF_ROOT_LEVEL	36
 #define BK_SCTL_OFF_PACKED	40
 #define BK_SCTL_OFF_PSHIFT	80
 #define BK_SCTL_OFF_LO		88

@@ -272,6 +272,7 @@ struct bk_lookup_tree {
 	uint32_t	nr_fids;		/* entries of prog_fd_by_fid */
 	uint32_t	slot_first, slot_end;	/* its nodes: these slots */
 	uint32_t	root;			/* a slot among them */
+	uint32_t	root_level;		/* the root's level (depth - 1) */
 	/* tail calls a lookup takes at most: the depth, + 1 if its leaves
 	 * may end below their max keys (a hop to the next leaf) */
 	unsigned	depth;

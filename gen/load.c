@@ -42,6 +42,7 @@ ABI_OFF(bk_search_ctl, root, BK_SCTL_OFF_ROOT);
 ABI_OFF(bk_search_ctl, root_fid, BK_SCTL_OFF_ROOT_FID);
 ABI_OFF(bk_search_ctl, budget, BK_SCTL_OFF_BUDGET);
 ABI_OFF(bk_search_ctl, hops, BK_SCTL_OFF_HOPS);
+ABI_OFF(bk_search_ctl, root_level, BK_SCTL_OFF_ROOT_LEVEL);
 ABI_OFF(bk_search_ctl, slot_first, BK_SCTL_OFF_SLOT_FIRST);
 ABI_OFF(bk_search_ctl, slot_end, BK_SCTL_OFF_SLOT_END);
 _Static_assert(sizeof(struct bk_search_ctl) <= BK_LSLOT_OFF_QUERIES, "search ctl fits");

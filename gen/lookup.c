@@ -188,15 +188,17 @@ int bk_lookup_set_prog(struct bk_lookup_rt *lr, uint32_t fid, int prog_fd)
  * a program for its format id.  The map is anyone's to write.
  */
 static int check_run_node(const struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree,
-			  uint32_t node)
+			  uint32_t node, int *prog_fd)
 {
 	uint32_t fid;
 
 	if (node < tree->slot_first || node >= tree->slot_end)
 		return BK_ERR_NODE_PTR;
-	fid = bk_lookup_node(lr, node)->format_id;
+	/* read once: a writer of the map may change it under us */
+	fid = __atomic_load_n(&bk_lookup_node(lr, node)->format_id, __ATOMIC_RELAXED);
 	if (fid >= tree->nr_fids || tree->prog_fd_by_fid[fid] < 0)
 		return BK_ERR_NODE_FID;
+	*prog_fd = tree->prog_fd_by_fid[fid];
 	return 0;
 }
 
@@ -219,6 +221,7 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 	c->q = 0;
 	c->nq = nq;
 	c->root = tree->root;
+	c->root_level = tree->root_level;
 	c->node = tree->root;
 	c->hops = 0;
 	c->slot_first = tree->slot_first;
@@ -231,15 +234,16 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 	for (runs = 0; runs <= nq; runs++) {
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
 			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
-		uint32_t fid, q = c->q;
-		int bad = check_run_node(lr, tree, c->node);
+		uint32_t q = c->q, node = __atomic_load_n(&c->node, __ATOMIC_RELAXED);
+		int prog_fd, bad = check_run_node(lr, tree, node, &prog_fd);
 
-		if (bad)
+		if (bad) {
+			c->node = node;		/* names it */
 			return bad;
-		fid = bk_lookup_node(lr, c->node)->format_id;
+		}
 		c->status = ~0u;
 		c->budget = per_run ? per_run : 1;
-		if (bpf_prog_test_run_opts(tree->prog_fd_by_fid[fid], &opts))
+		if (bpf_prog_test_run_opts(prog_fd, &opts))
 			return -errno;
 		if (st) {
 			st->runs++;
@@ -253,8 +257,13 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 			return c->status;	/* a bad node: BK_ERR_* with c->node */
 		/* a run ends between lookups, and one lookup fits a run: a run
 		 * that finished none went round a loop of pointers */
-		if (c->q == q || c->q > nq)	/* (or a tail call to no program) */
-			return check_run_node(lr, tree, c->node) ?: -ELOOP;
+		if (c->q == q || c->q > nq) {	/* (or a tail call to no program) */
+			int prog_fd;
+
+			node = __atomic_load_n(&c->node, __ATOMIC_RELAXED);
+			c->node = node;
+			return check_run_node(lr, tree, node, &prog_fd) ?: -ELOOP;
+		}
 		if (st && c->node != tree->root)
 			st->split++;		/* stopped inside a walk */
 	}

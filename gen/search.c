@@ -650,7 +650,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	struct bk_emit *e = &p->e;
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
 	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
-	int fail, search, loop, found, bad, limit, finish, no_slot, bad_shape, bad_offsets;
+	int fail, search, loop, found, bad, limit, finish, no_slot, bad_shape, bad_offsets, bad_root;
 	int ld_func = -1;
 	unsigned steps, k;
 	char fs[200];
@@ -684,6 +684,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	no_slot = bk_label(e);
 	bad_shape = bk_label(e);
 	bad_offsets = bk_label(e);
+	bad_root = bk_label(e);
 
 	bk_subprog(e);
 	bkey_format_to_str(f, fs, sizeof(fs));
@@ -711,6 +712,18 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), bad);
 	bk_insn(e, BPF_MOV64_REG(R_NODE, BPF_REG_0));
 	bk_emit_check_format(e, R_NODE, &p->plan.f, !o->by_shape, bad_shape);
+	if (o->lookup) {
+		int not_root = bk_label(e);
+
+		bk_comment(e, "the root is at the root's level: a node never descends into itself");
+		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_NODE));
+		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, R_CTL, BK_SCTL_OFF_ROOT));
+		bk_jmp(e, BPF_JMP_REG(BPF_JNE, BPF_REG_1, BPF_REG_2, 0), not_root);
+		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_NODE, offsetof(struct bk_node_hdr, level)));
+		bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, R_CTL, BK_SCTL_OFF_ROOT_LEVEL));
+		bk_jmp(e, BPF_JMP_REG(BPF_JNE, BPF_REG_1, BPF_REG_2, 0), bad_root);
+		bk_bind(e, not_root);
+	}
 	if (o->by_shape) {
 		/* the search takes the snapshot's offset in 32 bits, where the
 		 * model takes all 64: a valid format's fits 32 (9.1) */
@@ -784,6 +797,12 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_line(e, "a node of another format: its format id lies");
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_SHAPE));
 	bk_jmp(e, BPF_JMP_A(0), finish);
+	if (bk_label_used(e, bad_root)) {
+		bk_bind(e, bad_root);
+		bk_line(e, "a root not at the root's level");
+		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_LEVEL));
+		bk_jmp(e, BPF_JMP_A(0), finish);
+	}
 	if (bk_label_used(e, bad_offsets)) {
 		bk_bind(e, bad_offsets);
 		bk_line(e, "a format no valid node has: the template check's status");

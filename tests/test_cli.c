@@ -383,6 +383,19 @@ static void pinned_tree(const char *keys, const char *queries, const char *expec
 	free(b);
 	snprintf(args, sizeof(args), "lookup --pinned %s --keys %s <%s >/dev/null", dir, keys, queries);
 	ASSERT_EQ(run_loader(args, NULL), 0, "lookup --pinned --keys: every answer checked");
+	/* four processes at once, each on a run slot of its own: each answers right */
+	snprintf(cmd, sizeof(cmd), "for i in 1 2 3 4; do %s lookup --pinned %s --keys %s <%s "
+		 ">%s/par.$i 2>&1 & done; wait", LOADER, dir, keys, queries, tmpdir);
+	ASSERT_EQ(system(cmd), 0, "four lookups --pinned at once");
+	for (i = 1; i <= 4; i++) {
+		snprintf(path, sizeof(path), "%s/par.%u", tmpdir, i);
+		a = slurp(path, &la);
+		b = slurp(expect, &lb);
+		if (ASSERT_TRUE(a && b, "outputs") && ASSERT_EQ(la, lb, "at once: same length"))
+			ASSERT_TRUE(!memcmp(a, b, la), "at once: every answer equals the reference");
+		free(a);
+		free(b);
+	}
 	{
 		const struct bkey *kk = &ks->keys[ks->nr / 3].k;
 		char out2[128];
@@ -715,6 +728,14 @@ static void pin_and_dump(struct kenv *k)
 		 "--pin %s >/dev/null", dir);
 	ASSERT_EQ(run_loader(args, &err), 0, "run --pin");
 	free(err);
+	/* each btree of the main job is a pinned tree another process can query */
+	snprintf(args, sizeof(args), "lookup --pinned %s/extents </dev/null", dir);
+	ASSERT_EQ(run_loader(args, &err), 0, "lookup --pinned DIR/extents after run --pin");
+	free(err);
+	snprintf(cmd, sizeof(cmd), "echo 4096:0:0 | %s lookup --pinned %s/inodes", LOADER, dir);
+	out = run_cmd_out(cmd);
+	ASSERT_TRUE(out && (strstr(out, "none") || strstr(out, "size=")), "an answer from DIR/inodes");
+	free(out);
 	if (system("command -v bpftool >/dev/null 2>&1")) {
 		printf("  (no bpftool: the pins are not shown through it)\n");
 	} else {

@@ -352,7 +352,8 @@ static void lookups(struct kenv *k, bool few)
 		     load_lookups(&lr, &bt, prog_fds, loaded, &nr_fmts, &accepted);
 		const struct bk_lookup_tree tree = {
 			.prog_fd_by_fid = prog_fds, .nr_fids = nr_fmts, .slot_first = 0,
-			.slot_end = bt.nr_nodes, .root = bt.root, .depth = bt.depth,
+			.slot_end = bt.nr_nodes, .root = bt.root, .root_level = bt.depth - 1,
+			.depth = bt.depth,
 		};
 		/* batches: every key's position, below it, snapshot 0, random */
 		for (i = 0; ok && i < ks.nr; i += 1 + ks.nr / 3000) {

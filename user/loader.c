@@ -711,7 +711,7 @@ static int read_queries(FILE *in, struct bpos **pos, size_t *n)
  * (the keys do not fit the nodes) or EXIT_KERNEL, with one message.
  */
 static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
-		   struct bk_btree *bt, struct bk_tree_rt *t, bool *loaded)
+		   struct bk_btree *bt, struct bk_tree_rt *t, bool *loaded, uint32_t runs)
 {
 	char err[300], why[160];
 	int ret;
@@ -724,7 +724,7 @@ static int tree_up(const struct bk_keyset *ks, const struct bk_btree_opts *bo,
 		fprintf(stderr, "%s: %s\n", prog_name, why);
 		return EXIT_KERNEL;
 	}
-	ret = bk_tree_load(t, bt, NULL, stderr);
+	ret = bk_tree_load_runs(t, bt, runs, stderr);
 	if (ret) {
 		fprintf(stderr, "%s: cannot load the btree into BPF: %s\n", prog_name,
 			ret == -EOPNOTSUPP ? BK_NODE_CACHE_NO_SHAPE : strerror(-ret));
@@ -782,6 +782,11 @@ static int print_result(const struct bk_tree_rt *t, const struct bk_result *r)
 	const struct bkey *k = (const struct bkey *)r->key;
 	const uint64_t *val = bk_tree_result_val(t, r);
 
+	if (k->u64s < BKEY_U64s) {
+		fprintf(stderr, "%s: node %u changed under the lookup: key %u's u64s is %u\n",
+			prog_name, r->node, r->idx, k->u64s);
+		return -EIO;
+	}
 	if (!val && k->u64s > BKEY_U64s) {
 		fprintf(stderr, "%s: node %u changed under the lookup: key %u's value is not "
 			"inside it\n", prog_name, r->node, r->idx);
@@ -869,7 +874,8 @@ static int cmd_lookup(int argc, char **argv)
 		goto out;
 	verify &= keys != NULL;
 	if (pin) {
-		ret = tree_up(&ks, &bo, &bt, &t, &loaded);
+		/* run slots for the processes that will query it at once */
+		ret = tree_up(&ks, &bo, &bt, &t, &loaded, BK_PIN_RUN_SLOTS);
 		if (!ret)
 			ret = pin_tree_cmd(&t, pin, keys);
 		goto out;
@@ -877,7 +883,7 @@ static int cmd_lookup(int argc, char **argv)
 	if (read_queries(stdin, &pos, &n))
 		goto out;
 	res = calloc(n ? n : 1, sizeof(*res));
-	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded);
+	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded, 1);
 	if (ret)
 		goto out;
 	tree = pinned ? &pt.t : &t;
@@ -998,7 +1004,7 @@ static int cmd_scan(int argc, char **argv)
 	if (keys && read_keyfile(keys, &ks))
 		goto out;
 	res = calloc(count ? count : 1, sizeof(*res));
-	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded);
+	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded, 1);
 	if (ret)
 		goto out;
 	tree = pinned ? &pt.t : &t;

@@ -292,8 +292,23 @@ static int count_formats(const struct bk_btree *bt)
 	return n;
 }
 
+static int tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node_cache *nc,
+		     uint32_t own_runs, FILE *log_out);
+
 int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node_cache *nc,
 		 FILE *log_out)
+{
+	return tree_load(t, bt, nc, 1, log_out);
+}
+
+int bk_tree_load_runs(struct bk_tree_rt *t, const struct bk_btree *bt, uint32_t nr_run_slots,
+		      FILE *log_out)
+{
+	return tree_load(t, bt, NULL, nr_run_slots, log_out);
+}
+
+static int tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node_cache *nc,
+		     uint32_t own_runs, FILE *log_out)
 {
 	double *cached_ns = NULL, *prep = NULL;
 	uint8_t *uses = NULL;		/* by shape id: this tree has such a node */
@@ -307,7 +322,7 @@ int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node
 		return ret;
 	t->nr_formats = ret;
 	if (!nc) {
-		ret = bk_node_cache_open(&t->own, bt->o.node_size, bt->nr_nodes);
+		ret = bk_node_cache_open_runs(&t->own, bt->o.node_size, bt->nr_nodes, own_runs);
 		if (ret)
 			return ret;
 		nc = &t->own;
@@ -418,7 +433,8 @@ int bk_tree_lookup_on(struct bk_tree_rt *t, struct bk_worker *w, const struct bp
 	const struct bk_lookup_tree tree = {
 		.prog_fd_by_fid = t->nc->prog_fd_by_fid, .nr_fids = t->nc->nr_slots,
 		.slot_first = t->base, .slot_end = t->base + t->bt->nr_nodes,
-		.root = t->base + t->bt->root, .depth = t->bt->depth + t->bt->leaf_gaps,
+		.root = t->base + t->bt->root, .root_level = t->bt->depth - 1,
+		.depth = t->bt->depth + t->bt->leaf_gaps,
 	};
 	size_t done = 0;
 
@@ -490,7 +506,7 @@ int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from,
 /* The tree's own runs: run slot 0, its counts and failures kept in @t. */
 static void worker_of_tree(struct bk_tree_rt *t, struct bk_worker *w)
 {
-	bk_worker_init(w, t->nc, 0);
+	bk_worker_init(w, t->nc, t->run_slot);
 	w->st = t->st;
 }
 
@@ -545,7 +561,7 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 	const struct bkey_format *f;
 	const uint64_t *words;
 	const uint16_t *tab;
-	uint32_t nwords = t->bt->o.node_size / 8, i;
+	uint32_t nwords = t->bt->o.node_size / 8, nr_keys, i;
 
 	if (t->last_status == -ELOOP) {
 		snprintf(buf, len, "a lookup did not finish within a run's tail calls: the "
@@ -591,18 +607,19 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 	f = (const void *)h->format;
 	words = (const uint64_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF);
 	tab = (const uint16_t *)((const uint8_t *)h + BK_NODE_WORDS_OFF + t->bt->o.node_size);
-	if (h->nr_keys > nwords) {
-		snprintf(buf, len, "node %u: %u keys, more than it holds", t->last_node, h->nr_keys);
+	nr_keys = __atomic_load_n(&h->nr_keys, __ATOMIC_RELAXED);	/* once: it may change */
+	if (nr_keys > nwords) {
+		snprintf(buf, len, "node %u: %u keys, more than it holds", t->last_node, nr_keys);
 		return;
 	}
 	/* a table entry outside the node first: it also ends the key before */
-	for (i = 0; i < h->nr_keys; i++)
+	for (i = 0; i < nr_keys; i++)
 		if (tab[i] >= nwords) {
 			snprintf(buf, len, "node %u key %u: the key table points outside the node "
 				 "(word %u of %u)", t->last_node, i, tab[i], nwords);
 			return;
 		}
-	for (i = 0; i < h->nr_keys; i++) {
+	for (i = 0; i < nr_keys; i++) {
 		unsigned kw, u64s;
 		enum bkey_stream_err err;
 
@@ -629,13 +646,14 @@ void bk_tree_bad_reason(const struct bk_tree_rt *t, char *buf, size_t len)
 
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r)
 {
-	unsigned nw = t->bt->o.node_size / 8, words = ((const uint8_t *)r->key)[0] - BKEY_U64s;
+	unsigned nw = t->bt->o.node_size / 8, u64s = ((const uint8_t *)r->key)[0];
+	unsigned words = u64s - BKEY_U64s;
 	const struct bk_node_hdr *h;
 	const uint8_t *k;
 	uint16_t at;
 
 	/* the map is anyone's to write: the value must lie inside the node */
-	if (!r->found || r->node >= t->bt->nr_nodes || r->idx >= nw)
+	if (!r->found || u64s < BKEY_U64s || r->node >= t->bt->nr_nodes || r->idx >= nw)
 		return NULL;
 	h = bk_lookup_node(&t->nc->lr, t->base + r->node);
 	memcpy(&at, (const uint8_t *)h + BK_NODE_WORDS_OFF + t->bt->o.node_size + 2 * r->idx, 2);

@@ -97,6 +97,7 @@ struct bk_tree_rt {
 	struct bk_node_cache	*nc;
 	struct bk_node_cache	own;		/* nc when the tree was loaded alone */
 	uint32_t		base;		/* node i is slot base + i */
+	uint32_t		run_slot;	/* bk_tree_lookup/scan's run slot (0) */
 	uint32_t		*fid_of_node;
 	uint32_t		nr_loaded;	/* nodes holding a reference */
 	uint32_t		nr_formats;	/* distinct node formats */
@@ -119,6 +120,9 @@ struct bk_tree_rt {
  */
 int bk_tree_load(struct bk_tree_rt *t, const struct bk_btree *bt, struct bk_node_cache *nc,
 		 FILE *log_out);
+/* The same in a cache of its own with @nr_run_slots run slots (a tree to pin). */
+int bk_tree_load_runs(struct bk_tree_rt *t, const struct bk_btree *bt, uint32_t nr_run_slots,
+		      FILE *log_out);
 /* Returns 0, or the -errno of a prog array slot that could not be emptied. */
 int bk_tree_unload(struct bk_tree_rt *t);
 

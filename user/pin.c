@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +148,7 @@ static int read_meta(const char *dir, struct bk_pin_meta *m, char *err, size_t l
 		 m->root >= m->nr_nodes || !m->depth || m->depth > 64 || m->leaf_gaps > 1)
 		snprintf(err, len, "%s/meta: nodes %u, leaves %u, root %u, depth %u", dir,
 			 m->nr_nodes, m->nr_leaves, m->root, m->depth);
-	else if (!m->nr_fids || m->nr_fids > m->nr_nodes || m->slot_first > UINT32_MAX - m->nr_nodes)
+	else if (!m->nr_fids || m->nr_fids > 1u << 24 || m->slot_first > UINT32_MAX - m->nr_nodes)
 		snprintf(err, len, "%s/meta: %u format ids, first slot %u", dir, m->nr_fids,
 			 m->slot_first);
 	else
@@ -155,21 +156,49 @@ static int read_meta(const char *dir, struct bk_pin_meta *m, char *err, size_t l
 	return -EINVAL;
 }
 
+static __u32 map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+/* Whether the program uses every map of @ids (the ones this process reads and writes). */
+static bool prog_uses(const struct bpf_prog_info *info, const __u32 *used, const __u32 *ids,
+		      unsigned n)
+{
+	unsigned i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < info->nr_map_ids && used[j] != ids[i]; j++)
+			;
+		if (j == info->nr_map_ids)
+			return false;
+	}
+	return true;
+}
+
 /*
  * A pinned program of ours, a socket filter (another kind cannot run
- * here): its fd in *fd, -1 if there is none; 0 or -errno.
+ * here) that uses the maps of @ids (the tree's, not others pinned in
+ * their place): its fd in *fd, -1 if there is none; 0 or -errno.
  */
-static int open_prog(const char *dir, const char *name, int *fd_out, char *err, size_t len)
+static int open_prog(const char *dir, const char *name, const __u32 *ids, unsigned nr_ids,
+		     int *fd_out, char *err, size_t len)
 {
-	struct bpf_prog_info info = {};
+	__u32 used[16] = {};
+	struct bpf_prog_info info = { .nr_map_ids = 16, .map_ids = (__u64)(unsigned long)used };
 	__u32 info_len = sizeof(info);
 	int fd = open_obj(dir, name, true, err, len);
 
 	*fd_out = -1;
 	if (fd < 0)
 		return fd == -ENOENT ? 0 : fd;
-	if (bpf_obj_get_info_by_fd(fd, &info, &info_len) || info.type != BK_PROG_TYPE) {
-		snprintf(err, len, "%s/%s: not one of the tree's programs", dir, name);
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len) || info.type != BK_PROG_TYPE ||
+	    info.nr_map_ids > 16 || !prog_uses(&info, used, ids, nr_ids)) {
+		snprintf(err, len, "%s/%s: not one of the tree's programs (a socket filter using "
+			 "the tree's maps)", dir, name);
 		close(fd);
 		return -EINVAL;
 	}
@@ -180,6 +209,11 @@ static int open_prog(const char *dir, const char *name, int *fd_out, char *err, 
 static int open_programs(struct bk_pinned *p, const char *dir, char *err, size_t len)
 {
 	struct bk_node_cache *nc = &p->nc;
+	/* the maps this process reads: the programs must be using these */
+	const __u32 lookup_ids[3] = { map_id(nc->lr.nodes_fd), map_id(nc->lr.ctl_fd),
+				      map_id(nc->lr.progs_fd) };
+	const __u32 scan_ids[3] = { map_id(nc->lr.nodes_fd), map_id(nc->srt.ctl_fd),
+				    map_id(nc->srt.out_fd) };
 	char name[32];
 	uint32_t fid;
 
@@ -201,10 +235,10 @@ static int open_programs(struct bk_pinned *p, const char *dir, char *err, size_t
 		int ret;
 
 		snprintf(name, sizeof(name), "lookup_%u", fid);
-		ret = open_prog(dir, name, &e->lookup.fd, err, len);
+		ret = open_prog(dir, name, lookup_ids, 3, &e->lookup.fd, err, len);
 		snprintf(name, sizeof(name), "scan_%u", fid);
 		if (!ret)
-			ret = open_prog(dir, name, &e->scan.fd, err, len);
+			ret = open_prog(dir, name, scan_ids, 3, &e->scan.fd, err, len);
 		if (ret)
 			return ret;
 		nc->prog_fd_by_fid[fid] = e->lookup.fd;
@@ -243,6 +277,36 @@ static int read_nodes(struct bk_pinned *p, const struct bk_pin_meta *m, char *er
 		p->t.fid_of_node[i] = fid;
 	}
 	return 0;
+}
+
+/*
+ * A run slot of our own: its owner word goes from 0 (or a process that
+ * is gone) to our pid.  The word is in the pinned scan ctl, shared by
+ * every process that opens the tree.
+ */
+static int claim_run_slot(struct bk_pinned *p, const char *dir, char *err, size_t len)
+{
+	uint32_t k, me = getpid();
+
+	for (k = 0; k < p->nc.nr_run_slots; k++) {
+		struct bk_runtime view;
+		unsigned int *owner, held;
+
+		bk_runtime_slot(&p->nc.srt, k, &view);
+		owner = &view.ctl->owner;
+		held = __atomic_load_n(owner, __ATOMIC_ACQUIRE);
+		if (held && held != me && (kill(held, 0) == 0 || errno != ESRCH))
+			continue;	/* a live process's */
+		if (__atomic_compare_exchange_n(owner, &held, me, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			p->owner = owner;
+			p->t.run_slot = k;
+			return 0;
+		}
+	}
+	snprintf(err, len, "%s: all %u run slots are held by other processes", dir,
+		 p->nc.nr_run_slots);
+	return -EBUSY;
 }
 
 int bk_pinned_open(struct bk_pinned *p, const char *dir, char *err, size_t len)
@@ -293,6 +357,18 @@ int bk_pinned_open(struct bk_pinned *p, const char *dir, char *err, size_t len)
 		ret = -EINVAL;
 		goto fail;
 	}
+	{
+		struct bpf_map_info info = {};
+		__u32 info_len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(nc->lr.progs_fd, &info, &info_len) ||
+		    m.nr_fids > info.max_entries) {
+			snprintf(err, len, "%s/meta: %u format ids, more than the prog array holds",
+				 dir, m.nr_fids);
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
 	nc->node_size = m.node_size;
 	nc->nr_slots = m.nr_fids;
 	nc->nr_used = nc->lr.nr_nodes;
@@ -312,6 +388,9 @@ int bk_pinned_open(struct bk_pinned *p, const char *dir, char *err, size_t len)
 	p->t.nc = nc;
 	p->t.base = m.slot_first;
 	p->t.nr_loaded = m.nr_nodes;
+	ret = claim_run_slot(p, dir, err, len);
+	if (ret)
+		goto fail;
 	return 0;
 fail:
 	bk_pinned_close(p);
@@ -321,8 +400,12 @@ fail:
 void bk_pinned_close(struct bk_pinned *p)
 {
 	struct bk_node_cache *nc = &p->nc;
+	unsigned int me = getpid();
 	uint32_t fid;
 
+	if (p->owner)	/* the run slot goes back, if it is still ours */
+		__atomic_compare_exchange_n(p->owner, &me, 0, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
 	for (fid = 0; nc->cache.e && fid < nc->cache.nr; fid++) {
 		if (nc->cache.e[fid].lookup.fd >= 0)
 			close(nc->cache.e[fid].lookup.fd);

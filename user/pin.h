@@ -23,6 +23,12 @@
 
 #define BK_PIN_MAGIC	0x656572747965626bULL	/* "bkeytree" */
 #define BK_PIN_VERSION	1
+/*
+ * Run slots of a tree to pin: each process that opens it claims one (the
+ * owner word of its scan ctl, by compare-and-swap), so up to this many
+ * query it at once without sharing arguments, scratch or results.
+ */
+#define BK_PIN_RUN_SLOTS	8
 
 struct bk_pin_meta {
 	unsigned long long	magic;
@@ -50,9 +56,14 @@ struct bk_pinned {
 	struct bk_btree		bt;	/* the shape of the tree, from meta and headers */
 	struct bk_node_cache	nc;
 	struct bk_tree_rt	t;
+	unsigned int		*owner;	/* the claimed run slot's owner word */
 };
 
-/* Opens the tree pinned under @dir; -errno with @err naming the object or node. */
+/*
+ * Opens the tree pinned under @dir and claims a free run slot of it
+ * (-EBUSY if all are held by live processes); -errno with @err naming the
+ * object or node.
+ */
 int bk_pinned_open(struct bk_pinned *p, const char *dir, char *err, size_t len);
 void bk_pinned_close(struct bk_pinned *p);
 

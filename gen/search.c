@@ -292,6 +292,16 @@ static void emit_load_tab(struct bk_emit *e, unsigned tab_off)
 	bk_insn(e, BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_2, tab_off));
 }
 
+/* If anything jumps to @label: there r0 = @status, then on to @finish. */
+static void emit_status_block(struct bk_emit *e, int label, int status, int finish)
+{
+	if (!bk_label_used(e, label))
+		return;
+	bk_bind(e, label);
+	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, status));
+	bk_jmp(e, BPF_JMP_A(0), finish);
+}
+
 /* r0 = the node whose index is in r5 (r1-r5 clobbered); NULL goes to @bad. */
 static void emit_node_ptr(struct bk_emit *e, const struct bk_search_opts *o, int bad)
 {
@@ -497,17 +507,9 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_5, BK_SCTL_OFF_NODE));
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_PTR));
 	bk_jmp(e, BPF_JMP_A(0), finish);
-	bk_bind(e, bad_level);
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_LEVEL));
-	bk_jmp(e, BPF_JMP_A(0), finish);
-	bk_bind(e, bad_hops);
-	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LEAF_HOPS));
-	bk_jmp(e, BPF_JMP_A(0), finish);
-	if (bk_label_used(e, bad_tmpl)) {
-		bk_bind(e, bad_tmpl);
-		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_TMPL));
-		bk_jmp(e, BPF_JMP_A(0), finish);
-	}
+	emit_status_block(e, bad_level, BK_ERR_NODE_LEVEL, finish);
+	emit_status_block(e, bad_hops, BK_ERR_LEAF_HOPS, finish);
+	emit_status_block(e, bad_tmpl, BK_ERR_NODE_TMPL, finish);
 }
 
 /*
@@ -797,23 +799,10 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_line(e, "a node of another format: its format id lies");
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_SHAPE));
 	bk_jmp(e, BPF_JMP_A(0), finish);
-	if (bk_label_used(e, bad_root)) {
-		bk_bind(e, bad_root);
-		bk_line(e, "a root not at the root's level");
-		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_LEVEL));
-		bk_jmp(e, BPF_JMP_A(0), finish);
-	}
-	if (bk_label_used(e, bad_offsets)) {
-		bk_bind(e, bad_offsets);
-		bk_line(e, "a format no valid node has: the template check's status");
-		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_NODE_TMPL));
-		bk_jmp(e, BPF_JMP_A(0), finish);
-	}
-	if (bk_label_used(e, limit)) {
-		bk_bind(e, limit);
-		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_LOOP_LIMIT));
-		bk_jmp(e, BPF_JMP_A(0), finish);
-	}
+	/* a root not at the root's level; a format no valid node has */
+	emit_status_block(e, bad_root, BK_ERR_NODE_LEVEL, finish);
+	emit_status_block(e, bad_offsets, BK_ERR_NODE_TMPL, finish);
+	emit_status_block(e, limit, BK_ERR_LOOP_LIMIT, finish);
 	bk_line(e, "no such slot: nothing of the run's to write the status to");
 	bk_bind(e, no_slot);
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_ARGS));

@@ -136,6 +136,33 @@ static bool run_job(const char *fault, const char *dir, struct fault_run *r)
 	return run_job_sig(fault, dir, false, -1, r, NULL);
 }
 
+/* The loader and the shim are there, and @dir (a mkdtemp template) is made; else SKIP. */
+static bool ready(char *dir)
+{
+	if (access(FAULT_LOADER, X_OK) || access(FAULT_SHIM, R_OK)) {
+		test__skip("%s or %s not built (make, from the repository root)", FAULT_LOADER,
+			   FAULT_SHIM);
+		return false;
+	}
+	if (!mkdtemp(dir)) {
+		test__skip("no temporary directory");
+		return false;
+	}
+	return true;
+}
+
+/* The runs' directory: their report and stderr, then itself. */
+static void remove_workdir(const char *dir)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/report", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/stderr", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* libbpf's own probes load programs named otherwise than ours ("bk...", "bs...", "bl...") */
 static bool libbpf_probe(const struct fault_run *r)
 {
@@ -148,15 +175,8 @@ static void each_failure(const char *kind)
 	struct fault_run clean, r;
 	unsigned long total, n, failed = 0, absorbed = 0;
 
-	if (access(FAULT_LOADER, X_OK) || access(FAULT_SHIM, R_OK)) {
-		test__skip("%s or %s not built (make, from the repository root)", FAULT_LOADER,
-			   FAULT_SHIM);
+	if (!ready(dir))
 		return;
-	}
-	if (!mkdtemp(dir)) {
-		test__skip("no temporary directory");
-		return;
-	}
 	if (!run_job(NULL, dir, &clean)) {
 		test__skip("the shim did not run in %s (a static loader? LD_PRELOAD needs a "
 			   "dynamically linked one)", FAULT_LOADER);
@@ -196,15 +216,7 @@ static void each_failure(const char *kind)
 	       absorbed);
 	test__count("runs with one failing call", n - 1);
 out:
-	{
-		char path[300];
-
-		snprintf(path, sizeof(path), "%s/report", dir);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/stderr", dir);
-		unlink(path);
-		rmdir(dir);
-	}
+	remove_workdir(dir);
 }
 
 /*
@@ -222,15 +234,8 @@ static void ctrl_c(void)
 	struct fault_run r;
 	double full_us;
 
-	if (access(FAULT_LOADER, X_OK) || access(FAULT_SHIM, R_OK)) {
-		test__skip("%s or %s not built (make, from the repository root)", FAULT_LOADER,
-			   FAULT_SHIM);
+	if (!ready(dir))
 		return;
-	}
-	if (!mkdtemp(dir)) {
-		test__skip("no temporary directory");
-		return;
-	}
 	/* how long the whole job takes: the moments are spread over it */
 	if (!run_job_sig(NULL, dir, true, -1, &r, &full_us)) {
 		test__skip("the shim did not run in %s (a static loader?)", FAULT_LOADER);
@@ -267,15 +272,7 @@ static void ctrl_c(void)
 	       "first, %lu before the handler\n", i, full_us / 1e3, interrupted, finished, killed);
 	ASSERT_GE(interrupted, 50, "runs interrupted");
 out:
-	{
-		char path[300];
-
-		snprintf(path, sizeof(path), "%s/report", dir);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/stderr", dir);
-		unlink(path);
-		rmdir(dir);
-	}
+	remove_workdir(dir);
 }
 
 DEFINE_TEST(faults)

@@ -187,6 +187,10 @@ struct bk_search_ctl {
 	/* the tree's nodes are slots [slot_first, slot_end) of the nodes
 	 * map: a child or next leaf outside them is refused */
 	unsigned int	slot_first, slot_end;
+	/* lookups a run may start: a run that spends its budget refills it
+	 * from here, so each of the caller's repeats starts with a full one */
+	unsigned int	per_run;
+	unsigned int	pad;
 };
 
 #define BK_BATCH	1024	/* queries per batch */
@@ -195,7 +199,7 @@ struct bk_search_ctl {
  * One search slot: the search ctl, then the batch's queries and results,
  * so that one register reaches them all.
  */
-#define BK_LSLOT_OFF_QUERIES	128
+#define BK_LSLOT_OFF_QUERIES	192	/* the ctl, with room to grow */
 #define BK_LSLOT_OFF_RESULTS	(BK_LSLOT_OFF_QUERIES + BK_BATCH * 24)
 #define BK_LSLOT_SIZE		(BK_LSLOT_OFF_RESULTS + BK_BATCH * 56)
 
@@ -231,5 +235,6 @@ struct bk_result {
 #define BK_SCTL_OFF_HOPS	116
 #define BK_SCTL_OFF_SLOT_FIRST	120
 #define BK_SCTL_OFF_SLOT_END	124
+#define BK_SCTL_OFF_PER_RUN	128
 
 #endif /* GEN_ABI_H */

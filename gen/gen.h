@@ -276,6 +276,10 @@ struct bk_lookup_tree {
 	/* tail calls a lookup takes at most: the depth, + 1 if its leaves
 	 * may end below their max keys (a hop to the next leaf) */
 	unsigned	depth;
+	/* lookups a run may start: 0 = as many as the kernel's 33 tail calls
+	 * per run allow at @depth (a test sets more, so that walks stop
+	 * below the root and are resumed) */
+	unsigned	per_run;
 };
 
 /*

@@ -45,6 +45,7 @@ ABI_OFF(bk_search_ctl, hops, BK_SCTL_OFF_HOPS);
 ABI_OFF(bk_search_ctl, root_level, BK_SCTL_OFF_ROOT_LEVEL);
 ABI_OFF(bk_search_ctl, slot_first, BK_SCTL_OFF_SLOT_FIRST);
 ABI_OFF(bk_search_ctl, slot_end, BK_SCTL_OFF_SLOT_END);
+ABI_OFF(bk_search_ctl, per_run, BK_SCTL_OFF_PER_RUN);
 _Static_assert(sizeof(struct bk_search_ctl) <= BK_LSLOT_OFF_QUERIES, "search ctl fits");
 ABI_OFF(bk_result, node, 40);
 ABI_OFF(bk_result, found, 48);

@@ -207,7 +207,8 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 {
 	/* a lookup takes depth tail calls (depth - 1 for a run's first):
 	 * that many whole lookups fit the kernel's 33 per run */
-	unsigned per_run = tree->depth ? 33 / tree->depth : 1;
+	unsigned per_run = tree->per_run ? tree->per_run :
+			   tree->depth && tree->depth <= 33 ? 33 / tree->depth : 1;
 	unsigned char pkt[64] = {};
 	struct __sk_buff ctx = { .cb[0] = lr->slot };
 	struct bk_search_ctl *c = lr->ctl;
@@ -227,14 +228,24 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 	c->slot_first = tree->slot_first;
 	c->slot_end = tree->slot_end;
 	c->root_fid = bk_lookup_node(lr, tree->root)->format_id;
+	c->per_run = per_run;
 	c->inode = q0->inode;
 	c->offset = q0->offset;
 	c->snapshot = q0->snapshot;
-	/* every run but the last finishes a lookup, or the walk loops */
+	/*
+	 * Every test run but the last finishes a lookup, or the walk loops.
+	 * From the root, one test run repeats the root's program as many
+	 * times as the batch's lookups need runs (each repeat a run with its
+	 * own 33 tail calls; the programs end a run between lookups and go
+	 * on in the next repeat): one syscall a batch, not one a run.  A
+	 * walk stopped below the root (its tail calls spent) is resumed by
+	 * one run of that node's program.
+	 */
 	for (runs = 0; runs <= nq; runs++) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
-			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
 		uint32_t q = c->q, node = __atomic_load_n(&c->node, __ATOMIC_RELAXED);
+		uint32_t repeat = node == tree->root ? (nq - q + per_run - 1) / per_run : 1;
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
+			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat ?: 1);
 		int prog_fd, bad = check_run_node(lr, tree, node, &prog_fd);
 
 		if (bad) {
@@ -242,12 +253,18 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 			return bad;
 		}
 		c->status = ~0u;
-		c->budget = per_run ? per_run : 1;
-		if (bpf_prog_test_run_opts(prog_fd, &opts))
-			return -errno;
-		if (st) {
-			st->runs++;
-			st->run_ns += opts.duration;
+		c->budget = per_run;
+		if (bpf_prog_test_run_opts(prog_fd, &opts)) {
+			if (errno != EINTR)
+				return -errno;
+			/* a signal stopped the repeats between two runs: the
+			 * runs made stand, and the status says how far they got
+			 * (their time is not reported) */
+			if (c->status == ~0u)
+				continue;
+		} else if (st) {
+			st->runs += opts.repeat;
+			st->run_ns += (unsigned long long)opts.duration * opts.repeat;
 		}
 		if (c->status == ~0u)		/* no slot of its run's: its return */
 			return opts.retval ? (int)opts.retval : BK_ERR_ARGS;

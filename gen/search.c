@@ -302,6 +302,31 @@ static void emit_status_block(struct bk_emit *e, int label, int status, int fini
 	bk_jmp(e, BPF_JMP_A(0), finish);
 }
 
+/*
+ * A lookup run's entry, which is also every tail call's.  The caller runs
+ * a batch in one test run with repeats (gen/lookup.c): each repeat is a
+ * new run of the root's program with a fresh tail-call count.  The status
+ * tells them apart: ~0 is the caller's first run or a run going on; a run
+ * that ended between lookups (BK_ERR_TAIL at the root) starts the next
+ * one; anything else (answered, failed, or a walk stopped below the root,
+ * which that node's program must resume) leaves the batch as it is.
+ */
+static void emit_lookup_entry(struct bk_emit *e, int idle)
+{
+	int go = bk_label(e);
+
+	bk_comment(e, "a run of the caller's repeats: go on from the root after one that ended "
+		   "between lookups, else leave the batch be");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_STATUS));
+	bk_jmp(e, BPF_JMP32_IMM(BPF_JEQ, BPF_REG_1, -1, 0), go);
+	bk_jmp(e, BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, BK_ERR_TAIL, 0), idle);
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_NODE));
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_2, R_CTL, BK_SCTL_OFF_ROOT));
+	bk_jmp(e, BPF_JMP_REG(BPF_JNE, BPF_REG_1, BPF_REG_2, 0), idle);
+	bk_insn(e, BPF_ST_MEM(BPF_W, R_CTL, BK_SCTL_OFF_STATUS, -1));
+	bk_bind(e, go);
+}
+
 /* r0 = the node whose index is in r5 (r1-r5 clobbered); NULL goes to @bad. */
 static void emit_node_ptr(struct bk_emit *e, const struct bk_search_opts *o, int bad)
 {
@@ -389,7 +414,7 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	unsigned node_words = o->node_size / 8, tab_off = BK_NODE_WORDS_OFF + o->node_size;
 	int none = bk_label(e), leaf = bk_label(e), ptr_unpacked = bk_label(e);
 	int have_child = bk_label(e), leaf_unpacked = bk_label(e), answered = bk_label(e);
-	int next = bk_label(e), nothing = bk_label(e);
+	int next = bk_label(e), nothing = bk_label(e), more = bk_label(e);
 	int bad_ptr = bk_label(e), bad_level = bk_label(e), bad_hops = bk_label(e);
 	int bad_tmpl = bk_label(e);
 	const struct bk_tmpl_at tmpl = { .reg = R_NODE, .off = BK_NODE_OFF_TMPL };
@@ -492,12 +517,17 @@ static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_SNAPSHOT));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_0, R_CTL, BK_SCTL_OFF_ROOT));
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_0, BK_SCTL_OFF_NODE));
-	bk_comment(e, "this run's lookups spent: end between lookups, the caller runs again");
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_CTL, BK_SCTL_OFF_BUDGET));
 	bk_insn(e, BPF_ALU64_IMM(BPF_SUB, BPF_REG_4, 1));
 	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_4, BK_SCTL_OFF_BUDGET));
+	bk_jmp(e, BPF_JMP32_IMM(BPF_JNE, BPF_REG_4, 0, 0), more);
+	bk_comment(e, "this run's lookups spent: end between lookups, with the budget refilled "
+		   "for the caller's next run");
+	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_4, R_CTL, BK_SCTL_OFF_PER_RUN));
+	bk_insn(e, BPF_STX_MEM(BPF_W, R_CTL, BPF_REG_4, BK_SCTL_OFF_BUDGET));
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_TAIL));
-	bk_jmp(e, BPF_JMP32_IMM(BPF_JEQ, BPF_REG_4, 0, 0), finish);
+	bk_jmp(e, BPF_JMP_A(0), finish);
+	bk_bind(e, more);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_3, R_CTL, BK_SCTL_OFF_ROOT_FID));
 	emit_tail_call(e, o, finish);
 
@@ -653,6 +683,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
 	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
 	int fail, search, loop, found, bad, limit, finish, no_slot, bad_shape, bad_offsets, bad_root;
+	int idle;
 	int ld_func = -1;
 	unsigned steps, k;
 	char fs[200];
@@ -687,6 +718,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bad_shape = bk_label(e);
 	bad_offsets = bk_label(e);
 	bad_root = bk_label(e);
+	idle = bk_label(e);
 
 	bk_subprog(e);
 	bkey_format_to_str(f, fs, sizeof(fs));
@@ -707,6 +739,8 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	bk_map_lookup(e, o->ctl_fd, FP_SLOT);
 	bk_jmp(e, BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), no_slot);
 	bk_insn(e, BPF_MOV64_REG(R_CTL, BPF_REG_0));
+	if (o->lookup)
+		emit_lookup_entry(e, idle);
 	bk_insn(e, BPF_LDX_MEM(BPF_W, BPF_REG_1, R_CTL, BK_SCTL_OFF_NODE));
 	bk_insn(e, BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_KEYIDX));
 	bk_map_lookup(e, o->nodes_fd, FP_KEYIDX);
@@ -803,6 +837,13 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 	emit_status_block(e, bad_root, BK_ERR_NODE_LEVEL, finish);
 	emit_status_block(e, bad_offsets, BK_ERR_NODE_TMPL, finish);
 	emit_status_block(e, limit, BK_ERR_LOOP_LIMIT, finish);
+	if (o->lookup) {
+		bk_line(e, "the batch is answered or failed, or its walk goes on in another program: "
+			"this run of the caller's repeats leaves it as it is");
+		bk_bind(e, idle);
+		bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, 0));
+		bk_insn(e, BPF_EXIT_INSN());
+	}
 	bk_line(e, "no such slot: nothing of the run's to write the status to");
 	bk_bind(e, no_slot);
 	bk_insn(e, BPF_MOV64_IMM(BPF_REG_0, BK_ERR_ARGS));

@@ -322,7 +322,7 @@ static void lookups(struct kenv *k, bool few)
 		{ 5000, 1024, 3 }, { 100000, 16384, 0 },
 		{ 60000, 65536, 0 },	/* the table past a 16-bit instruction offset */
 	};
-	unsigned long accepted = 0, lookups_done = 0, runs = 0, depth_mask = 0, classes[3] = {};
+	unsigned long accepted = 0, lookups_done = 0, runs = 0, depth_mask = 0, splits_deep = 0, classes[3] = {};
 	unsigned long long run_ns = 0;
 	uint64_t seed = 0x5eed0701;
 	unsigned c;
@@ -330,7 +330,7 @@ static void lookups(struct kenv *k, bool few)
 	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		struct bk_btree_opts o = { .node_size = cases[c].node_size,
 					   .format_sample = cases[c].sample };
-		struct bk_lookup_stats lst = {};
+		struct bk_lookup_stats lst = {}, split_st = {};
 		struct bk_keyset ks = {};
 		struct bk_lookup_rt lr;
 		struct bk_btree bt;
@@ -355,6 +355,9 @@ static void lookups(struct kenv *k, bool few)
 			.slot_end = bt.nr_nodes, .root = bt.root, .root_level = bt.depth - 1,
 			.depth = bt.depth,
 		};
+		struct bk_lookup_tree tree_split = tree;
+
+		tree_split.per_run = 33;
 		/* batches: every key's position, below it, snapshot 0, random */
 		for (i = 0; ok && i < ks.nr; i += 1 + ks.nr / 3000) {
 			const struct bkey *key = &ks.keys[i].k;
@@ -374,6 +377,13 @@ static void lookups(struct kenv *k, bool few)
 				memset(lr.results, 0xa5, sizeof(*lr.results) * nq);
 				ok &= ASSERT_EQ(bk_lookup_batch(&lr, &tree, nq, &lst), 0, "batch");
 				ok &= check_results(&lr, &bt, &ks, nq);
+				/* the same batch with more lookups a run than its tail
+				 * calls allow: walks stop below the root, the
+				 * repeats after wait, and the driver resumes them */
+				memset(lr.results, 0xa5, sizeof(*lr.results) * nq);
+				ok &= ASSERT_EQ(bk_lookup_batch(&lr, &tree_split, nq, &split_st), 0,
+						"batch, walks split");
+				ok &= check_results(&lr, &bt, &ks, nq);
 				lookups_done += nq;
 				nq = 0;
 			}
@@ -381,6 +391,8 @@ static void lookups(struct kenv *k, bool few)
 		runs += lst.runs;
 		run_ns += lst.run_ns;
 		ok &= ASSERT_EQ(lst.split, 0, "every lookup's walk within one run");
+		if (bt.depth > 1)
+			splits_deep += split_st.split;
 		for (f = 0; f < bt.nr_nodes; f++) {
 			struct bk_plan plan;
 			unsigned fi;
@@ -407,6 +419,9 @@ static void lookups(struct kenv *k, bool few)
 	}
 	/* what the cases cover (a run on three cases covers less; the full run
 	 * of the same subtest asserts it) */
+	if (depth_mask & ~3UL)
+		ASSERT_GT(splits_deep, 0, "walks resumed below the root (33 lookups a run)");
+	test__count("lookups: walks resumed below the root", splits_deep);
 	if (!few) {
 		ASSERT_EQ(depth_mask & 0x1e, 0x1e, "depths 1 to 4");
 		ASSERT_GT(classes[0], 0, "nodes with zero-width fields");

@@ -28,7 +28,7 @@ USER_SRCS := user/loader.c user/caps.c user/demo.c user/run.c user/imagecmd.c us
 	$(USER_LIB_SRCS)
 TEST_SRCS := $(wildcard tests/*.c)
 # benchmark only: never linked into the product
-BENCH_SRCS := bench/bench.c bench/x86.c
+BENCH_SRCS := bench/bench.c bench/x86.c bench/combined.c
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
@@ -59,7 +59,8 @@ $(OUTPUT)/faultinj.so: tests/fault/faultinj.c | $(OUTPUT)
 
 $(OUTPUT)/bench/bench.o: $(BPF_SKELS)
 
-$(OUTPUT)/bkbench: $(BENCH_OBJS) $(OUTPUT)/user/demo.o $(GEN_OBJS) $(BKEY_OBJS)
+$(OUTPUT)/bkbench: $(BENCH_OBJS) $(OUTPUT)/user/demo.o $(OUTPUT)/user/btree.o \
+		$(OUTPUT)/user/keytext.o $(GEN_OBJS) $(BKEY_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 

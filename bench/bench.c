@@ -18,7 +18,9 @@
  * Knobs for measuring alternatives (the defaults are the product's):
  * BK_BENCH_WALK=u64s times the bset walk instead of the key table,
  * BK_BENCH_CHUNK=N unrolls N keys per may_goto pass, BK_BENCH_IN_SHIFT=W
- * starts the node W words into the in map.
+ * starts the node W words into the in map.  BK_BENCH_ONLY=combined runs
+ * only the last table (one program per shape for lookup and scan against
+ * two, bench/combined.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +34,7 @@
 #include <bpf/libbpf.h>
 
 #include "bkey.h"
+#include "combined.h"
 #include "gen.h"
 #include "x86.h"
 #include "demo.h"
@@ -685,6 +688,43 @@ static void search_loops(const struct bench_format *bfs, unsigned nb,
 	       SEARCH_LOADS, SEARCH_MEM_PROGS);
 }
 
+/* One program per shape for lookup and scan against two: may_goto shapes. */
+static int combined_table(const struct bench_format *bfs, unsigned nb,
+			  const struct bk_features *ft, FILE *json)
+{
+	const char *names[16];
+	struct bkey_format fmts[16];
+	unsigned i;
+
+	if (!ft->may_goto) {
+		printf("\nlookup+scan in one program: measured where may_goto is (6.9+)\n");
+		return 0;
+	}
+	for (i = 0; i < nb; i++) {
+		names[i] = bfs[i].name;
+		fmts[i] = bfs[i].f;
+	}
+	return combined_bench(names, fmts, nb, json);
+}
+
+/* BK_BENCH_ONLY=combined: that table alone, and its rows alone in @json_path. */
+static int combined_only(const struct bench_format *bfs, unsigned nb,
+			 const struct bk_features *ft, const char *json_path)
+{
+	FILE *json = fopen(json_path, "w");
+	int ret;
+
+	if (json)
+		fprintf(json, "{\"combined\":[");
+	ret = combined_table(bfs, nb, ft, json);
+	if (json) {
+		fprintf(json, "]}\n");
+		fclose(json);
+		printf("wrote %s\n", json_path);
+	}
+	return ret ? 1 : 0;
+}
+
 static void pin_cpu(void)
 {
 	cpu_set_t set;
@@ -760,6 +800,18 @@ int main(int argc, char **argv)
 		snprintf(wlabel[i], sizeof(wlabel[i]), "w:%s", wnames[i]);
 		if (build(&bfs[nb++], wlabel[i], &wf[i]))
 			return 1;
+	}
+	if (getenv("BK_BENCH_ONLY") && !strcmp(getenv("BK_BENCH_ONLY"), "combined")) {
+		ret = combined_only(bfs, nb, &ft, json_path);
+		for (i = 0; i < nb; i++) {
+			free(bfs[i].tab);
+			free(bfs[i].buf);
+		}
+		unpack_generic_bpf__destroy(generic);
+		bk_runtime_close(&rt);
+		free(out);
+		free(ref);
+		return ret;
 	}
 
 	for (i = 0; i < nb; i++) {
@@ -916,6 +968,10 @@ int main(int argc, char **argv)
 		fprintf(json, "],\"search_loops\":[");
 	}
 	search_loops(bfs, nb, &ft, json);
+	if (json)
+		fprintf(json, "],\"combined\":[");
+	if (combined_table(bfs, nb, &ft, json))
+		ret = 1;
 	if (json) {
 		fprintf(json, "]}\n");
 		fclose(json);
@@ -953,5 +1009,5 @@ int main(int argc, char **argv)
 	bk_runtime_close(&rt);
 	free(out);
 	free(ref);
-	return 0;
+	return ret;
 }

@@ -55,8 +55,9 @@ struct tree_report {
 	double		ref_lookup_s, ref_scan_s;
 	/* the same lookups and scans again from 1, then o->threads threads
 	 * at once, by the same code: [0] one thread, [1] o->threads */
-	double		mt_lookup_s[2], mt_scan_s[2];
-	size_t		mt_scanned[2];
+	/* --threads: [0] one thread, [1] N threads; medians over the rounds */
+	double		mt_lookups_per_s[2], mt_scan_keys_per_s[2];
+	double		mt_lookup_x, mt_scan_x;	/* medians of the rounds' N/1 ratios */
 	size_t		mismatches;
 };
 
@@ -226,10 +227,9 @@ static void load_report(const struct bk_tree_rt *t, struct tree_report *rep)
 	}
 }
 
-static int run_concurrent(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
-			  const struct run_opts *o, unsigned nt, const struct bpos *q, size_t n,
-			  const struct bpos *from, size_t nscans, struct tree_report *rep,
-			  unsigned which);
+static int run_threads(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
+		       const struct run_opts *o, const struct bpos *q, const struct bpos *from,
+		       struct tree_report *rep);
 
 /*
  * Lookups and scans through tree @t (loaded), each answer checked; with
@@ -353,10 +353,7 @@ static int run_tree(const char *name, const struct bk_keyset *ks, struct bk_tree
 	ret = stop ? -EINTR : 0;
 	if (!ret && o->threads > 1) {
 		progress_start(&pg, "lookups and scans, threaded");
-		ret = run_concurrent(name, ks, t, o, 1, q, o->lookups, from, o->scans, rep, 0);
-		if (!ret)
-			ret = run_concurrent(name, ks, t, o, o->threads, q, o->lookups, from,
-					     o->scans, rep, 1);
+		ret = run_threads(name, ks, t, o, q, from, rep);
 		progress_end(&pg);
 	}
 out:
@@ -382,6 +379,7 @@ struct thread_job {
 	struct bk_result	*scan_res;	/* scan_len per scan */
 	size_t			*scan_got;
 	size_t			nscans, scan_len;
+	unsigned		lookup_passes, scan_passes;	/* made over its share */
 	struct phases		*ph;
 	int			ret;
 };
@@ -392,6 +390,7 @@ struct phases {
 	pthread_cond_t	c;
 	int		phase;		/* 1: lookups, 2: scans */
 	unsigned	lookups_done;	/* threads */
+	double		until_ns;	/* the phase's passes end (bk_now_ns()) */
 	bool		abort;
 };
 
@@ -403,45 +402,65 @@ static void phase_wait(struct phases *ph, int phase)
 	pthread_mutex_unlock(&ph->m);
 }
 
+/* Whether thread @j goes on: no failure, no abort, and (after one pass) time left. */
+static bool thread_goes_on(const struct thread_job *j, unsigned passes)
+{
+	return !j->ph->abort && !j->ret && !stop &&
+	       (!passes || bk_now_ns() < j->ph->until_ns);
+}
+
 static void *thread_run(void *arg)
 {
 	struct thread_job *j = arg;
 	size_t i;
 
 	phase_wait(j->ph, 1);
-	for (i = 0; i < j->nq && !j->ph->abort && !j->ret && !stop; i += BK_BATCH)
-		j->ret = bk_tree_lookup_on(j->t, &j->w, j->q + i,
-					   j->nq - i < BK_BATCH ? j->nq - i : BK_BATCH, j->res + i);
+	for (j->lookup_passes = 0; thread_goes_on(j, j->lookup_passes); j->lookup_passes++)
+		for (i = 0; i < j->nq && !j->ret; i += BK_BATCH)
+			j->ret = bk_tree_lookup_on(j->t, &j->w, j->q + i,
+						   j->nq - i < BK_BATCH ? j->nq - i : BK_BATCH,
+						   j->res + i);
 	pthread_mutex_lock(&j->ph->m);
 	j->ph->lookups_done++;
 	pthread_cond_broadcast(&j->ph->c);
 	pthread_mutex_unlock(&j->ph->m);
 	phase_wait(j->ph, 2);
-	for (i = 0; i < j->nscans && !j->ph->abort && !j->ret && !stop; i++)
-		j->ret = bk_tree_scan_on(j->t, &j->w, j->from[i], j->scan_len,
-					 j->scan_res + i * j->scan_len, &j->scan_got[i]);
+	for (j->scan_passes = 0; thread_goes_on(j, j->scan_passes); j->scan_passes++)
+		for (i = 0; i < j->nscans && !j->ret; i++)
+			j->ret = bk_tree_scan_on(j->t, &j->w, j->from[i], j->scan_len,
+						 j->scan_res + i * j->scan_len, &j->scan_got[i]);
 	return NULL;
 }
 
 /*
+ * Each phase of the threaded comparison repeats every thread's share
+ * until this much time has passed (a whole pass at least), so that
+ * thread start-up and one noisy moment weigh little.
+ */
+#define MT_PHASE_NS	200e6
+
+/*
  * The lookups @q (n) and @nscans scans from @from again, from @nt threads
- * at once on tree @t, each thread on its own run slot: timed as a whole
- * (lookups, then scans) into rep's [@which], then every answer checked.
- * The answers go to buffers written once before, so the timing is the
- * runs' and not first-touch page faults.
+ * at once on tree @t, each thread on its own run slot, each phase repeated
+ * (passes_for()): timed as a whole (lookups, then scans) into rep's
+ * [@which] as seconds per pass, then every answer checked.  The answers
+ * go to buffers written once before, so the timing is the runs' and not
+ * first-touch page faults.
  */
 static int run_concurrent(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
 			  const struct run_opts *o, unsigned nt, const struct bpos *q, size_t n,
 			  const struct bpos *from, size_t nscans, struct tree_report *rep,
-			  unsigned which)
+			  double *lookups_per_s, double *scan_keys_per_s)
 {
+	size_t scanned = 0;
 	unsigned k, started = 0;
 	struct thread_job *jobs = calloc(nt, sizeof(*jobs));
 	struct bk_result *res = calloc(n + 1, sizeof(*res));
 	struct bk_result *sres = calloc(nscans * o->scan_len + 1, sizeof(*sres));
 	size_t *sgot = calloc(nscans + 1, sizeof(*sgot)), i, j;
 	struct phases ph = { .m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER };
-	double t0, t1;
+	size_t looked_up = 0;
+	double t0 = 0, t1 = 0, lookup_s = 0, scan_s = 0;
 	char err[300];
 	int ret = 0;
 
@@ -470,19 +489,21 @@ static int run_concurrent(const char *name, const struct bk_keyset *ks, struct b
 	/* go; a thread that could not start stops the others at once */
 	pthread_mutex_lock(&ph.m);
 	ph.abort = ret != 0;
+	t0 = bk_now_ns();
+	ph.until_ns = t0 + MT_PHASE_NS;
 	ph.phase = 1;
 	pthread_cond_broadcast(&ph.c);
-	t0 = bk_now_ns();
 	while (ph.lookups_done < started)
 		pthread_cond_wait(&ph.c, &ph.m);
 	t1 = bk_now_ns();
+	ph.until_ns = t1 + MT_PHASE_NS;
 	ph.phase = 2;
 	pthread_cond_broadcast(&ph.c);
 	pthread_mutex_unlock(&ph.m);
 	for (k = 0; k < started; k++)
 		pthread_join(jobs[k].tid, NULL);
-	rep->mt_lookup_s[which] = (t1 - t0) / 1e9;
-	rep->mt_scan_s[which] = (bk_now_ns() - t1) / 1e9;
+	lookup_s = (t1 - t0) / 1e9;
+	scan_s = (bk_now_ns() - t1) / 1e9;
 	for (k = 0; k < started && !ret; k++) {
 		if (jobs[k].ret) {
 			ret = jobs[k].ret;
@@ -501,7 +522,6 @@ static int run_concurrent(const char *name, const struct bk_keyset *ks, struct b
 			size_t first = bk_keyset_lower_bound(ks, from[i]);
 			size_t want = ks->nr - first < o->scan_len ? ks->nr - first : o->scan_len;
 
-			rep->mt_scanned[which] += sgot[i];
 			if (!o->verify)
 				continue;
 			rep->mismatches += sgot[i] != want;
@@ -511,12 +531,57 @@ static int run_concurrent(const char *name, const struct bk_keyset *ks, struct b
 							  sizeof(struct bkey)) != 0;
 		}
 	}
+	/* every pass of a thread's share did the same work */
+	for (k = 0; k < started && !ret; k++) {
+		looked_up += jobs[k].nq * jobs[k].lookup_passes;
+		for (i = 0; i < jobs[k].nscans; i++)
+			scanned += jobs[k].scan_got[i] * jobs[k].scan_passes;
+	}
+	*lookups_per_s = lookup_s > 0 ? looked_up / lookup_s : 0;
+	*scan_keys_per_s = scan_s > 0 ? scanned / scan_s : 0;
 out:
 	free(jobs);
 	free(res);
 	free(sres);
 	free(sgot);
 	return ret;
+}
+
+#define MT_ROUNDS	5	/* one thread and N threads in turns: medians */
+
+/*
+ * --threads: the lookups and scans from one thread and from N in turns,
+ * MT_ROUNDS rounds (the order swapped each round, so that neither always
+ * follows the other); the medians of each throughput and of the rounds'
+ * ratios go into @rep.
+ */
+static int run_threads(const char *name, const struct bk_keyset *ks, struct bk_tree_rt *t,
+		       const struct run_opts *o, const struct bpos *q, const struct bpos *from,
+		       struct tree_report *rep)
+{
+	double lk[2][MT_ROUNDS], sc[2][MT_ROUNDS], lk_x[MT_ROUNDS], sc_x[MT_ROUNDS];
+	unsigned r, k;
+	int ret = 0;
+
+	for (r = 0; r < MT_ROUNDS && !ret; r++) {
+		for (k = 0; k < 2 && !ret; k++) {
+			unsigned w = (r & 1) ? 1 - k : k;
+
+			ret = run_concurrent(name, ks, t, o, w ? o->threads : 1, q, o->lookups,
+					     from, o->scans, rep, &lk[w][r], &sc[w][r]);
+		}
+		lk_x[r] = lk[0][r] > 0 ? lk[1][r] / lk[0][r] : 0;
+		sc_x[r] = sc[0][r] > 0 ? sc[1][r] / sc[0][r] : 0;
+	}
+	if (ret)
+		return ret;
+	for (k = 0; k < 2; k++) {
+		rep->mt_lookups_per_s[k] = bk_median(lk[k], MT_ROUNDS);
+		rep->mt_scan_keys_per_s[k] = bk_median(sc[k], MT_ROUNDS);
+	}
+	rep->mt_lookup_x = bk_median(lk_x, MT_ROUNDS);
+	rep->mt_scan_x = bk_median(sc_x, MT_ROUNDS);
+	return 0;
 }
 
 struct named_keyset {
@@ -680,17 +745,16 @@ static void print_report(const struct tree_report *r, unsigned n, const struct r
 		       "scan keys/s", "x 1 thr");
 		for (i = 0; i < n; i++)
 			printf("%-8s %8u %12.0f %8.2f %12.0f %8.2f\n", r[i].name, o->threads,
-			       r[i].lookups / r[i].mt_lookup_s[1],
-			       r[i].mt_lookup_s[0] / r[i].mt_lookup_s[1],
-			       r[i].mt_scanned[1] / r[i].mt_scan_s[1],
-			       (r[i].mt_scanned[1] / r[i].mt_scan_s[1]) /
-			       (r[i].mt_scanned[0] / r[i].mt_scan_s[0]));
+			       r[i].mt_lookups_per_s[1], r[i].mt_lookup_x,
+			       r[i].mt_scan_keys_per_s[1], r[i].mt_scan_x);
 		printf("\nthreads: the same lookups and scans again, from %u threads at once on the\n"
 		       "same trees and programs, each thread on its own run slot of the maps (its\n"
 		       "runs' context names it); x 1 thr: throughput over the same code's from one\n"
-		       "thread, run just before (answers into buffers written beforehand, checked\n"
-		       "after the threads end); every answer checked (counted in mismatches).\n",
-		       o->threads);
+		       "thread, the two in turns for %u rounds (medians; x 1 thr the median of the\n"
+		       "rounds' ratios), each thread's share repeated for %.0f ms a phase, answers\n"
+		       "into buffers written beforehand and checked after the threads end; every\n"
+		       "answer checked (counted in mismatches).\n",
+		       o->threads, MT_ROUNDS, MT_PHASE_NS / 1e6);
 	}
 	run_totals(r, n, &tot);
 	printf("\nprograms: %u for %u nodes (%u shapes), %.1f KiB of kernel memory, %.0f B per "
@@ -736,11 +800,11 @@ static void json_report(const struct tree_report *r, unsigned n, const struct ru
 		       r[i].lookups / r[i].ref_lookup_s, r[i].scanned / r[i].ref_scan_s);
 		if (o->threads > 1)
 			printf("\"threaded_lookups_per_s\":%.0f,\"threaded_scan_keys_per_s\":%.0f,"
-			       "\"one_thread_lookups_per_s\":%.0f,\"one_thread_scan_keys_per_s\":%.0f,",
-			       r[i].lookups / r[i].mt_lookup_s[1],
-			       r[i].mt_scanned[1] / r[i].mt_scan_s[1],
-			       r[i].lookups / r[i].mt_lookup_s[0],
-			       r[i].mt_scanned[0] / r[i].mt_scan_s[0]);
+			       "\"one_thread_lookups_per_s\":%.0f,\"one_thread_scan_keys_per_s\":%.0f,"
+			       "\"threads_lookups_x\":%.2f,\"threads_scan_keys_x\":%.2f,",
+			       r[i].mt_lookups_per_s[1], r[i].mt_scan_keys_per_s[1],
+			       r[i].mt_lookups_per_s[0], r[i].mt_scan_keys_per_s[0],
+			       r[i].mt_lookup_x, r[i].mt_scan_x);
 		printf("\"mismatches\":%zu}", r[i].mismatches);
 		bad += r[i].mismatches;
 	}
@@ -767,8 +831,9 @@ void run_usage(FILE *out, const char *prog)
 "  --seed S        the key set's seed (default 0x5eedb7ee)\n"
 "  --threads N     then the same lookups and scans again from N threads at once\n"
 "                  (default 1: not again), each on its own run slot of the maps\n"
-"                  and sharing the programs; every answer checked, throughput\n"
-"                  reported beside one thread's (1..64)\n"
+"                  and sharing the programs, in turns with one thread (5 rounds\n"
+"                  of 200 ms phases); every answer checked, throughput reported\n"
+"                  beside one thread's (1..64)\n"
 "  --no-verify     skip the checks against the sorted arrays\n"
 "  --pin DIR       pin each btree under DIR/<name> (on bpffs) as 'lookup --pin'\n"
 "                  does: 'lookup --pinned DIR/inodes' queries it and bpftool\n"

@@ -357,6 +357,43 @@ struct bk_loaded {
  */
 int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len);
 
+struct btf;
+/*
+ * @p's BTF, being built: its functions' names and prototypes and its
+ * source lines as strings, with fi[] (one per function) and li[] (one
+ * per line) filled in.  NULL with *err on failure; the caller frees it.
+ * bk_prog_load() loads it, bk_prog_write_obj() adds the maps and writes it.
+ */
+struct btf *bk_prog_btf(const struct bk_prog *p, struct bpf_func_info *fi,
+			struct bpf_line_info *li, int *err);
+/* The name of @p's function @i (0: the program, then its callbacks). */
+void bk_subprog_name(const struct bk_prog *p, int i, char *buf, size_t len);
+/* A libbpf BTF builder's result: an id or offset, or (<0) the first error kept in *err. */
+int bk_btf_ok(int v, int *err);
+
+/*
+ * A map a generated program refers to: the placeholder fd its ld_imm64
+ * carries, and the map an object file defines for it.
+ */
+struct bk_obj_map {
+	int		fd;
+	const char	*name;
+	uint32_t	type, key_size, value_size, max_entries, flags;
+};
+
+/* The unpack runtime's three maps (gen/abi.h) for the placeholders given. */
+void bk_runtime_obj_maps(struct bk_obj_map maps[3], int ctl_fd, int in_fd, int out_fd);
+
+/*
+ * Writes @p as a relocatable BPF ELF object, as clang emits one: the
+ * program in section "socket", its maps as BTF-defined maps in ".maps"
+ * with a relocation per reference, ".BTF" and ".BTF.ext" (func_info and
+ * line_info: the listing's lines), license GPL.  Every map fd @p uses must
+ * be one of @maps.  0 or -errno, with @err saying what went wrong.
+ */
+int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
+		      unsigned nr_maps, const char *path, char *err, size_t err_len);
+
 /*
  * Kernel memory charged to this process's memory cgroup, in bytes (only
  * differences mean anything); *method names the counter read.

@@ -66,50 +66,75 @@ _Static_assert(sizeof(struct bk_search_ctl) <= BK_LSLOT_OFF_QUERIES &&
  * are per format.  The program holds its own reference once loaded.
  */
 /* A libbpf BTF builder's result: an id or offset, or (<0) the first error kept in *err. */
-static int btf_ok(int v, int *err)
+int bk_btf_ok(int v, int *err)
 {
 	if (v < 0 && !*err)
 		*err = v;
 	return v;
 }
 
-static int build_btf(const struct bk_prog *p, struct bpf_func_info *fi,
-		     struct bpf_line_info *li, int *btf_fd)
+struct btf *bk_prog_btf(const struct bk_prog *p, struct bpf_func_info *fi,
+			struct bpf_line_info *li, int *err)
 {
 	const struct bk_emit *e = &p->e;
 	struct btf *btf;
 	int int_id, u64_id, ptr_id, proto_main, proto_cb, file_off, i, ret = 0;
-	const void *raw;
-	__u32 raw_size;
 
 	btf = btf__new_empty();
-	if (!btf)
-		return -errno;
-	int_id = btf_ok(btf__add_int(btf, "int", 4, BTF_INT_SIGNED), &ret);
-	u64_id = btf_ok(btf__add_int(btf, "unsigned long long", 8, 0), &ret);
-	ptr_id = btf_ok(btf__add_ptr(btf, 0), &ret);
-	proto_main = btf_ok(btf__add_func_proto(btf, int_id), &ret);
-	proto_cb = btf_ok(btf__add_func_proto(btf, u64_id), &ret);
-	btf_ok(btf__add_func_param(btf, "index", u64_id), &ret);
-	btf_ok(btf__add_func_param(btf, "ctx", ptr_id), &ret);
+	if (!btf) {
+		*err = -errno;
+		return NULL;
+	}
+	int_id = bk_btf_ok(btf__add_int(btf, "int", 4, BTF_INT_SIGNED), &ret);
+	u64_id = bk_btf_ok(btf__add_int(btf, "unsigned long long", 8, 0), &ret);
+	ptr_id = bk_btf_ok(btf__add_ptr(btf, 0), &ret);
+	proto_main = bk_btf_ok(btf__add_func_proto(btf, int_id), &ret);
+	proto_cb = bk_btf_ok(btf__add_func_proto(btf, u64_id), &ret);
+	bk_btf_ok(btf__add_func_param(btf, "index", u64_id), &ret);
+	bk_btf_ok(btf__add_func_param(btf, "ctx", ptr_id), &ret);
 	fi[0].insn_off = 0;
-	fi[0].type_id = btf_ok(btf__add_func(btf, p->func_name, BTF_FUNC_GLOBAL, proto_main), &ret);
+	fi[0].type_id = bk_btf_ok(btf__add_func(btf, p->func_name, BTF_FUNC_GLOBAL, proto_main), &ret);
 	for (i = 1; i < e->nr_subprogs; i++) {
 		char name[80];
 
-		snprintf(name, sizeof(name), "%s_cb", p->func_name);
+		bk_subprog_name(p, i, name, sizeof(name));
 		fi[i].insn_off = e->subprog_start[i];
-		fi[i].type_id = btf_ok(btf__add_func(btf, name, BTF_FUNC_STATIC, proto_cb), &ret);
+		fi[i].type_id = bk_btf_ok(btf__add_func(btf, name, BTF_FUNC_STATIC, proto_cb), &ret);
 	}
-	file_off = btf_ok(btf__add_str(btf, p->file_name), &ret);
+	file_off = bk_btf_ok(btf__add_str(btf, p->file_name), &ret);
 	for (i = 0; i < e->nr_lines; i++) {
 		li[i].insn_off = e->line[i].insn;
 		li[i].file_name_off = file_off;
-		li[i].line_off = btf_ok(btf__add_str(btf, bk_text(e, e->line[i].text)), &ret);
+		li[i].line_off = bk_btf_ok(btf__add_str(btf, bk_text(e, e->line[i].text)), &ret);
 		li[i].line_col = (i + 1) << 10;		/* line i+1, column 0 */
 	}
-	if (ret)
-		goto out;
+	if (ret) {
+		btf__free(btf);
+		*err = ret;
+		return NULL;
+	}
+	return btf;
+}
+
+void bk_subprog_name(const struct bk_prog *p, int i, char *buf, size_t len)
+{
+	if (i)
+		snprintf(buf, len, "%s_cb", p->func_name);
+	else
+		snprintf(buf, len, "%s", p->func_name);
+}
+
+static int build_btf(const struct bk_prog *p, struct bpf_func_info *fi,
+		     struct bpf_line_info *li, int *btf_fd)
+{
+	struct btf *btf;
+	const void *raw;
+	__u32 raw_size;
+	int ret = 0;
+
+	btf = bk_prog_btf(p, fi, li, &ret);
+	if (!btf)
+		return ret;
 	raw = btf__raw_data(btf, &raw_size);
 	if (!raw) {
 		ret = -ENOMEM;
@@ -314,6 +339,24 @@ int bk_runtime_adopt(struct bk_runtime *rt, int ctl_fd, int in_fd, int out_fd)
 	if (!ret)
 		ret = adopt_array(out_fd, BK_OUT_VALUE_SIZE, rt->nr_slots, &rt->out_mem);
 	return runtime_ready(rt, ret);
+}
+
+void bk_runtime_obj_maps(struct bk_obj_map maps[3], int ctl_fd, int in_fd, int out_fd)
+{
+	static const struct { const char *name; uint32_t value_size; } def[3] = {
+		{ "bk_ctl", BK_CTL_VALUE_SIZE },
+		{ "bk_in", BK_IN_VALUE_SIZE },
+		{ "bk_out", BK_OUT_VALUE_SIZE },
+	};
+	const int fds[3] = { ctl_fd, in_fd, out_fd };
+	int i;
+
+	for (i = 0; i < 3; i++)
+		maps[i] = (struct bk_obj_map){
+			.fd = fds[i], .name = def[i].name, .type = BPF_MAP_TYPE_ARRAY,
+			.key_size = 4, .value_size = def[i].value_size, .max_entries = 1,
+			.flags = BPF_F_MMAPABLE,
+		};
 }
 
 int bk_runtime_open(struct bk_runtime *rt)

@@ -309,3 +309,48 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	ok &= ASSERT_EQ(pos, nr_words, "keys walked");
 	return ok;
 }
+
+char *run_cmd(const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0;
+	char *buf;
+
+	if (!f)
+		return NULL;
+	buf = malloc(cap);
+	while (buf && (n += fread(buf + n, 1, cap - 1 - n, f)) == cap - 1) {
+		char *more = realloc(buf, cap * 2);
+
+		if (!more) {
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		buf = more;
+		cap *= 2;
+	}
+	if (pclose(f) != 0 || !buf) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+bool mount_bpffs(char *mnt)
+{
+	char cmd[200];
+
+	if (!mkdtemp(mnt)) {
+		test__skip("no temporary directory for a bpffs");
+		return false;
+	}
+	snprintf(cmd, sizeof(cmd), "mount -t bpf bpf %s 2>/dev/null", mnt);
+	if (system(cmd)) {
+		rmdir(mnt);
+		test__skip("cannot mount a bpffs (mount -t bpf): not root, or no bpffs");
+		return false;
+	}
+	return true;
+}

@@ -75,4 +75,9 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 		   enum bk_walk walk, unsigned chunk, const uint64_t *words, uint32_t nr_words,
 		   struct kcheck_stats *st);
 
+/* A command's standard output, or NULL if it could not run or failed; free() it. */
+char *run_cmd(const char *cmd);
+/* A private bpffs at @mnt (a mkdtemp template); false (and SKIP) if there is none. */
+bool mount_bpffs(char *mnt);
+
 #endif /* TESTS_KENV_H */

@@ -305,24 +305,6 @@ static void gen_json(void)
 
 static int count_progs(void);
 
-/* A private bpffs at @mnt (a mkdtemp template); false (and SKIP) if there is none. */
-static bool mount_bpffs(char *mnt)
-{
-	char cmd[200];
-
-	if (!mkdtemp(mnt)) {
-		test__skip("no temporary directory for a bpffs");
-		return false;
-	}
-	snprintf(cmd, sizeof(cmd), "mount -t bpf bpf %s 2>/dev/null", mnt);
-	if (system(cmd)) {
-		rmdir(mnt);
-		test__skip("cannot mount a bpffs (mount -t bpf): not root, or no bpffs");
-		return false;
-	}
-	return true;
-}
-
 static unsigned count_dir(const char *dir)
 {
 	DIR *d = opendir(dir);

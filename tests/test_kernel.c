@@ -38,27 +38,6 @@ static int load_format(struct kenv *k, const struct bkey_format *f, enum bk_shap
 }
 
 /* Reads a command's whole output; NULL if it could not run. */
-static char *run_cmd(const char *cmd)
-{
-	FILE *f = popen(cmd, "r");
-	size_t cap = 1 << 16, n = 0;
-	char *buf;
-
-	if (!f)
-		return NULL;
-	buf = malloc(cap);
-	while (buf && (n += fread(buf + n, 1, cap - 1 - n, f)) == cap - 1) {
-		cap *= 2;
-		buf = realloc(buf, cap);
-	}
-	if (pclose(f) != 0 || !buf) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = 0;
-	return buf;
-}
-
 static void linum_lines(struct kenv *k)
 {
 	static struct bk_prog p;

@@ -94,11 +94,12 @@ static void usage_gen(FILE *out)
 {
 	fprintf(out,
 "Usage: %s gen --format FMT [--shape auto|may_goto|bpf_loop] [--walk u64s|table]\n"
-"               [--chunk N] [--strict-align] [--load [--repeat N]] [-j]\n"
+"               [--chunk N] [--strict-align] [--load [--repeat N]] [-o FILE] [-j]\n"
 "\n"
 "Prints the program generated for FMT as an annotated listing: the source\n"
 "lines that become BTF line_info, each instruction, and comments. Without\n"
-"--load it needs no privileges and loads nothing.\n"
+"--load it needs no privileges and loads nothing. With -o it writes the\n"
+"program as a BPF ELF object instead (README \"Offline objects\").\n"
 "\n"
 "  --format FMT      the key format (required)\n"
 "  --shape S         program shape; auto (default) is may_goto without\n"
@@ -113,8 +114,14 @@ static void usage_gen(FILE *out)
 "                    processed and prepare time (generate + verify + JIT);\n"
 "                    everything is released before exit\n"
 "  --repeat N        with --load: prepare N times, report the median\n"
+"  -o, --output FILE write a relocatable BPF object, as clang would: the\n"
+"                    program in section \"socket\", its maps (bk_ctl, bk_in,\n"
+"                    bk_out) as BTF-defined maps, .BTF and .BTF.ext with the\n"
+"                    listing's lines; bpftool prog load, libbpf and bpftool\n"
+"                    gen skeleton take it (programs with callbacks, the\n"
+"                    bpf_loop shape, cannot be written yet)\n"
 "  -j, --json        JSON: names, shape, instruction count, lines, listing\n"
-"                    (and the load figures with --load)\n", prog_name);
+"                    (and the load figures with --load; with -o, the file)\n", prog_name);
 }
 
 struct load_report {
@@ -1244,6 +1251,33 @@ static void json_str(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* gen -o: @p as an object file; the placeholder fds name the runtime's maps. */
+static int write_object(const struct bk_prog *p, const char *path, bool json)
+{
+	struct bk_obj_map maps[3];
+	char err[512];
+	int ret;
+
+	bk_runtime_obj_maps(maps, 1, 2, 3);
+	ret = bk_prog_write_obj(p, maps, 3, path, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		return ret == -EOPNOTSUPP ? EXIT_USAGE : EXIT_KERNEL;
+	}
+	if (json) {
+		printf("{\"name\":\"%s\",\"func\":\"%s\",\"shape\":\"%s\",\"walk\":\"%s\","
+		       "\"insns\":%d,\"object\":", p->name, p->func_name, bk_shape_name(p->shape),
+		       bk_walk_name(p->walk), p->e.cnt);
+		json_str(stdout, path);
+		printf("}\n");
+	} else {
+		printf("wrote %s: prog %s (BTF func %s), %s shape, walk by %s, %d instructions, "
+		       "%d lines\n", path, p->name, p->func_name, bk_shape_name(p->shape),
+		       bk_walk_name(p->walk), p->e.cnt, p->e.nr_lines);
+	}
+	return 0;
+}
+
 static int cmd_gen(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1255,6 +1289,7 @@ static int cmd_gen(int argc, char **argv)
 		{ "load", no_argument, NULL, 'L' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -1266,14 +1301,14 @@ static int cmd_gen(int argc, char **argv)
 		.ctl_fd = 1, .in_fd = 2, .out_fd = 3,
 	};
 	struct load_report r = { .l.fd = -1 };
-	const char *fmt = NULL;
+	const char *fmt = NULL, *obj_path = NULL;
 	struct bkey_format f;
 	struct bk_prog *p;
 	bool json = false, load = false;
 	unsigned repeat = 1;
 	int opt, ret, i;
 
-	while ((opt = getopt_long(argc, argv, "f:s:w:c:aLr:jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "f:s:w:c:aLr:jo:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': fmt = optarg; break;
 		case 'w':
@@ -1302,6 +1337,7 @@ static int cmd_gen(int argc, char **argv)
 			break;
 		case 'a': o.strict_align = true; break;
 		case 'j': json = true; break;
+		case 'o': obj_path = optarg; break;
 		case 'h': usage_gen(stdout); return 0;
 		default: usage_gen(stderr); return EXIT_USAGE;
 		}
@@ -1327,6 +1363,11 @@ static int cmd_gen(int argc, char **argv)
 		fprintf(stderr, "%s: generating the program failed: %s\n", prog_name, strerror(-ret));
 		free(p);
 		return EXIT_KERNEL;
+	}
+	if (obj_path) {
+		ret = write_object(p, obj_path, json);
+		free(p);
+		return ret;
 	}
 	if (!json) {
 		printf("# prog %s (BTF func %s), %s shape, walk by %s, %d instructions\n",

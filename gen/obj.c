@@ -14,8 +14,10 @@
  *   ".BTF.ext"    func_info and line_info: the listing's source lines
  *   ".symtab", ".strtab"
  *
- * Programs with callbacks (the bpf_loop shape) would need the callbacks
- * in ".text" and call relocations; they are refused with -EOPNOTSUPP.
+ * A program with bpf_loop callbacks has them in ".text", as static
+ * functions (libbpf takes static functions from there only), each
+ * reference an ld_imm64 of BPF_PSEUDO_FUNC with a relocation against the
+ * section whose immediate is the callback's offset in it.
  */
 #include <elf.h>
 #include <endian.h>
@@ -31,12 +33,12 @@
 #include "gen.h"
 
 #define PROG_SEC	"socket"	/* libbpf's name for BPF_PROG_TYPE_SOCKET_FILTER */
+#define TEXT_SEC	".text"		/* where libbpf wants static functions: the callbacks */
 #define BTF_EXT_MAGIC	0xeB9F
 #define MAP_DEF_FIELDS	5		/* type, key_size, value_size, max_entries, map_flags */
 #define MAP_DEF_SIZE	(MAP_DEF_FIELDS * 8)	/* each a pointer in the map's struct */
-
-enum obj_sec { S_NULL, S_STRTAB, S_PROG, S_REL, S_LICENSE, S_MAPS, S_BTF, S_BTF_EXT, S_SYMTAB,
-	       NR_SECS };
+#define MAX_SECS	12
+#define MAX_MAPS	64
 
 /* A growing byte buffer; a failed allocation sticks in ->err. */
 struct buf {
@@ -105,60 +107,92 @@ static int fail(char *err, size_t len, int ret, const char *fmt, ...)
 	return ret;
 }
 
-/* What the program refers to: which maps, and where. */
-struct obj_refs {
-	struct bpf_insn	*insn;		/* the program, map references zeroed */
-	int		cnt;
-	int		map_of[BK_MAX_INSNS];	/* per ld_imm64 of a map: its map, else -1 */
-	int		sym_of_map[64];	/* symbol of each of @maps used, else 0 */
+/*
+ * The object's plan: the program's instructions as the object holds them
+ * (the main function, then from @text_start the callbacks, which go to
+ * .text), the maps they use and the symbols of everything.
+ *
+ * Symbols: 0 null; locals: the .text section (if callbacks), then each
+ * callback; globals: the program, each map used (in order of first use),
+ * LICENSE.
+ */
+struct obj_plan {
+	struct bpf_insn	*insn;
+	int		cnt, text_start;
+	int		nr_funcs;		/* the program and its callbacks */
+	int		rel_sym[BK_MAX_INSNS];	/* per ld_imm64 to relocate: its symbol, else 0 */
+	int		map_slot[MAX_MAPS];	/* per map used: 1 + its place in .maps, else 0 */
 	unsigned	nr_used;
+	int		sym_text, sym_first_cb, sym_prog, sym_first_map, sym_license, nr_syms;
 };
 
-static bool is_map_ref(const struct bpf_insn *in)
+static bool is_ld_imm64(const struct bpf_insn *in)
 {
-	return in->code == (BPF_LD | BPF_DW | BPF_IMM) && in->src_reg == BPF_PSEUDO_MAP_FD;
+	return in->code == (BPF_LD | BPF_DW | BPF_IMM);
 }
 
-static int find_refs(const struct bk_prog *p, const struct bk_obj_map *maps, unsigned nr_maps,
-		     struct obj_refs *r, char *err, size_t err_len)
+static int plan_obj(const struct bk_prog *p, const struct bk_obj_map *maps, unsigned nr_maps,
+		    struct obj_plan *o, char *err, size_t err_len)
 {
-	int i;
+	int i, nr_locals;
 	unsigned m;
 
-	r->cnt = p->e.cnt;
-	r->insn = malloc(sizeof(*r->insn) * (p->e.cnt + 1));
-	if (!r->insn)
+	o->cnt = p->e.cnt;
+	o->nr_funcs = p->e.nr_subprogs > 0 ? p->e.nr_subprogs : 1;
+	o->text_start = o->nr_funcs > 1 ? p->e.subprog_start[1] : o->cnt;
+	nr_locals = o->nr_funcs > 1 ? o->nr_funcs : 0;	/* .text, and each callback */
+	o->sym_text = 1;
+	o->sym_first_cb = 2;
+	o->sym_prog = 1 + nr_locals;
+	o->sym_first_map = o->sym_prog + 1;
+	o->insn = malloc(sizeof(*o->insn) * (o->cnt + 1));
+	if (!o->insn)
 		return -ENOMEM;
-	memcpy(r->insn, p->e.insn, sizeof(*r->insn) * p->e.cnt);
-	memset(r->sym_of_map, 0, sizeof(r->sym_of_map));
-	for (i = 0; i < r->cnt; i++)
-		r->map_of[i] = -1;
-	for (i = 0; i < r->cnt; i++) {
-		struct bpf_insn *in = &r->insn[i];
+	memcpy(o->insn, p->e.insn, sizeof(*o->insn) * o->cnt);
+	memset(o->map_slot, 0, sizeof(o->map_slot));
+	memset(o->rel_sym, 0, sizeof(o->rel_sym));
+	o->nr_used = 0;
+	for (i = 0; i < o->cnt; i++) {
+		struct bpf_insn *in = &o->insn[i];
 
-		if (in->code == (BPF_LD | BPF_DW | BPF_IMM) && in->src_reg &&
-		    in->src_reg != BPF_PSEUDO_MAP_FD)
-			return fail(err, err_len, -EOPNOTSUPP, "instruction %d: ld_imm64 of kind %u "
-				    "(only maps have relocations here)", i, in->src_reg);
 		if (in->code == (BPF_JMP | BPF_CALL) && in->src_reg == BPF_PSEUDO_CALL)
-			return fail(err, err_len, -EOPNOTSUPP, "instruction %d calls a subprogram", i);
-		if (!is_map_ref(in))
+			return fail(err, err_len, -EOPNOTSUPP, "instruction %d calls a function "
+				    "directly: only bpf_loop callbacks are written", i);
+		if (!is_ld_imm64(in) || i + 1 >= o->cnt)
 			continue;
-		for (m = 0; m < nr_maps && maps[m].fd != in->imm; m++)
-			;
-		if (m == nr_maps)
-			return fail(err, err_len, -EINVAL, "instruction %d refers to map fd %d, "
-				    "which is none of the object's maps", i, in->imm);
-		r->map_of[i] = m;
-		if (!r->sym_of_map[m])
-			r->sym_of_map[m] = 2 + r->nr_used++;	/* symbols 2.. (1: the program) */
-		/* as clang leaves it: libbpf sets src_reg and the fd */
-		in->src_reg = 0;
-		in->imm = 0;
-		if (i + 1 < r->cnt)
-			r->insn[i + 1].imm = 0;
+		if (in->src_reg == BPF_PSEUDO_FUNC) {
+			int target = i + in->imm + 1;
+
+			if (target < o->text_start || target >= o->cnt)
+				return fail(err, err_len, -EINVAL, "instruction %d: a callback at %d, "
+					    "outside the callbacks", i, target);
+			/* against .text's section symbol: imm = the offset in it */
+			o->rel_sym[i] = o->sym_text;
+			in->imm = (target - o->text_start) * (int)sizeof(*in);
+		} else if (in->src_reg == BPF_PSEUDO_MAP_FD) {
+			for (m = 0; m < nr_maps && maps[m].fd != in->imm; m++)
+				;
+			if (m == nr_maps)
+				return fail(err, err_len, -EINVAL, "instruction %d refers to map fd "
+					    "%d, which is none of the object's maps", i, in->imm);
+			if (!o->map_slot[m])
+				o->map_slot[m] = 1 + o->nr_used++;
+			o->rel_sym[i] = o->sym_first_map + o->map_slot[m] - 1;
+			/* as clang leaves it: libbpf sets src_reg and the fd */
+			in->src_reg = 0;
+			in->imm = 0;
+		} else if (in->src_reg) {
+			return fail(err, err_len, -EOPNOTSUPP, "instruction %d: ld_imm64 of kind %u "
+				    "(maps and callbacks have relocations here)", i, in->src_reg);
+		} else {
+			i++;		/* a constant: as it is */
+			continue;
+		}
+		o->insn[i + 1].imm = 0;
 		i++;
 	}
+	o->sym_license = o->sym_first_map + o->nr_used;
+	o->nr_syms = o->sym_license + 1;
 	return 0;
 }
 
@@ -172,14 +206,14 @@ static int btf_uint_ptr(struct btf *btf, int int_id, uint32_t value, int *err)
 
 /* The maps used, as BTF-defined maps: a VAR each in DATASEC ".maps". */
 static void btf_add_maps(struct btf *btf, const struct bk_obj_map *maps, unsigned nr_maps,
-			 const struct obj_refs *r, int *err)
+			 const struct obj_plan *o, int *err)
 {
 	static const char *const field[MAP_DEF_FIELDS] = {
 		"type", "key_size", "value_size", "max_entries", "map_flags",
 	};
 	int int_id = btf__find_by_name_kind(btf, "int", BTF_KIND_INT);
-	int var[64] = {}, ds, f, ptr[MAP_DEF_FIELDS], st;
-	unsigned m;
+	int var[MAX_MAPS] = {}, ds, f, ptr[MAP_DEF_FIELDS], st;
+	unsigned m, slot;
 
 	if (int_id < 0) {
 		*err = *err ?: -EINVAL;
@@ -191,7 +225,7 @@ static void btf_add_maps(struct btf *btf, const struct bk_obj_map *maps, unsigne
 			maps[m].flags,
 		};
 
-		if (!r->sym_of_map[m])
+		if (!o->map_slot[m])
 			continue;
 		for (f = 0; f < MAP_DEF_FIELDS; f++)
 			ptr[f] = btf_uint_ptr(btf, int_id, v[f], err);
@@ -202,52 +236,77 @@ static void btf_add_maps(struct btf *btf, const struct bk_obj_map *maps, unsigne
 				   err);
 	}
 	/* in the order of their places in the section, as the kernel wants */
-	ds = bk_btf_ok(btf__add_datasec(btf, ".maps", r->nr_used * MAP_DEF_SIZE), err);
-	for (f = 2; ds > 0 && f < 2 + (int)r->nr_used; f++)
+	ds = bk_btf_ok(btf__add_datasec(btf, ".maps", o->nr_used * MAP_DEF_SIZE), err);
+	for (slot = 1; ds > 0 && slot <= o->nr_used; slot++)
 		for (m = 0; m < nr_maps; m++)
-			if (r->sym_of_map[m] == f)
+			if (o->map_slot[m] == (int)slot)
 				bk_btf_ok(btf__add_datasec_var_info(btf, var[m],
-								    (f - 2) * MAP_DEF_SIZE,
+								    (slot - 1) * MAP_DEF_SIZE,
 								    MAP_DEF_SIZE), err);
 }
 
 /*
- * .BTF.ext: its header, then func_info and line_info, each a record size
- * and one block for section @sec_off (a BTF string); instruction offsets
- * in bytes, as in an object file (libbpf turns them into indices).
+ * One block of .BTF.ext's func_info or line_info: the records (@rec bytes
+ * each, the instruction first) of section @sec_off (a BTF string) whose
+ * instructions lie in [@from, @to), with their offsets in bytes from
+ * @from, as an object file has them (libbpf makes them indices).
  */
-static void btf_ext(struct buf *b, uint32_t sec_off, const struct bpf_func_info *fi, int nr_fi,
-		    const struct bpf_line_info *li, int nr_li)
+static void ext_block(struct buf *b, uint32_t sec_off, const void *recs, int nr, size_t rec,
+		      int from, int to)
 {
-	uint32_t fi_len = 4 + 8 + nr_fi * sizeof(*fi), li_len = 4 + 8 + nr_li * sizeof(*li);
-	uint16_t magic = BTF_EXT_MAGIC;
-	uint8_t version = 1, flags = 0;
+	const uint8_t *r = recs;
+	uint32_t count = 0;
+	size_t at;
 	int i;
 
+	for (i = 0; i < nr; i++) {
+		uint32_t insn = *(const uint32_t *)(r + i * rec);
+
+		count += (int)insn >= from && (int)insn < to;
+	}
+	if (!count)
+		return;
+	buf_u32(b, sec_off);
+	buf_u32(b, count);
+	for (i = 0; i < nr; i++) {
+		uint32_t insn = *(const uint32_t *)(r + i * rec);
+
+		if ((int)insn < from || (int)insn >= to)
+			continue;
+		at = buf_add(b, r + i * rec, rec);
+		if (!b->err)
+			*(uint32_t *)(b->p + at) = (insn - from) * sizeof(struct bpf_insn);
+	}
+}
+
+/* .BTF.ext: its header, then func_info and line_info for "socket" and .text. */
+static void btf_ext(struct buf *b, const struct obj_plan *o, uint32_t prog_sec_off,
+		    uint32_t text_sec_off, const struct bpf_func_info *fi,
+		    const struct bpf_line_info *li, int nr_li)
+{
+	struct buf fib = {}, lib = {};
+	uint16_t magic = BTF_EXT_MAGIC;
+	uint8_t version = 1, flags = 0;
+
+	buf_u32(&fib, sizeof(*fi));
+	ext_block(&fib, prog_sec_off, fi, o->nr_funcs, sizeof(*fi), 0, o->text_start);
+	ext_block(&fib, text_sec_off, fi, o->nr_funcs, sizeof(*fi), o->text_start, o->cnt);
+	buf_u32(&lib, sizeof(*li));
+	ext_block(&lib, prog_sec_off, li, nr_li, sizeof(*li), 0, o->text_start);
+	ext_block(&lib, text_sec_off, li, nr_li, sizeof(*li), o->text_start, o->cnt);
 	buf_add(b, &magic, 2);
 	buf_add(b, &version, 1);
 	buf_add(b, &flags, 1);
 	buf_u32(b, 24);			/* hdr_len: no CO-RE relocations */
 	buf_u32(b, 0);			/* func_info_off, after the header */
-	buf_u32(b, fi_len);
-	buf_u32(b, fi_len);		/* line_info_off */
-	buf_u32(b, li_len);
-	buf_u32(b, sizeof(*fi));
-	buf_u32(b, sec_off);
-	buf_u32(b, nr_fi);
-	for (i = 0; i < nr_fi; i++) {
-		buf_u32(b, fi[i].insn_off * sizeof(struct bpf_insn));
-		buf_u32(b, fi[i].type_id);
-	}
-	buf_u32(b, sizeof(*li));
-	buf_u32(b, sec_off);
-	buf_u32(b, nr_li);
-	for (i = 0; i < nr_li; i++) {
-		buf_u32(b, li[i].insn_off * sizeof(struct bpf_insn));
-		buf_u32(b, li[i].file_name_off);
-		buf_u32(b, li[i].line_off);
-		buf_u32(b, li[i].line_col);
-	}
+	buf_u32(b, fib.len);
+	buf_u32(b, fib.len);		/* line_info_off */
+	buf_u32(b, lib.len);
+	buf_add(b, fib.p, fib.len);
+	buf_add(b, lib.p, lib.len);
+	b->err = b->err ?: fib.err ?: lib.err;
+	free(fib.p);
+	free(lib.p);
 }
 
 static void sym(struct buf *b, uint32_t name, unsigned char info, uint16_t shndx,
@@ -261,89 +320,141 @@ static void sym(struct buf *b, uint32_t name, unsigned char info, uint16_t shndx
 	buf_add(b, &s, sizeof(s));
 }
 
+/* The relocations of the instructions in [@from, @to), offsets from @from. */
+static void relocs(struct buf *b, const struct obj_plan *o, int from, int to)
+{
+	int i;
+
+	for (i = from; i < to; i++) {
+		Elf64_Rel rl;
+
+		if (!o->rel_sym[i])
+			continue;
+		rl.r_offset = (uint64_t)(i - from) * sizeof(struct bpf_insn);
+		rl.r_info = ELF64_R_INFO(o->rel_sym[i], R_BPF_64_64);
+		buf_add(b, &rl, sizeof(rl));
+	}
+}
+
+struct obj_sec {
+	const char	*name;
+	Elf64_Shdr	sh;
+	const void	*data;		/* NULL: sh_size zeros */
+};
+
+/* Section @s (its name, header and bytes) as the next one; returns its index. */
+static int add_sec(struct obj_sec *secs, int *nr, const char *name, uint32_t type,
+		   uint64_t flags, const void *data, size_t size, size_t align)
+{
+	secs[*nr] = (struct obj_sec){
+		.name = name, .data = data,
+		.sh = { .sh_type = type, .sh_flags = flags, .sh_size = size,
+			.sh_addralign = align },
+	};
+	return (*nr)++;
+}
+
 /* The object's bytes: every section, then the section headers. */
 static int build(const struct bk_prog *p, const struct bk_obj_map *maps, unsigned nr_maps,
-		 const struct obj_refs *r, const void *btf_raw, uint32_t btf_size,
+		 const struct obj_plan *o, const void *btf_raw, uint32_t btf_size,
 		 const struct buf *ext, struct buf *out)
 {
 	static const char license[] = "GPL";
-	struct buf str = {}, rel = {}, syms = {};
-	Elf64_Shdr sh[NR_SECS] = {};
+	struct buf str = {}, rel_prog = {}, rel_text = {}, syms = {};
+	struct obj_sec secs[MAX_SECS];
+	Elf64_Shdr sh[MAX_SECS] = {};
 	Elf64_Ehdr eh = {
 		.e_ident = { ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64,
 			     __BYTE_ORDER == __LITTLE_ENDIAN ? ELFDATA2LSB : ELFDATA2MSB,
 			     EV_CURRENT, ELFOSABI_NONE },
 		.e_type = ET_REL, .e_machine = EM_BPF, .e_version = EV_CURRENT,
 		.e_ehsize = sizeof(Elf64_Ehdr), .e_shentsize = sizeof(Elf64_Shdr),
-		.e_shnum = NR_SECS, .e_shstrndx = S_STRTAB,
 	};
-	static const char *const sec_name[NR_SECS] = {
-		[S_STRTAB] = ".strtab", [S_PROG] = PROG_SEC, [S_REL] = ".rel" PROG_SEC,
-		[S_LICENSE] = "license", [S_MAPS] = ".maps", [S_BTF] = ".BTF",
-		[S_BTF_EXT] = ".BTF.ext", [S_SYMTAB] = ".symtab",
-	};
-	unsigned m, s;
-	size_t shoff;
-	int i, ret;
+	bool text = o->text_start < o->cnt;
+	size_t isz = sizeof(struct bpf_insn), shoff;
+	int nr = 0, s_strtab, s_prog, s_text = 0, s_rel, s_rel_text, s_license, s_maps;
+	int s_symtab, f, slot, ret;
+	unsigned m;
 
+	relocs(&rel_prog, o, 0, o->text_start);
+	relocs(&rel_text, o, o->text_start, o->cnt);
+	add_sec(secs, &nr, "", SHT_NULL, 0, NULL, 0, 0);
+	s_strtab = add_sec(secs, &nr, ".strtab", SHT_STRTAB, 0, NULL, 0, 1);	/* filled last */
+	s_prog = add_sec(secs, &nr, PROG_SEC, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, o->insn,
+			 o->text_start * isz, 8);
+	if (text)
+		s_text = add_sec(secs, &nr, TEXT_SEC, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR,
+				 o->insn + o->text_start, (o->cnt - o->text_start) * isz, 8);
+	s_license = add_sec(secs, &nr, "license", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, license,
+			    sizeof(license), 1);
+	s_maps = add_sec(secs, &nr, ".maps", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, NULL,
+			 (size_t)o->nr_used * MAP_DEF_SIZE, 8);
+	add_sec(secs, &nr, ".BTF", SHT_PROGBITS, 0, btf_raw, btf_size, 4);
+	add_sec(secs, &nr, ".BTF.ext", SHT_PROGBITS, 0, ext->p, ext->len, 4);
+	s_symtab = add_sec(secs, &nr, ".symtab", SHT_SYMTAB, 0, NULL, 0, 8);	/* filled below */
+	s_rel = add_sec(secs, &nr, ".rel" PROG_SEC, SHT_REL, 0, rel_prog.p, rel_prog.len, 8);
+	s_rel_text = rel_text.len ? add_sec(secs, &nr, ".rel" TEXT_SEC, SHT_REL, 0, rel_text.p,
+					    rel_text.len, 8) : 0;
+
+	/* symbols, in the plan's order */
 	buf_add(&str, NULL, 1);
-	for (s = 1; s < NR_SECS; s++)
-		sh[s].sh_name = buf_str(&str, sec_name[s]);
-
-	/* symbols: null, the program, the maps in the order of their slots, LICENSE */
 	sym(&syms, 0, 0, SHN_UNDEF, 0, 0);
-	sym(&syms, buf_str(&str, p->func_name), ELF64_ST_INFO(STB_GLOBAL, STT_FUNC), S_PROG, 0,
-	    (uint64_t)r->cnt * sizeof(struct bpf_insn));
-	for (s = 2; s < 2 + r->nr_used; s++)
-		for (m = 0; m < nr_maps; m++)
-			if (r->sym_of_map[m] == (int)s)
-				sym(&syms, buf_str(&str, maps[m].name),
-				    ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT), S_MAPS,
-				    (s - 2) * MAP_DEF_SIZE, MAP_DEF_SIZE);
-	sym(&syms, buf_str(&str, "LICENSE"), ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT), S_LICENSE, 0,
-	    sizeof(license));
-	for (i = 0; i < r->cnt; i++) {
-		Elf64_Rel rl;
+	if (text)
+		sym(&syms, 0, ELF64_ST_INFO(STB_LOCAL, STT_SECTION), s_text, 0, 0);
+	for (f = 1; text && f < o->nr_funcs; f++) {
+		int end = f + 1 < o->nr_funcs ? p->e.subprog_start[f + 1] : o->cnt;
+		char name[80];
 
-		if (r->map_of[i] < 0)
-			continue;
-		rl.r_offset = (uint64_t)i * sizeof(struct bpf_insn);
-		rl.r_info = ELF64_R_INFO(r->sym_of_map[r->map_of[i]], R_BPF_64_64);
-		buf_add(&rel, &rl, sizeof(rl));
+		bk_subprog_name(p, f, name, sizeof(name));
+		sym(&syms, buf_str(&str, name), ELF64_ST_INFO(STB_LOCAL, STT_FUNC), s_text,
+		    (p->e.subprog_start[f] - o->text_start) * isz,
+		    (end - p->e.subprog_start[f]) * isz);
 	}
+	sym(&syms, buf_str(&str, p->func_name), ELF64_ST_INFO(STB_GLOBAL, STT_FUNC), s_prog, 0,
+	    o->text_start * isz);
+	for (slot = 1; slot <= (int)o->nr_used; slot++)
+		for (m = 0; m < nr_maps; m++)
+			if (o->map_slot[m] == slot)
+				sym(&syms, buf_str(&str, maps[m].name),
+				    ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT), s_maps,
+				    (slot - 1) * MAP_DEF_SIZE, MAP_DEF_SIZE);
+	sym(&syms, buf_str(&str, "LICENSE"), ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT), s_license, 0,
+	    sizeof(license));
+	secs[s_symtab].data = syms.p;
+	secs[s_symtab].sh.sh_size = syms.len;
+	secs[s_symtab].sh.sh_link = s_strtab;
+	secs[s_symtab].sh.sh_info = o->sym_prog;	/* the first global */
+	secs[s_symtab].sh.sh_entsize = sizeof(Elf64_Sym);
+	secs[s_rel].sh.sh_link = s_symtab;
+	secs[s_rel].sh.sh_info = s_prog;
+	secs[s_rel].sh.sh_entsize = sizeof(Elf64_Rel);
+	if (s_rel_text) {
+		secs[s_rel_text].sh.sh_link = s_symtab;
+		secs[s_rel_text].sh.sh_info = s_text;
+		secs[s_rel_text].sh.sh_entsize = sizeof(Elf64_Rel);
+	}
+	for (f = 1; f < nr; f++)
+		secs[f].sh.sh_name = buf_str(&str, secs[f].name);
+	secs[s_strtab].data = str.p;
+	secs[s_strtab].sh.sh_size = str.len;
 
+	/* the bytes: the ELF header, each section's, the section headers */
+	eh.e_shnum = nr;
+	eh.e_shstrndx = s_strtab;
 	buf_add(out, &eh, sizeof(eh));
-#define SECTION(idx, type, flags, data, size, align)				\
-	do {									\
-		buf_align(out, align);						\
-		sh[idx] = (Elf64_Shdr){ .sh_name = sh[idx].sh_name, .sh_type = (type), \
-			.sh_flags = (flags), .sh_addralign = (align), .sh_size = (size), \
-			.sh_offset = buf_add(out, (data), (size)) };		\
-	} while (0)
-	SECTION(S_PROG, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, r->insn,
-		(size_t)r->cnt * sizeof(struct bpf_insn), 8);
-	SECTION(S_REL, SHT_REL, 0, rel.p, rel.len, 8);
-	sh[S_REL].sh_link = S_SYMTAB;
-	sh[S_REL].sh_info = S_PROG;
-	sh[S_REL].sh_entsize = sizeof(Elf64_Rel);
-	SECTION(S_LICENSE, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, license, sizeof(license), 1);
-	SECTION(S_MAPS, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, NULL,
-		(size_t)r->nr_used * MAP_DEF_SIZE, 8);
-	SECTION(S_BTF, SHT_PROGBITS, 0, btf_raw, btf_size, 4);
-	SECTION(S_BTF_EXT, SHT_PROGBITS, 0, ext->p, ext->len, 4);
-	SECTION(S_SYMTAB, SHT_SYMTAB, 0, syms.p, syms.len, 8);
-	sh[S_SYMTAB].sh_link = S_STRTAB;
-	sh[S_SYMTAB].sh_info = 1;	/* the first global: all but the null symbol */
-	sh[S_SYMTAB].sh_entsize = sizeof(Elf64_Sym);
-	SECTION(S_STRTAB, SHT_STRTAB, 0, str.p, str.len, 1);
-#undef SECTION
+	for (f = 1; f < nr; f++) {
+		sh[f] = secs[f].sh;
+		buf_align(out, secs[f].sh.sh_addralign);
+		sh[f].sh_offset = buf_add(out, secs[f].data, secs[f].sh.sh_size);
+	}
 	buf_align(out, 8);
-	shoff = buf_add(out, sh, sizeof(sh));
+	shoff = buf_add(out, sh, sizeof(sh[0]) * nr);
 	if (!out->err)
 		((Elf64_Ehdr *)out->p)->e_shoff = shoff;
-	ret = str.err ?: rel.err ?: syms.err ?: out->err;
+	ret = str.err ?: rel_prog.err ?: rel_text.err ?: syms.err ?: out->err;
 	free(str.p);
-	free(rel.p);
+	free(rel_prog.p);
+	free(rel_text.p);
 	free(syms.p);
 	return ret;
 }
@@ -378,19 +489,16 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 {
 	struct bpf_func_info fi[4];
 	struct bpf_line_info li[BK_MAX_LINES];
-	struct obj_refs r = {};
+	struct obj_plan o = {};
 	struct buf ext = {}, out = {};
 	struct btf *btf = NULL;
 	const void *raw;
 	uint32_t raw_size;
-	int ret = 0, sec_off;
+	int ret = 0, prog_sec, text_sec;
 
-	if (nr_maps > sizeof(r.sym_of_map) / sizeof(r.sym_of_map[0]))
-		return fail(err, err_len, -E2BIG, "%u maps: at most 64", nr_maps);
-	if (p->e.nr_subprogs > 1)
-		return fail(err, err_len, -EOPNOTSUPP, "%s has callbacks (the bpf_loop shape): "
-			    "only programs of one function are written as objects", p->name);
-	ret = find_refs(p, maps, nr_maps, &r, err, err_len);
+	if (nr_maps > MAX_MAPS)
+		return fail(err, err_len, -E2BIG, "%u maps: at most %d", nr_maps, MAX_MAPS);
+	ret = plan_obj(p, maps, nr_maps, &o, err, err_len);
 	if (ret)
 		goto out;
 	btf = bk_prog_btf(p, fi, li, &ret);
@@ -398,16 +506,17 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 		fail(err, err_len, ret, "building the BTF failed: %s", strerror(-ret));
 		goto out;
 	}
-	btf_add_maps(btf, maps, nr_maps, &r, &ret);
-	sec_off = bk_btf_ok(btf__add_str(btf, PROG_SEC), &ret);
+	btf_add_maps(btf, maps, nr_maps, &o, &ret);
+	prog_sec = bk_btf_ok(btf__add_str(btf, PROG_SEC), &ret);
+	text_sec = bk_btf_ok(btf__add_str(btf, TEXT_SEC), &ret);
 	raw = ret ? NULL : btf__raw_data(btf, &raw_size);
 	if (!raw) {
 		ret = ret ?: -ENOMEM;
 		fail(err, err_len, ret, "building the BTF failed: %s", strerror(-ret));
 		goto out;
 	}
-	btf_ext(&ext, sec_off, fi, p->e.nr_subprogs, li, p->e.nr_lines);
-	ret = ext.err ?: build(p, maps, nr_maps, &r, raw, raw_size, &ext, &out);
+	btf_ext(&ext, &o, prog_sec, text_sec, fi, li, p->e.nr_lines);
+	ret = ext.err ?: build(p, maps, nr_maps, &o, raw, raw_size, &ext, &out);
 	if (ret) {
 		fail(err, err_len, ret, "building the object failed: %s", strerror(-ret));
 		goto out;
@@ -415,7 +524,7 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 	ret = write_file(path, out.p, out.len, err, err_len);
 out:
 	btf__free(btf);
-	free(r.insn);
+	free(o.insn);
 	free(ext.p);
 	free(out.p);
 	return ret;

@@ -269,7 +269,7 @@ static void bpf_equals_ref(struct kenv *k)
 
 static void gen_json(void)
 {
-	char args[256], path[128], *out;
+	char args[512], path[128], *out;
 
 	snprintf(path, sizeof(path), "%s/gen.json", tmpdir);
 	snprintf(args, sizeof(args), "gen --format '" EX3 "' -j >%s", path);
@@ -289,6 +289,22 @@ static void gen_json(void)
 	free(out);
 	ASSERT_EQ(run_loader("gen --format '" EX3 "' --walk sideways", &out), 2, "bad --walk");
 	ASSERT_HAS_SUBSTR(out, "--walk: unknown walk \"sideways\"", "names the value");
+	free(out);
+
+	/* -o: an object file (tests/test_obj.c loads them), nothing else printed */
+	snprintf(args, sizeof(args), "gen --format '" EX3 "' -o %s/ex3.bpf.o -j >%s", tmpdir, path);
+	ASSERT_EQ(run_loader(args, NULL), 0, "gen -o -j");
+	out = slurp(path, NULL);
+	ASSERT_HAS_SUBSTR(out, "\"object\":\"", "names the file");
+	ASSERT_FALSE(out && strstr(out, "\"listing\""), "no listing");
+	free(out);
+	snprintf(args, sizeof(args), "%s/ex3.bpf.o", tmpdir);
+	out = slurp(args, NULL);
+	ASSERT_TRUE(out && !memcmp(out, "\177ELF", 4), "an ELF file");
+	free(out);
+	ASSERT_EQ(run_loader("gen --format '" EX3 "' -o /nonexistent/dir/x.bpf.o", &out), 1,
+		  "gen -o into no directory");
+	ASSERT_HAS_SUBSTR(out, "cannot write /nonexistent/dir/x.bpf.o.tmp", "names the file");
 	free(out);
 	snprintf(args, sizeof(args), "gen --format '" EX3 "' --walk table --shape bpf_loop >%s",
 		 path);

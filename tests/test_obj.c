@@ -49,11 +49,11 @@ static void obj_dir_remove(void)
 }
 
 /* @f's program in @walk with the placeholder fds, written to @path. */
-static int write_obj(const struct bkey_format *f, enum bk_walk walk, struct bk_prog *p,
-		     const char *path)
+static int write_obj(const struct bkey_format *f, enum bk_shape shape, enum bk_walk walk,
+		     struct bk_prog *p, const char *path)
 {
 	struct bk_gen_opts o = {
-		.shape = BK_SHAPE_MAY_GOTO, .walk = walk, .chunk = 1, .annotate = true,
+		.shape = shape, .walk = walk, .chunk = 1, .annotate = true,
 		.strict_align = bk_strict_align_default(),
 		.ctl_fd = FD_CTL, .in_fd = FD_IN, .out_fd = FD_OUT,
 	};
@@ -72,11 +72,11 @@ static int write_obj(const struct bkey_format *f, enum bk_walk walk, struct bk_p
 }
 
 /* The same program loaded directly, on @rt's maps. */
-static int load_direct(const struct bkey_format *f, enum bk_walk walk, struct bk_runtime *rt,
-		       struct bk_prog *p, struct bk_loaded *l)
+static int load_direct(const struct bkey_format *f, enum bk_shape shape, enum bk_walk walk,
+		       struct bk_runtime *rt, struct bk_prog *p, struct bk_loaded *l)
 {
 	struct bk_gen_opts o = {
-		.shape = BK_SHAPE_MAY_GOTO, .walk = walk, .chunk = 1, .annotate = true,
+		.shape = shape, .walk = walk, .chunk = 1, .annotate = true,
 		.strict_align = bk_strict_align_default(),
 		.ctl_fd = rt->ctl_fd, .in_fd = rt->in_fd, .out_fd = rt->out_fd,
 	};
@@ -164,8 +164,8 @@ static bool same_xlated(int a, const uint32_t ids_a[3], int b, const uint32_t id
  * same instructions to the kernel, and over @nr_keys random keys the same
  * status, stop and keys out.
  */
-static bool check_format(struct kenv *k, const struct bkey_format *f, enum bk_walk walk,
-			 uint64_t *seed, unsigned nr_keys)
+static bool check_format(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
+			 enum bk_walk walk, uint64_t *seed, unsigned nr_keys)
 {
 	static struct bk_prog p;
 	char path[128];
@@ -179,8 +179,8 @@ static bool check_format(struct kenv *k, const struct bkey_format *f, enum bk_wa
 	bool ok = false;
 
 	snprintf(path, sizeof(path), "%s/prog.bpf.o", obj_dir());
-	if (!ASSERT_OK(write_obj(f, walk, &p, path), "write the object") ||
-	    !ASSERT_OK(load_direct(f, walk, &k->rt, &p, &direct), "direct load"))
+	if (!ASSERT_OK(write_obj(f, shape, walk, &p, path), "write the object") ||
+	    !ASSERT_OK(load_direct(f, shape, walk, &k->rt, &p, &direct), "direct load"))
 		goto out;
 	obj = bpf_object__open_file(path, NULL);
 	if (!ASSERT_OK(libbpf_get_error(obj), "bpf_object__open_file")) {
@@ -226,20 +226,24 @@ out:
 		char fs[200];
 
 		bkey_format_to_str(f, fs, sizeof(fs));
-		fprintf(stderr, "  format %s, walk by %s\n", fs, bk_walk_name(walk));
+		fprintf(stderr, "  format %s, %s shape, walk by %s\n", fs, bk_shape_name(shape),
+			bk_walk_name(walk));
 	}
 	return ok;
 }
 
-/* may_goto programs only: the bpf_loop shape's callbacks are not written (gen/obj.c). */
-static bool obj_kernel(struct kenv *k)
+/* The program shapes this kernel loads: may_goto's, the bpf_loop callbacks'. */
+static int kernel_shapes(struct kenv *k, enum bk_shape sh[2])
 {
-	if (!k->ft.may_goto) {
-		test__skip("objects hold programs of one function; without may_goto (6.9+) the "
-			   "kernel's programs have bpf_loop callbacks");
-		return false;
-	}
-	return true;
+	int n = 0;
+
+	if (k->ft.may_goto)
+		sh[n++] = BK_SHAPE_MAY_GOTO;
+	if (k->ft.bpf_loop)
+		sh[n++] = BK_SHAPE_BPF_LOOP;
+	if (!n)
+		test__skip("this kernel loads neither shape (may_goto, bpf_loop with the JIT)");
+	return n;
 }
 
 static void libbpf_formats(struct kenv *k)
@@ -250,17 +254,21 @@ static void libbpf_formats(struct kenv *k)
 	};
 	uint64_t seed = 0x5eed0b1e;
 	unsigned i, done = 0;
+	enum bk_shape sh[2];
+	int s, nsh = kernel_shapes(k, sh);
 	bool ok = true;
 
-	if (!obj_kernel(k))
-		return;
-	for (i = 0; i < 2 * (sizeof(ex) / sizeof(ex[0])) && ok; i++, done++)
-		ok = check_format(k, &ex[i / 2], i % 2 ? BK_WALK_TABLE : BK_WALK_U64S, &seed, 64);
-	for (i = 0; i < OBJ_RANDOM_FORMATS && ok; i++, done++) {
-		struct bkey_format f = rnd_format(&seed, -1, 0);
+	/* every shape, both walks: the bpf_loop shape's callbacks in .text */
+	for (s = 0; s < nsh && ok; s++) {
+		for (i = 0; i < 2 * (sizeof(ex) / sizeof(ex[0])) && ok; i++, done++)
+			ok = check_format(k, &ex[i / 2], sh[s], i % 2 ? BK_WALK_TABLE : BK_WALK_U64S,
+					  &seed, 64);
+		for (i = 0; i < OBJ_RANDOM_FORMATS && ok; i++, done++) {
+			struct bkey_format f = rnd_format(&seed, -1, 0);
 
-		ok = check_format(k, &f, i % 2 ? BK_WALK_TABLE : BK_WALK_U64S, &seed,
-				  4 + rnd_below(&seed, 60));
+			ok = check_format(k, &f, sh[s], i % 2 ? BK_WALK_TABLE : BK_WALK_U64S, &seed,
+					  4 + rnd_below(&seed, 60));
+		}
 	}
 	test__count("objects loaded by libbpf, equal to the direct load", done);
 }
@@ -304,8 +312,10 @@ static void bpftool_load(struct kenv *k)
 	struct bkey_format f = ex3_format();
 	struct bk_loaded direct = { .fd = -1 };
 	char *a = NULL, *b = NULL, *na = NULL, *nb = NULL;
+	enum bk_shape sh[2];
+	int nsh = kernel_shapes(k, sh);
 
-	if (!obj_kernel(k))
+	if (!nsh)
 		return;
 	a = run_cmd("bpftool version 2>/dev/null");
 	if (!a) {
@@ -316,15 +326,17 @@ static void bpftool_load(struct kenv *k)
 	a = NULL;
 	if (!mount_bpffs(mnt))
 		return;
+	/* the kernel's own shape: with callbacks where it has no may_goto */
 	snprintf(path, sizeof(path), "%s/ex3.bpf.o", obj_dir());
-	if (!ASSERT_OK(write_obj(&f, BK_WALK_U64S, &p, path), "write the object"))
+	if (!ASSERT_OK(write_obj(&f, sh[nsh - 1], BK_WALK_U64S, &p, path), "write the object"))
 		goto out;
 	snprintf(cmd, sizeof(cmd), "bpftool prog load %s %s/obj 2>&1 && echo loaded", path, mnt);
 	a = run_cmd(cmd);
 	if (!ASSERT_TRUE(a, "bpftool prog load") || !ASSERT_HAS_SUBSTR(a, "loaded", "loaded"))
 		goto out;
 	free(a);
-	if (!ASSERT_OK(load_direct(&f, BK_WALK_U64S, &k->rt, &p, &direct), "direct load"))
+	if (!ASSERT_OK(load_direct(&f, sh[nsh - 1], BK_WALK_U64S, &k->rt, &p, &direct),
+		       "direct load"))
 		goto out;
 	snprintf(cmd, sizeof(cmd), "%s/direct", mnt);
 	if (!ASSERT_OK(bpf_obj_pin(direct.fd, cmd), "pin the direct load"))
@@ -381,9 +393,11 @@ static void skeleton(struct kenv *k)
 	struct bkey_format f = ex3_format();
 	char path[128], cmd[1024], src[2048], *out;
 	const char *dir = obj_dir();
+	enum bk_shape sh[2];
+	int nsh = kernel_shapes(k, sh);
 	FILE *c;
 
-	if (!obj_kernel(k))
+	if (!nsh)
 		return;
 	out = run_cmd("bpftool version 2>/dev/null");
 	if (!out) {
@@ -398,7 +412,7 @@ static void skeleton(struct kenv *k)
 	}
 	free(out);
 	snprintf(path, sizeof(path), "%s/ex3.bpf.o", dir);
-	if (!ASSERT_OK(write_obj(&f, BK_WALK_U64S, &p, path), "write the object"))
+	if (!ASSERT_OK(write_obj(&f, sh[nsh - 1], BK_WALK_U64S, &p, path), "write the object"))
 		return;
 	snprintf(cmd, sizeof(cmd), "bpftool gen skeleton %s name bkobj > %s/bkobj.skel.h && echo ok",
 		 path, dir);
@@ -434,7 +448,8 @@ static void objdump(void)
 	}
 	free(out);
 	snprintf(path, sizeof(path), "%s/ex3.bpf.o", obj_dir());
-	if (!ASSERT_OK(write_obj(&f, BK_WALK_U64S, &p, path), "write the object"))
+	if (!ASSERT_OK(write_obj(&f, BK_SHAPE_MAY_GOTO, BK_WALK_U64S, &p, path),
+		       "write the object"))
 		return;
 	snprintf(cmd, sizeof(cmd), "llvm-objdump -d -l %s", path);
 	out = run_cmd(cmd);
@@ -445,15 +460,23 @@ static void objdump(void)
 		ASSERT_HAS_SUBSTR(out, "r1 = 0 ll", "a map reference as clang leaves it");
 	}
 	free(out);
+	/* with callbacks: they are static functions in .text */
+	if (!ASSERT_OK(write_obj(&f, BK_SHAPE_BPF_LOOP, BK_WALK_U64S, &p, path),
+		       "write the object with callbacks"))
+		return;
+	out = run_cmd(cmd);
+	if (ASSERT_TRUE(out, "llvm-objdump -d -l, callbacks"))
+		ASSERT_HAS_SUBSTR(out, "Disassembly of section .text:", "the callbacks' section");
+	free(out);
 }
 
-/* Without the JIT or may_goto, or with bad input: clear errors, no file. */
+/* Bad input: clear errors, and no file. */
 static void refusals(void)
 {
 	static struct bk_prog p;
 	struct bkey_format f = ex3_format();
 	struct bk_gen_opts o = {
-		.shape = BK_SHAPE_BPF_LOOP, .walk = BK_WALK_U64S, .chunk = 1,
+		.shape = BK_SHAPE_MAY_GOTO, .walk = BK_WALK_U64S, .chunk = 1,
 		.ctl_fd = FD_CTL, .in_fd = FD_IN, .out_fd = FD_OUT,
 	};
 	struct bk_obj_map maps[3];
@@ -461,18 +484,18 @@ static void refusals(void)
 
 	snprintf(path, sizeof(path), "%s/refused.bpf.o", obj_dir());
 	bk_runtime_obj_maps(maps, FD_CTL, FD_IN, FD_OUT);
-	if (!ASSERT_OK(bk_gen_unpack(&f, &o, &p, NULL), "generate the bpf_loop shape"))
-		return;
-	ASSERT_EQ(bk_prog_write_obj(&p, maps, 3, path, err, sizeof(err)), -EOPNOTSUPP,
-		  "callbacks: not supported");
-	ASSERT_HAS_SUBSTR(err, "callbacks", "says why");
-	ASSERT_NEQ(access(path, F_OK), 0, "no file written");
-	o.shape = BK_SHAPE_MAY_GOTO;
 	if (!ASSERT_OK(bk_gen_unpack(&f, &o, &p, NULL), "generate"))
 		return;
 	ASSERT_EQ(bk_prog_write_obj(&p, maps, 2, path, err, sizeof(err)), -EINVAL,
 		  "a map fd none of the maps has");
 	ASSERT_HAS_SUBSTR(err, "refers to map fd 3", "names the fd");
+	ASSERT_NEQ(access(path, F_OK), 0, "no file written");
+	/* a call of a function: only bpf_loop callbacks are written */
+	p.e.insn[0] = (struct bpf_insn){ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_CALL,
+					 .imm = 1 };
+	ASSERT_EQ(bk_prog_write_obj(&p, maps, 3, path, err, sizeof(err)), -EOPNOTSUPP,
+		  "a bpf-to-bpf call");
+	ASSERT_HAS_SUBSTR(err, "calls a function directly", "says why");
 	ASSERT_NEQ(access(path, F_OK), 0, "no file written");
 }
 

@@ -117,9 +117,9 @@ static void usage_gen(FILE *out)
 "  -o, --output FILE write a relocatable BPF object, as clang would: the\n"
 "                    program in section \"socket\", its maps (bk_ctl, bk_in,\n"
 "                    bk_out) as BTF-defined maps, .BTF and .BTF.ext with the\n"
-"                    listing's lines; bpftool prog load, libbpf and bpftool\n"
-"                    gen skeleton take it (programs with callbacks, the\n"
-"                    bpf_loop shape, cannot be written yet)\n"
+"                    listing's lines (a bpf_loop shape's callbacks are static\n"
+"                    functions in .text); bpftool prog load, libbpf, bpftool\n"
+"                    gen skeleton and llvm-objdump take it\n"
 "  -j, --json        JSON: names, shape, instruction count, lines, listing\n"
 "                    (and the load figures with --load; with -o, the file)\n", prog_name);
 }

@@ -183,6 +183,8 @@ static int build(struct bench_format *bf, const char *kind, const struct bkey_fo
 
 	if (!keys)
 		return -ENOMEM;
+	/* nothing loaded yet: the clean-up may run before anything is */
+	bf->l.fd = bf->l_u64s.fd = bf->l_shape.fd = -1;
 	bf->name = kind;
 	if (explicit) {
 		bf->f = *explicit;
@@ -803,15 +805,7 @@ int main(int argc, char **argv)
 	}
 	if (getenv("BK_BENCH_ONLY") && !strcmp(getenv("BK_BENCH_ONLY"), "combined")) {
 		ret = combined_only(bfs, nb, &ft, json_path);
-		for (i = 0; i < nb; i++) {
-			free(bfs[i].tab);
-			free(bfs[i].buf);
-		}
-		unpack_generic_bpf__destroy(generic);
-		bk_runtime_close(&rt);
-		free(out);
-		free(ref);
-		return ret;
+		goto cleanup;
 	}
 
 	for (i = 0; i < nb; i++) {
@@ -996,6 +990,7 @@ int main(int argc, char **argv)
 		if (d)
 			fclose(d);
 	}
+cleanup:
 	for (i = 0; i < nb; i++) {
 		bk_prog_unload(&bfs[i].l);
 		bk_prog_unload(&bfs[i].l_u64s);

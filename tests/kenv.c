@@ -354,3 +354,24 @@ bool mount_bpffs(char *mnt)
 	}
 	return true;
 }
+
+int kenv_shapes(const struct kenv *k, enum bk_shape out[2])
+{
+	int n = 0;
+
+	if (k->ft.may_goto)
+		out[n++] = BK_SHAPE_MAY_GOTO;
+	if (k->ft.bpf_loop)
+		out[n++] = BK_SHAPE_BPF_LOOP;
+	return n;
+}
+
+bool kenv_have_tool(const char *cmd, const char *what)
+{
+	char *out = run_cmd(cmd);
+
+	if (!out)
+		test__skip("%s not available", what);
+	free(out);
+	return out != NULL;
+}

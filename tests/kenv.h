@@ -23,6 +23,10 @@ struct kenv {
  * not usable, printing why. */
 struct kenv *kenv_get(void);
 bool kenv_has_shape(const struct kenv *k, enum bk_shape s);
+/* The unpack shapes this kernel loads (may_goto, then bpf_loop): how many, into @out. */
+int kenv_shapes(const struct kenv *k, enum bk_shape out[2]);
+/* Whether @cmd runs and succeeds (a tool's --version, say); SKIPs naming @what if not. */
+bool kenv_have_tool(const char *cmd, const char *what);
 
 /*
  * Runs @fn once for each of the node cache's loop shapes this kernel has

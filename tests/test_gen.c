@@ -15,18 +15,6 @@
 
 static uint64_t stream[STREAM_WORDS];
 
-/* Shapes the running kernel supports, each checked where asked. */
-static int shapes(struct kenv *k, enum bk_shape out[2])
-{
-	int n = 0;
-
-	if (k->ft.may_goto)
-		out[n++] = BK_SHAPE_MAY_GOTO;
-	if (k->ft.bpf_loop)
-		out[n++] = BK_SHAPE_BPF_LOOP;
-	return n;
-}
-
 /*
  * Random keys for @f, checked in every shape (bpf_loop with chunk 1 and
  * 4), and where this host allows unaligned access, the table walk again
@@ -47,7 +35,7 @@ static bool check_format_all_shapes(struct kenv *k, const struct bkey_format *f,
 	enum bk_shape sh[2];
 	unsigned got;
 	uint32_t n = rnd_stream(seed, f, nr_keys, stream, STREAM_WORDS, &got);
-	int i, nsh = shapes(k, sh);
+	int i, nsh = kenv_shapes(k, sh);
 	bool ok = true;
 
 	for (i = 0; i < nsh && ok; i++) {
@@ -145,7 +133,7 @@ static void examples_in_kernel(struct kenv *k)
 		enum bk_shape sh[2];
 		uint64_t w[5 + 8] = {};
 		unsigned val = ex[i].key.u64s - BKEY_U64s, j;
-		int s, nsh = shapes(k, sh);
+		int s, nsh = kenv_shapes(k, sh);
 
 		if (!ASSERT_OK(bkey_pack_key(&ex[i].f, &ex[i].key, w, NULL), ex[i].name))
 			continue;

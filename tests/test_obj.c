@@ -235,12 +235,8 @@ out:
 /* The program shapes this kernel loads: may_goto's, the bpf_loop callbacks'. */
 static int kernel_shapes(struct kenv *k, enum bk_shape sh[2])
 {
-	int n = 0;
+	int n = kenv_shapes(k, sh);
 
-	if (k->ft.may_goto)
-		sh[n++] = BK_SHAPE_MAY_GOTO;
-	if (k->ft.bpf_loop)
-		sh[n++] = BK_SHAPE_BPF_LOOP;
 	if (!n)
 		test__skip("this kernel loads neither shape (may_goto, bpf_loop with the JIT)");
 	return n;
@@ -315,16 +311,8 @@ static void bpftool_load(struct kenv *k)
 	enum bk_shape sh[2];
 	int nsh = kernel_shapes(k, sh);
 
-	if (!nsh)
-		return;
-	a = run_cmd("bpftool version 2>/dev/null");
-	if (!a) {
-		test__skip("bpftool not available");
-		return;
-	}
-	free(a);
-	a = NULL;
-	if (!mount_bpffs(mnt))
+	if (!nsh || !kenv_have_tool("bpftool version 2>/dev/null", "bpftool") ||
+	    !mount_bpffs(mnt))
 		return;
 	/* the kernel's own shape: with callbacks where it has no may_goto */
 	snprintf(path, sizeof(path), "%s/ex3.bpf.o", obj_dir());
@@ -397,20 +385,9 @@ static void skeleton(struct kenv *k)
 	int nsh = kernel_shapes(k, sh);
 	FILE *c;
 
-	if (!nsh)
+	if (!nsh || !kenv_have_tool("bpftool version 2>/dev/null", "bpftool") ||
+	    !kenv_have_tool("cc --version 2>/dev/null", "a C compiler (cc) for the skeleton"))
 		return;
-	out = run_cmd("bpftool version 2>/dev/null");
-	if (!out) {
-		test__skip("bpftool not available");
-		return;
-	}
-	free(out);
-	out = run_cmd("cc --version 2>/dev/null");
-	if (!out) {
-		test__skip("no C compiler (cc) to build the skeleton with");
-		return;
-	}
-	free(out);
 	snprintf(path, sizeof(path), "%s/ex3.bpf.o", dir);
 	if (!ASSERT_OK(write_obj(&f, sh[nsh - 1], BK_WALK_U64S, &p, path), "write the object"))
 		return;
@@ -441,12 +418,9 @@ static void objdump(void)
 	struct bkey_format f = ex3_format();
 	char path[128], cmd[256], *out;
 
-	out = run_cmd("llvm-objdump --version 2>/dev/null");
-	if (!out) {
-		test__skip("llvm-objdump not available (Debian's llvm package)");
+	if (!kenv_have_tool("llvm-objdump --version 2>/dev/null",
+			    "llvm-objdump (Debian's llvm package)"))
 		return;
-	}
-	free(out);
 	snprintf(path, sizeof(path), "%s/ex3.bpf.o", obj_dir());
 	if (!ASSERT_OK(write_obj(&f, BK_SHAPE_MAY_GOTO, BK_WALK_U64S, &p, path),
 		       "write the object"))

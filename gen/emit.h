@@ -15,6 +15,7 @@
 #define BK_MAX_LABELS	256
 #define BK_MAX_LINES	256
 #define BK_TEXT_BYTES	65536
+#define BK_MAX_SUBPROGS	4	/* the program and its callbacks */
 
 struct bk_line {
 	int	insn;		/* first instruction of the line */
@@ -33,7 +34,7 @@ struct bk_emit {
 
 	struct bk_line	line[BK_MAX_LINES];
 	int		nr_lines;
-	int		subprog_start[4];	/* func_info: insn of each function */
+	int		subprog_start[BK_MAX_SUBPROGS];	/* func_info: insn of each function */
 	int		nr_subprogs;
 
 	bool		annotate;	/* keep per-instruction comments */

@@ -118,7 +118,9 @@ struct btf *bk_prog_btf(const struct bk_prog *p, struct bpf_func_info *fi,
 
 void bk_subprog_name(const struct bk_prog *p, int i, char *buf, size_t len)
 {
-	if (i)
+	if (i > 1)
+		snprintf(buf, len, "%s_cb%d", p->func_name, i);
+	else if (i)
 		snprintf(buf, len, "%s_cb", p->func_name);
 	else
 		snprintf(buf, len, "%s", p->func_name);
@@ -154,7 +156,7 @@ out:
 
 int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len)
 {
-	struct bpf_func_info fi[4];
+	struct bpf_func_info fi[BK_MAX_SUBPROGS];
 	struct bpf_line_info li[BK_MAX_LINES];
 	struct bpf_prog_info info = {};
 	__u32 info_len = sizeof(info);

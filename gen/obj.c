@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <bpf/btf.h>
@@ -131,6 +132,17 @@ static bool is_ld_imm64(const struct bpf_insn *in)
 	return in->code == (BPF_LD | BPF_DW | BPF_IMM);
 }
 
+/* Whether instruction @insn starts one of @p's callbacks (functions 1..). */
+static bool starts_callback(const struct bk_prog *p, int insn)
+{
+	int f;
+
+	for (f = 1; f < p->e.nr_subprogs; f++)
+		if (p->e.subprog_start[f] == insn)
+			return true;
+	return false;
+}
+
 static int plan_obj(const struct bk_prog *p, const struct bk_obj_map *maps, unsigned nr_maps,
 		    struct obj_plan *o, char *err, size_t err_len)
 {
@@ -147,7 +159,7 @@ static int plan_obj(const struct bk_prog *p, const struct bk_obj_map *maps, unsi
 	o->sym_first_map = o->sym_prog + 1;
 	o->insn = malloc(sizeof(*o->insn) * (o->cnt + 1));
 	if (!o->insn)
-		return -ENOMEM;
+		return fail(err, err_len, -ENOMEM, "no memory for %d instructions", o->cnt);
 	memcpy(o->insn, p->e.insn, sizeof(*o->insn) * o->cnt);
 	memset(o->map_slot, 0, sizeof(o->map_slot));
 	memset(o->rel_sym, 0, sizeof(o->rel_sym));
@@ -163,9 +175,9 @@ static int plan_obj(const struct bk_prog *p, const struct bk_obj_map *maps, unsi
 		if (in->src_reg == BPF_PSEUDO_FUNC) {
 			int target = i + in->imm + 1;
 
-			if (target < o->text_start || target >= o->cnt)
+			if (!starts_callback(p, target))
 				return fail(err, err_len, -EINVAL, "instruction %d: a callback at %d, "
-					    "outside the callbacks", i, target);
+					    "where no callback starts", i, target);
 			/* against .text's section symbol: imm = the offset in it */
 			o->rel_sym[i] = o->sym_text;
 			in->imm = (target - o->text_start) * (int)sizeof(*in);
@@ -215,7 +227,7 @@ static void btf_add_maps(struct btf *btf, const struct bk_obj_map *maps, unsigne
 	int var[MAX_MAPS] = {}, ds, f, ptr[MAP_DEF_FIELDS], st;
 	unsigned m, slot;
 
-	if (int_id < 0) {
+	if (int_id < 0) {	/* bk_prog_btf() adds it: never */
 		*err = *err ?: -EINVAL;
 		return;
 	}
@@ -235,7 +247,10 @@ static void btf_add_maps(struct btf *btf, const struct bk_obj_map *maps, unsigne
 		var[m] = bk_btf_ok(btf__add_var(btf, maps[m].name, BTF_VAR_GLOBAL_ALLOCATED, st),
 				   err);
 	}
-	/* in the order of their places in the section, as the kernel wants */
+	/* in the order of their places in the section, as the kernel wants;
+	 * none: no section (libbpf cannot size an empty one) */
+	if (!o->nr_used)
+		return;
 	ds = bk_btf_ok(btf__add_datasec(btf, ".maps", o->nr_used * MAP_DEF_SIZE), err);
 	for (slot = 1; ds > 0 && slot <= o->nr_used; slot++)
 		for (m = 0; m < nr_maps; m++)
@@ -294,6 +309,11 @@ static void btf_ext(struct buf *b, const struct obj_plan *o, uint32_t prog_sec_o
 	buf_u32(&lib, sizeof(*li));
 	ext_block(&lib, prog_sec_off, li, nr_li, sizeof(*li), 0, o->text_start);
 	ext_block(&lib, text_sec_off, li, nr_li, sizeof(*li), o->text_start, o->cnt);
+	/* a record size and no block: none at all (libbpf refuses the size alone) */
+	if (fib.len == 4)
+		fib.len = 0;
+	if (lib.len == 4)
+		lib.len = 0;
 	buf_add(b, &magic, 2);
 	buf_add(b, &version, 1);
 	buf_add(b, &flags, 1);
@@ -387,8 +407,8 @@ static int build(const struct bk_prog *p, const struct bk_obj_map *maps, unsigne
 				 o->insn + o->text_start, (o->cnt - o->text_start) * isz, 8);
 	s_license = add_sec(secs, &nr, "license", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, license,
 			    sizeof(license), 1);
-	s_maps = add_sec(secs, &nr, ".maps", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, NULL,
-			 (size_t)o->nr_used * MAP_DEF_SIZE, 8);
+	s_maps = o->nr_used ? add_sec(secs, &nr, ".maps", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE,
+				      NULL, (size_t)o->nr_used * MAP_DEF_SIZE, 8) : 0;
 	add_sec(secs, &nr, ".BTF", SHT_PROGBITS, 0, btf_raw, btf_size, 4);
 	add_sec(secs, &nr, ".BTF.ext", SHT_PROGBITS, 0, ext->p, ext->len, 4);
 	s_symtab = add_sec(secs, &nr, ".symtab", SHT_SYMTAB, 0, NULL, 0, 8);	/* filled below */
@@ -459,24 +479,37 @@ static int build(const struct bk_prog *p, const struct bk_obj_map *maps, unsigne
 	return ret;
 }
 
-/* @len bytes to @path, through a temporary file renamed into place. */
+/*
+ * @len bytes to @path, through a temporary file of this process's beside
+ * it (never an existing one: O_EXCL), renamed into place: a failed write
+ * leaves no partial object.  The mode is 0644 less the umask, as for any
+ * file a tool writes.
+ */
 static int write_file(const char *path, const void *data, size_t len, char *err, size_t err_len)
 {
 	char tmp[4096];
 	FILE *f;
-	int ret = 0;
+	int fd, ret = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof(tmp))
 		return fail(err, err_len, -ENAMETOOLONG, "%s: name too long", path);
-	f = fopen(tmp, "wb");
-	if (!f)
-		return fail(err, err_len, -errno, "cannot write %s: %s", tmp, strerror(errno));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return fail(err, err_len, -errno, "cannot write %s: %s", path, strerror(errno));
+	f = fdopen(fd, "wb");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		goto out;
+	}
+	errno = 0;
 	if (fwrite(data, 1, len, f) != len)
-		ret = -errno ?: -EIO;
+		ret = errno ? -errno : -EIO;
 	if (fclose(f) && !ret)
 		ret = -errno;
 	if (!ret && rename(tmp, path))
 		ret = -errno;
+out:
 	if (ret) {
 		unlink(tmp);
 		return fail(err, err_len, ret, "cannot write %s: %s", path, strerror(-ret));
@@ -487,7 +520,7 @@ static int write_file(const char *path, const void *data, size_t len, char *err,
 int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 		      unsigned nr_maps, const char *path, char *err, size_t err_len)
 {
-	struct bpf_func_info fi[4];
+	struct bpf_func_info fi[BK_MAX_SUBPROGS];
 	struct bpf_line_info li[BK_MAX_LINES];
 	struct obj_plan o = {};
 	struct buf ext = {}, out = {};
@@ -496,6 +529,8 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 	uint32_t raw_size;
 	int ret = 0, prog_sec, text_sec;
 
+	if (err && err_len)
+		err[0] = 0;
 	if (nr_maps > MAX_MAPS)
 		return fail(err, err_len, -E2BIG, "%u maps: at most %d", nr_maps, MAX_MAPS);
 	ret = plan_obj(p, maps, nr_maps, &o, err, err_len);

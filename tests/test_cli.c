@@ -304,7 +304,8 @@ static void gen_json(void)
 	free(out);
 	ASSERT_EQ(run_loader("gen --format '" EX3 "' -o /nonexistent/dir/x.bpf.o", &out), 1,
 		  "gen -o into no directory");
-	ASSERT_HAS_SUBSTR(out, "cannot write /nonexistent/dir/x.bpf.o.tmp", "names the file");
+	ASSERT_HAS_SUBSTR(out, "cannot write /nonexistent/dir/x.bpf.o: No such file or directory",
+			  "names the file and why");
 	free(out);
 	snprintf(args, sizeof(args), "gen --format '" EX3 "' --walk table --shape bpf_loop >%s",
 		 path);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "test_progs.h"
@@ -159,10 +160,68 @@ static bool same_xlated(int a, const uint32_t ids_a[3], int b, const uint32_t id
 	return ok;
 }
 
+/* Program @fd's line_info (malloc'd, *nr of them) and its BTF (for the strings). */
+static struct bpf_line_info *line_info(int fd, __u32 *nr, struct btf **btf)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	struct bpf_line_info *li;
+
+	*btf = NULL;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return NULL;
+	*nr = info.nr_line_info;
+	li = calloc(*nr + 1, sizeof(*li));
+	if (!li)
+		return NULL;
+	memset(&info, 0, sizeof(info));
+	info.nr_line_info = *nr;
+	info.line_info_rec_size = sizeof(*li);
+	info.line_info = (unsigned long)li;
+	len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !info.btf_id) {
+		free(li);
+		return NULL;
+	}
+	*btf = btf__load_from_kernel_by_id(info.btf_id);
+	if (libbpf_get_error(*btf)) {
+		*btf = NULL;
+		free(li);
+		return NULL;
+	}
+	return li;
+}
+
+/*
+ * The kernel has the same source lines for programs @a and @b: at the
+ * same instructions, with the same file, text, line and column.
+ */
+static bool same_lines(int a, int b)
+{
+	struct btf *ba = NULL, *bb = NULL;
+	__u32 na = 0, nb = 0, i;
+	struct bpf_line_info *la = line_info(a, &na, &ba), *lb = line_info(b, &nb, &bb);
+	bool ok = ASSERT_TRUE(la && lb, "line_info read") && ASSERT_EQ(na, nb, "as many lines");
+
+	for (i = 0; ok && i < na; i++) {
+		ok &= ASSERT_EQ(la[i].insn_off, lb[i].insn_off, "a line's instruction");
+		ok &= ASSERT_EQ(la[i].line_col, lb[i].line_col, "a line's number and column");
+		ok &= ASSERT_STREQ(btf__name_by_offset(ba, la[i].line_off),
+				   btf__name_by_offset(bb, lb[i].line_off), "a line's text");
+		ok &= ASSERT_STREQ(btf__name_by_offset(ba, la[i].file_name_off),
+				   btf__name_by_offset(bb, lb[i].file_name_off), "a line's file");
+	}
+	btf__free(ba);
+	btf__free(bb);
+	free(la);
+	free(lb);
+	return ok;
+}
+
 /*
  * @f's object through libbpf (open, load) against the direct load: the
- * same instructions to the kernel, and over @nr_keys random keys the same
- * status, stop and keys out.
+ * same instructions and source lines to the kernel, and over @nr_keys
+ * random keys the same status, stop and keys out.
  */
 static bool check_format(struct kenv *k, const struct bkey_format *f, enum bk_shape shape,
 			 enum bk_walk walk, uint64_t *seed, unsigned nr_keys)
@@ -200,7 +259,8 @@ static bool check_format(struct kenv *k, const struct bkey_format *f, enum bk_sh
 	ids_d[0] = map_id(k->rt.ctl_fd), ids_d[1] = map_id(k->rt.in_fd);
 	ids_d[2] = map_id(k->rt.out_fd);
 	ids_o[0] = map_id(fds[0]), ids_o[1] = map_id(fds[1]), ids_o[2] = map_id(fds[2]);
-	if (!same_xlated(bpf_program__fd(prog), ids_o, direct.fd, ids_d))
+	if (!same_xlated(bpf_program__fd(prog), ids_o, direct.fd, ids_d) ||
+	    !same_lines(bpf_program__fd(prog), direct.fd))
 		goto out;
 
 	/* the same keys out: the object's maps adopted as a runtime */
@@ -323,6 +383,7 @@ static void bpftool_load(struct kenv *k)
 	if (!ASSERT_TRUE(a, "bpftool prog load") || !ASSERT_HAS_SUBSTR(a, "loaded", "loaded"))
 		goto out;
 	free(a);
+	a = NULL;
 	if (!ASSERT_OK(load_direct(&f, sh[nsh - 1], BK_WALK_U64S, &k->rt, &p, &direct),
 		       "direct load"))
 		goto out;
@@ -425,22 +486,25 @@ static void objdump(void)
 	if (!ASSERT_OK(write_obj(&f, BK_SHAPE_MAY_GOTO, BK_WALK_U64S, &p, path),
 		       "write the object"))
 		return;
-	snprintf(cmd, sizeof(cmd), "llvm-objdump -d -l %s", path);
+	snprintf(cmd, sizeof(cmd), "llvm-objdump -d -l -r %s", path);
 	out = run_cmd(cmd);
-	if (ASSERT_TRUE(out, "llvm-objdump -d -l")) {
+	if (ASSERT_TRUE(out, "llvm-objdump -d -l -r")) {
 		ASSERT_HAS_SUBSTR(out, "file format elf64-bpf", "a BPF object");
 		ASSERT_HAS_SUBSTR(out, "Disassembly of section socket:", "its program's section");
 		ASSERT_HAS_SUBSTR(out, p.func_name, "the program's symbol");
 		ASSERT_HAS_SUBSTR(out, "r1 = 0 ll", "a map reference as clang leaves it");
+		ASSERT_HAS_SUBSTR(out, "R_BPF_64_64\tbk_ctl", "relocated against its map");
 	}
 	free(out);
-	/* with callbacks: they are static functions in .text */
+	/* with callbacks: static functions in .text, referred to through it */
 	if (!ASSERT_OK(write_obj(&f, BK_SHAPE_BPF_LOOP, BK_WALK_U64S, &p, path),
 		       "write the object with callbacks"))
 		return;
 	out = run_cmd(cmd);
-	if (ASSERT_TRUE(out, "llvm-objdump -d -l, callbacks"))
+	if (ASSERT_TRUE(out, "llvm-objdump -d -l -r, callbacks")) {
 		ASSERT_HAS_SUBSTR(out, "Disassembly of section .text:", "the callbacks' section");
+		ASSERT_HAS_SUBSTR(out, "R_BPF_64_64\t.text", "the callback's address relocated");
+	}
 	free(out);
 }
 

@@ -119,7 +119,8 @@ static void usage_gen(FILE *out)
 "                    bk_out) as BTF-defined maps, .BTF and .BTF.ext with the\n"
 "                    listing's lines (a bpf_loop shape's callbacks are static\n"
 "                    functions in .text); bpftool prog load, libbpf, bpftool\n"
-"                    gen skeleton and llvm-objdump take it\n"
+"                    gen skeleton and llvm-objdump take it; exit status 1 if\n"
+"                    it cannot be written (the message says why)\n"
 "  -j, --json        JSON: names, shape, instruction count, lines, listing\n"
 "                    (and the load figures with --load; with -o, the file)\n", prog_name);
 }
@@ -1344,6 +1345,11 @@ static int cmd_gen(int argc, char **argv)
 	}
 	if (parse_format_arg(fmt, &f))
 		return EXIT_USAGE;
+	if (obj_path && load) {
+		fprintf(stderr, "%s: -o writes the object without loading it: drop --load (bpftool "
+			"prog load FILE loads it)\n", prog_name);
+		return EXIT_USAGE;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return EXIT_KERNEL;

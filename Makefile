@@ -24,7 +24,7 @@ endif
 BKEY_SRCS := bkey/bkey.c bkey/ondisk.c
 GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/search.c gen/lookup.c gen/load.c gen/obj.c
 USER_LIB_SRCS := user/keytext.c user/btree.c user/nodecache.c user/image.c user/pin.c
-USER_SRCS := user/loader.c user/caps.c user/demo.c user/run.c user/imagecmd.c user/workload.c \
+USER_SRCS := user/loader.c user/caps.c user/demo.c user/run.c user/imagecmd.c user/kmodcmd.c user/workload.c \
 	$(USER_LIB_SRCS)
 TEST_SRCS := $(wildcard tests/*.c)
 # benchmark only: never linked into the product
@@ -144,9 +144,18 @@ VM_IMAGE ?= $(wildcard ../shared/data/bcachefs/images/include4k.img.zst)
 # riscv64: sid's kernel is the only one here (trixie's riscv64 indexes fail)
 VM_KERNELS := $(if $(and $(filter riscv64,$(VM_ARCH)),$(filter file,$(origin KERNELS))),7.2,$(KERNELS))
 
+.PHONY: kmod
+# kmod/'s module for a kernel whose build directory is KDIR (the running
+# kernel's by default: Debian's linux-headers-$(uname -r)); make vmtest
+# builds one per guest kernel itself.  Out of the tree: $(OUTPUT)/kmod.
+KDIR ?= /lib/modules/$(shell uname -r)/build
+kmod:
+	$(call msg,KMOD,$(OUTPUT)/kmod/bkey_kmod.ko)
+	$(Q)kmod/build.sh $(KDIR) $(OUTPUT)/kmod
+
 .PHONY: vmtest
 # Selftests in VMs booting stock Debian kernels (root; qemu-system-x86,
-# busybox-static; for ARCH=arm64 also qemu-system-arm, gcc-aarch64-linux-gnu,
+# busybox-static, debootstrap; for ARCH=arm64 also qemu-system-arm, gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross; for ARCH=riscv64 qemu-system-misc,
 # gcc-riscv64-linux-gnu, libc6-dev-riscv64-cross).  KERNELS="6.1 6.12 7.3"
 # selects them (riscv64: 7.2, sid's).

@@ -807,6 +807,48 @@ static void image_cmd(void)
 	ASSERT_EQ(count_progs(), before, "nothing left loaded");
 }
 
+/*
+ * loader kmod's refusals, each before anything is loaded.  The module
+ * itself runs in the VM guests, which have one built for their kernel.
+ */
+static void kmod_cmd(struct kenv *k)
+{
+	char cmd[512], path[128], *err = NULL;
+	int st, before = count_progs();
+
+	ASSERT_EQ(run_loader("kmod", &err), 2, "no module: status 2");
+	ASSERT_HAS_SUBSTR(err, "give the module's path", "says what is missing");
+	free(err);
+	ASSERT_EQ(run_loader("kmod --threads 9 x.ko", &err), 2, "--threads 9: status 2");
+	ASSERT_HAS_SUBSTR(err, "--threads 9 (1..8)", "names the option and its range");
+	free(err);
+	ASSERT_EQ(run_loader("kmod --keys 1000 --nodes 1 /nonexistent/bkey_kmod.ko", &err), 1,
+		  "a missing module: status 1");
+	ASSERT_HAS_SUBSTR(err, "/nonexistent/bkey_kmod.ko: No such file", "names the file");
+	free(err);
+	/* not a module: the kernel refuses it (where a shape loads: else
+	 * the loader stops before), and nothing stays loaded */
+	ASSERT_EQ(run_loader("kmod --keys 1000 --nodes 1 /dev/null", &err), 1, "not a module: status 1");
+	ASSERT_HAS_SUBSTR(err, k->ft.may_goto || k->ft.bpf_loop ? "kmod: loading /dev/null" :
+			  "no supported shape", "names what failed");
+	free(err);
+	ASSERT_EQ(count_progs(), before, "nothing left loaded");
+
+	if (access("/usr/bin/setpriv", X_OK)) {
+		test__skip("setpriv (util-linux) not installed");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	snprintf(cmd, sizeof(cmd), "setpriv --reuid=65534 --regid=65534 --clear-groups "
+		 "--inh-caps=-all,+bpf,+perfmon --ambient-caps=+bpf,+perfmon -- %s kmod x.ko 2>%s",
+		 LOADER, path);
+	st = system(cmd);
+	err = slurp(path, NULL);
+	ASSERT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "CAP_BPF and CAP_PERFMON only: status 1");
+	ASSERT_HAS_SUBSTR(err, "missing capability CAP_SYS_MODULE", "names CAP_SYS_MODULE");
+	free(err);
+}
+
 DEFINE_TEST(cli)
 {
 	struct kenv *k;
@@ -817,6 +859,8 @@ DEFINE_TEST(cli)
 		no_caps();
 	if (test__start_subtest("gen_json") && have_loader())
 		gen_json();
+	if (test__start_subtest("kmod") && have_loader() && (k = kenv_get()))
+		kmod_cmd(k);
 	if (test__start_subtest("bpf_equals_ref") && have_loader() && (k = kenv_get()))
 		bpf_equals_ref(k);
 	/* the loader inherits BKEY_LOOPS: both loop shapes where the kernel has both */

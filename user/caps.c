@@ -52,3 +52,11 @@ bool bk_caps_ok(char *why, size_t len)
 				"without it: it would also walk mispredicted branches)");
 	return false;
 }
+
+bool bk_have_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+
+	return !syscall(SYS_capget, &h, d) && have_cap(d, cap);
+}

@@ -6,5 +6,7 @@
 #include <stddef.h>
 
 bool bk_caps_ok(char *why, size_t len);
+/* Is capability @cap (CAP_*) in the effective set? */
+bool bk_have_cap(int cap);
 
 #endif

@@ -29,6 +29,7 @@
 #include "nodecache.h"
 #include "pin.h"
 #include "imagecmd.h"
+#include "kmodcmd.h"
 #include "run.h"
 #include "util.h"
 
@@ -56,6 +57,8 @@ static void usage(FILE *out)
 "           formats, every key unpacked in the kernel, lookups and scans\n"
 "  gen      print the generated program for a format (no root needed)\n"
 "  dump     a program's JIT'd machine code (bpftool on Debian cannot)\n"
+"  kmod     call the programs from kernel C: kmod/'s module, several CPUs at\n"
+"           once, every key checked against C, timed against it\n"
 "  help     this text; 'COMMAND --help' describes a command\n"
 "\n"
 "A format is written 'key_u64s=K bits=b0,b1,b2,b3,b4,b5 offsets=o0,o1,o2,o3,o4,o5'\n"
@@ -1445,6 +1448,8 @@ int main(int argc, char **argv)
 		return image_main(argc - 1, argv + 1, prog_name);
 	if (!strcmp(cmd, "gen"))
 		return cmd_gen(argc - 1, argv + 1);
+	if (!strcmp(cmd, "kmod"))
+		return kmod_main(argc - 1, argv + 1, prog_name);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;

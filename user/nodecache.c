@@ -90,7 +90,7 @@ static void cache_put(struct bk_node_cache *nc, struct bk_fmt_entry *e)
 		nc->prog_fd_by_fid[e->fid] = -1;
 }
 
-static void report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log)
+void bk_report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log)
 {
 	if (!log_out)
 		return;
@@ -127,14 +127,14 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 	if (!ret) {
 		ret = bk_prog_load(&p, &e->lookup, log_out ? log : NULL, log_out ? sizeof(log) : 0);
 		if (ret)
-			report_reject(log_out, &p, ret, log);
+			bk_report_reject(log_out, &p, ret, log);
 	}
 	if (!ret)
 		ret = bk_gen_unpack(&e->f, &so, &p, NULL);
 	if (!ret) {
 		ret = bk_prog_load(&p, &e->scan, log_out ? log : NULL, log_out ? sizeof(log) : 0);
 		if (ret)
-			report_reject(log_out, &p, ret, log);
+			bk_report_reject(log_out, &p, ret, log);
 	}
 	e->prepare_us = (bk_now_ns() - t0) / 1e3;
 	e->kernel_bytes = bk_kernel_mem_bytes(&nc->mem_method) - mem0;

@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bkey_kmod: kernel C calls the generated unpack programs the way bcachefs
+ * called its compiled unpack: a direct call of the JIT'd image on node
+ * memory, no syscall, from several CPUs at once, each call checked bit for
+ * bit against the model's C unpack built into this module.
+ *
+ * The loader (`loader kmod`) loads the programs, writes each node into the
+ * runtime maps' slots and loads this module with the programs' fds or
+ * bpffs paths.  Everything runs in module init, in the loader's process
+ * (whose fds are valid there), and the result is left in the read-only
+ * parameter "result"; the loader reads it and removes the module.
+ *
+ * Program i's thread t uses run slot i * threads + t (gen/abi.h): the
+ * slot's ctl, in and out map values are looked up once and reached in
+ * place.  A socket filter's context is an sk_buff; the only field the
+ * programs read is cb[0], the slot, which the verifier rewrote into the
+ * qdisc_skb_cb's data: the module gives each thread an skb of its own.
+ */
+#include <linux/bpf.h>
+#include <linux/completion.h>
+#include <linux/cpumask.h>
+#include <linux/filter.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/timekeeping.h>
+#include <linux/vmalloc.h>
+#include <net/sch_generic.h>
+
+#include "bkey.h"
+#include "abi.h"
+
+#define BK_KMOD_MAX_PROGS	16
+#define BK_KMOD_MAX_THREADS	8
+
+static int progs[BK_KMOD_MAX_PROGS];
+static int nr_progs;
+module_param_array(progs, int, &nr_progs, 0);
+MODULE_PARM_DESC(progs, "unpack programs by fd (of the process loading the module)");
+
+static char *paths[BK_KMOD_MAX_PROGS];
+static int nr_paths;
+module_param_array(paths, charp, &nr_paths, 0);
+MODULE_PARM_DESC(paths, "unpack programs by bpffs path, instead of progs");
+
+static char *formats[BK_KMOD_MAX_PROGS];
+static int nr_formats;
+module_param_array(formats, charp, &nr_formats, 0);
+MODULE_PARM_DESC(formats, "each program's node format: struct bkey_format, 56 bytes in hex");
+
+static unsigned int words[BK_KMOD_MAX_PROGS];
+static int nr_words;
+module_param_array(words, uint, &nr_words, 0);
+MODULE_PARM_DESC(words, "words of keys in each program's node (its in map slots)");
+
+static bool table;
+module_param(table, bool, 0);
+MODULE_PARM_DESC(table, "the programs walk the key table (else by u64s)");
+
+static unsigned int threads = 2;
+module_param(threads, uint, 0);
+MODULE_PARM_DESC(threads, "kthreads calling at once, one run slot each per program");
+
+static unsigned int stress_ms = 2000;
+module_param(stress_ms, uint, 0);
+MODULE_PARM_DESC(stress_ms, "how long the threads call and check");
+
+static unsigned int rounds = 15;
+module_param(rounds, uint, 0);
+MODULE_PARM_DESC(rounds, "timing rounds, BPF and C in turns; the fastest of each counts");
+
+static int flip_key = -1;
+module_param(flip_key, int, 0);
+MODULE_PARM_DESC(flip_key, "a self-test of the check: flip a bit of this key of program 0's output in thread 0");
+
+static char result[512];
+module_param_string(result, result, sizeof(result), 0444);
+MODULE_PARM_DESC(result, "what init found (read-only)");
+
+/* A program and the node it unpacks. */
+struct kprog {
+	struct bpf_prog		*prog;
+	struct bkey_format	f;
+	u32			nr_words, nr_keys;
+	struct bkey		*want;		/* the C unpack of the node */
+};
+
+/* One run slot's map values, in place. */
+struct slot {
+	u32			key;		/* its index in each map */
+	struct bk_ctl		*ctl;
+	u16			*tab;
+	u64			*in;
+	struct bkey		*out;
+};
+
+struct worker {
+	unsigned int		id;
+	struct sk_buff		*skb;		/* its context: cb[0] = its slot */
+	struct completion	done;		/* its calls are over */
+	u64			keys, calls, mismatches;
+	unsigned long		cpus;		/* CPUs it ran on, a bit each */
+	int			err;
+	char			first[96];	/* the first mismatch */
+};
+
+static struct kprog kp[BK_KMOD_MAX_PROGS];
+static struct bpf_map *ctl_map, *in_map, *out_map;
+static u64 stress_end_ns;
+
+/* The C the programs are timed against: called through a pointer, as
+ * bcachefs called its unpack. */
+static void (*c_unpack)(const struct bkey_format *f, const void *in, struct bkey *out) =
+	bkey_unpack_key;
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int parse_format(const char *s, struct bkey_format *f)
+{
+	u8 *b = (u8 *)f;
+	size_t i;
+
+	if (strlen(s) != 2 * sizeof(*f))
+		return -EINVAL;
+	for (i = 0; i < sizeof(*f); i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		b[i] = hi << 4 | lo;
+	}
+	return 0;
+}
+
+static struct bpf_prog *get_prog(int i)
+{
+	if (nr_paths)
+		return bpf_prog_get_type_path(paths[i], BPF_PROG_TYPE_SOCKET_FILTER);
+	return bpf_prog_get_type_dev(progs[i], BPF_PROG_TYPE_SOCKET_FILTER, false);
+}
+
+/* The runtime's maps (gen/abi.h), by name from the program's used maps;
+ * every program must use the same three. */
+static int find_maps(const struct bpf_prog *prog, int i)
+{
+	struct bpf_map *m[3] = {};
+	static const char *const names[3] = { "bk_ctl", "bk_in", "bk_out" };
+	static const u32 sizes[3] = { BK_CTL_VALUE_SIZE, BK_IN_VALUE_SIZE, BK_OUT_VALUE_SIZE };
+	u32 j, n;
+
+	for (j = 0; j < prog->aux->used_map_cnt; j++) {
+		struct bpf_map *map = prog->aux->used_maps[j];
+
+		for (n = 0; n < 3; n++)
+			if (!strcmp(map->name, names[n]))
+				m[n] = map;
+	}
+	for (n = 0; n < 3; n++) {
+		if (!m[n]) {
+			pr_err("bkey_kmod: program %d uses no map %s\n", i, names[n]);
+			return -EINVAL;
+		}
+		if (m[n]->map_type != BPF_MAP_TYPE_ARRAY || m[n]->value_size != sizes[n] ||
+		    m[n]->max_entries < nr_progs * threads) {
+			pr_err("bkey_kmod: map %s: type %u, value size %u, %u slots; want an array of %u-byte values, %u slots\n",
+			       names[n], m[n]->map_type, m[n]->value_size, m[n]->max_entries,
+			       sizes[n], nr_progs * threads);
+			return -EINVAL;
+		}
+	}
+	if (!i) {
+		ctl_map = m[0];
+		in_map = m[1];
+		out_map = m[2];
+	} else if (m[0] != ctl_map || m[1] != in_map || m[2] != out_map) {
+		pr_err("bkey_kmod: program %d uses other maps than program 0\n", i);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void *map_value(struct bpf_map *map, u32 key)
+{
+	return map->ops->map_lookup_elem(map, &key);
+}
+
+static void slot_of(u32 prog, u32 thread, struct slot *s)
+{
+	u32 key = prog * threads + thread;
+
+	s->key = key;
+	s->ctl = map_value(ctl_map, key);
+	s->tab = (u16 *)((u8 *)s->ctl + BK_TAB_OFF);
+	s->in = map_value(in_map, key);
+	s->out = map_value(out_map, key);
+}
+
+/*
+ * One call: keys [first, end) of the node (indices into the key table) to
+ * out[first...], the contract bk_run() keeps in userspace.  Returns the
+ * program's status; *nr_out gets the keys it wrote.  The caller holds
+ * off preemption (and is in an RCU read section).
+ */
+static u32 call_bpf(const struct kprog *p, struct sk_buff *skb, const struct slot *s,
+		    u32 first, u32 end, u32 *nr_out)
+{
+	struct bk_ctl *ctl = s->ctl;
+	u32 from = table ? first : s->tab[first];
+	u32 to = table ? end : s->tab[end];
+	u32 scale = table ? 2 : 8;
+
+	ctl->in_start = from;
+	ctl->in_end = to;
+	ctl->out_start = first;
+	ctl->status = ~0u;
+	ctl->arg_in = ctl->cur_in = scale * from;
+	ctl->arg_end = scale * to;
+	ctl->arg_out = ctl->cur_out = 40 * first;
+	/* __sk_buff cb[0], as the verifier rewrote the program's read */
+	*(u32 *)qdisc_skb_cb(skb)->data = s->key;
+	bpf_prog_run(p->prog, skb);
+	*nr_out = table ? ctl->cur_in / 2 - first : (ctl->cur_out - ctl->arg_out) / 40;
+	return ctl->status;
+}
+
+static void check_keys(struct worker *w, u32 prog, const struct bkey *got, u32 first, u32 end)
+{
+	const struct kprog *p = &kp[prog];
+	u32 i;
+
+	for (i = first; i < end; i++) {
+		if (!memcmp(&got[i], &p->want[i], sizeof(struct bkey)))
+			continue;
+		if (!w->mismatches++)
+			snprintf(w->first, sizeof(w->first), "prog %u key %u thread %u", prog, i, w->id);
+	}
+	w->keys += end - first;
+}
+
+static void note_failure(struct worker *w, u32 prog, const char *what, u32 status, u32 got, u32 want)
+{
+	if (!w->mismatches++)
+		snprintf(w->first, sizeof(w->first), "prog %u thread %u %s: status %u, %u keys of %u",
+			 prog, w->id, what, status, got, want);
+}
+
+/* A whole node in one call, then every 7th key alone, each checked. */
+static void stress_one(struct worker *w, u32 prog)
+{
+	const struct kprog *p = &kp[prog];
+	struct slot s;
+	u32 st, n, i;
+
+	slot_of(prog, w->id, &s);
+	memset(s.out, 0x5a, p->nr_keys * sizeof(struct bkey));
+	preempt_disable();
+	rcu_read_lock();
+	__set_bit(smp_processor_id(), &w->cpus);
+	st = call_bpf(p, w->skb, &s, 0, p->nr_keys, &n);
+	rcu_read_unlock();
+	preempt_enable();
+	w->calls++;
+	if (flip_key >= 0 && flip_key < n && !prog && !w->id)
+		s.out[flip_key].size ^= 1;
+	if (st != BK_OK || n != p->nr_keys)
+		note_failure(w, prog, "node", st, n, p->nr_keys);
+	else
+		check_keys(w, prog, s.out, 0, n);
+
+	for (i = w->calls % 7; i < p->nr_keys; i += 7) {
+		memset(&s.out[i], 0xa5, sizeof(struct bkey));
+		preempt_disable();
+		rcu_read_lock();
+		st = call_bpf(p, w->skb, &s, i, i + 1, &n);
+		rcu_read_unlock();
+		preempt_enable();
+		w->calls++;
+		if (st != BK_OK || n != 1)
+			note_failure(w, prog, "key", st, n, 1);
+		else
+			check_keys(w, prog, s.out, i, i + 1);
+	}
+}
+
+static int stress_thread(void *arg)
+{
+	struct worker *w = arg;
+	u32 prog = w->id % nr_progs;
+
+	do {
+		stress_one(w, prog);
+		prog = (prog + 1) % nr_progs;
+		cond_resched();
+	} while (ktime_get_ns() < stress_end_ns && !w->mismatches);
+	complete(&w->done);
+	/* kthread_stop() reaps it */
+	while (!kthread_should_stop()) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!kthread_should_stop())
+			schedule();
+		__set_current_state(TASK_RUNNING);
+	}
+	return 0;
+}
+
+/* Fastest of @rounds, BPF and C in turns, over program @i's node (slot
+ * i * threads): whole-node unpack, then one key per call. */
+struct timing {
+	u64	node_bpf, node_c, key_bpf, key_c;	/* ns, summed over programs */
+};
+
+static int time_prog(u32 i, struct sk_buff *skb, struct timing *t)
+{
+	const struct kprog *p = &kp[i];
+	u64 best[4] = { U64_MAX, U64_MAX, U64_MAX, U64_MAX };
+	struct bkey *c_out;
+	struct slot s;
+	u32 r, k, n, st = BK_OK;
+
+	c_out = kvmalloc_array(p->nr_keys, sizeof(*c_out), GFP_KERNEL);
+	if (!c_out)
+		return -ENOMEM;
+	slot_of(i, 0, &s);
+	for (r = 0; r < rounds; r++) {
+		u64 t0, t1, t2, t3, t4;
+
+		preempt_disable();
+		rcu_read_lock();
+		t0 = ktime_get_ns();
+		st |= call_bpf(p, skb, &s, 0, p->nr_keys, &n);
+		t1 = ktime_get_ns();
+		bkey_unpack_stream(&p->f, s.in, p->nr_words, c_out);
+		t2 = ktime_get_ns();
+		for (k = 0; k < p->nr_keys; k++)
+			st |= call_bpf(p, skb, &s, k, k + 1, &n);
+		t3 = ktime_get_ns();
+		for (k = 0; k < p->nr_keys; k++)
+			READ_ONCE(c_unpack)(&p->f, s.in + s.tab[k], &c_out[k]);
+		t4 = ktime_get_ns();
+		rcu_read_unlock();
+		preempt_enable();
+		best[0] = min(best[0], t1 - t0);
+		best[1] = min(best[1], t2 - t1);
+		best[2] = min(best[2], t3 - t2);
+		best[3] = min(best[3], t4 - t3);
+		cond_resched();
+	}
+	/* what was timed was also right */
+	if (st != BK_OK || memcmp(s.out, p->want, p->nr_keys * sizeof(*c_out)) ||
+	    memcmp(c_out, p->want, p->nr_keys * sizeof(*c_out))) {
+		pr_err("bkey_kmod: program %u: the timed runs disagree with the reference (status %u)\n",
+		       i, st);
+		kvfree(c_out);
+		return -EIO;
+	}
+	t->node_bpf += best[0];
+	t->node_c += best[1];
+	t->key_bpf += best[2];
+	t->key_c += best[3];
+	kvfree(c_out);
+	return 0;
+}
+
+/* The reference for program @i: the model's unpack of slot i * threads's node. */
+static int prepare_prog(u32 i)
+{
+	struct kprog *p = &kp[i];
+	struct slot s;
+	u32 t, k;
+	size_t n, bad;
+
+	slot_of(i, 0, &s);
+	if (bkey_stream_walk(&p->f, s.in, p->nr_words, &n, &bad) != BKEY_STREAM_OK) {
+		pr_err("bkey_kmod: program %u: its node's key at word %zu is bad\n", i, bad);
+		return -EINVAL;
+	}
+	p->want = kvmalloc_array(BK_OUT_CAP_KEYS, sizeof(struct bkey), GFP_KERNEL);
+	if (!p->want)
+		return -ENOMEM;
+	n = bkey_unpack_stream(&p->f, s.in, p->nr_words, p->want);
+	p->nr_keys = n;
+	/* every slot of the program holds the same node, and its table
+	 * names each key's word */
+	for (t = 0; t < threads; t++) {
+		struct slot o;
+
+		slot_of(i, t, &o);
+		if (memcmp(o.in, s.in, 8 * p->nr_words) || o.tab[n] != p->nr_words) {
+			pr_err("bkey_kmod: program %u: slot %u's node differs\n", i, t);
+			return -EINVAL;
+		}
+		for (k = 0; k < n; k++)
+			if (o.tab[k + 1] - o.tab[k] != ((u8 *)&o.in[o.tab[k]])[0]) {
+				pr_err("bkey_kmod: program %u: key table wrong at key %u\n", i, k);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
+static int check_params(void)
+{
+	int n = nr_paths ? nr_paths : nr_progs;
+
+	if (nr_paths && nr_progs) {
+		pr_err("bkey_kmod: progs= and paths= both given\n");
+		return -EINVAL;
+	}
+	if (!n || nr_formats != n || nr_words != n) {
+		pr_err("bkey_kmod: %d programs, %d formats, %d word counts: give one of each per program\n",
+		       n, nr_formats, nr_words);
+		return -EINVAL;
+	}
+	if (!threads || threads > BK_KMOD_MAX_THREADS || !rounds) {
+		pr_err("bkey_kmod: threads=%u (1..%u), rounds=%u (>= 1)\n", threads,
+		       BK_KMOD_MAX_THREADS, rounds);
+		return -EINVAL;
+	}
+	nr_progs = n;
+	return 0;
+}
+
+static int get_progs(void)
+{
+	int i, ret;
+
+	for (i = 0; i < nr_progs; i++) {
+		struct bpf_prog *prog;
+		struct bkey_format_err ferr;
+
+		if (parse_format(formats[i], &kp[i].f) || bkey_format_validate(&kp[i].f, &ferr)) {
+			pr_err("bkey_kmod: formats[%d]: not a valid struct bkey_format in hex: %s\n",
+			       i, formats[i]);
+			return -EINVAL;
+		}
+		if (words[i] > BK_IN_CAP_WORDS) {
+			pr_err("bkey_kmod: words[%d] = %u: more than %u\n", i, words[i], BK_IN_CAP_WORDS);
+			return -EINVAL;
+		}
+		kp[i].nr_words = words[i];
+		prog = get_prog(i);
+		if (IS_ERR(prog)) {
+			pr_err("bkey_kmod: program %d (%s %s): %ld\n", i, nr_paths ? "path" : "fd",
+			       nr_paths ? paths[i] : "", PTR_ERR(prog));
+			return PTR_ERR(prog);
+		}
+		kp[i].prog = prog;
+		ret = find_maps(prog, i);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void put_progs(void)
+{
+	int i;
+
+	for (i = 0; i < BK_KMOD_MAX_PROGS; i++) {
+		if (kp[i].prog)
+			bpf_prog_put(kp[i].prog);
+		kvfree(kp[i].want);
+		kp[i].prog = NULL;
+		kp[i].want = NULL;
+	}
+}
+
+/* The @t-th online CPU, round robin: each thread gets a CPU of its own
+ * where there are enough. */
+static unsigned int cpu_for(u32 t)
+{
+	unsigned int cpu, n = t % num_online_cpus();
+
+	for_each_online_cpu(cpu)
+		if (!n--)
+			return cpu;
+	return cpumask_first(cpu_online_mask);
+}
+
+/*
+ * Each thread is bound to a CPU of its own (where there are enough) and
+ * calls until stress_end_ns.  It is stopped with kthread_stop() once it
+ * says it is done: a thread stopped before it ran would never call.
+ */
+static int stress(struct worker *w)
+{
+	struct task_struct *task[BK_KMOD_MAX_THREADS];
+	u32 t, started;
+	int ret = 0;
+
+	stress_end_ns = ktime_get_ns() + (u64)stress_ms * NSEC_PER_MSEC;
+	for (started = 0; started < threads; started++) {
+		task[started] = kthread_create(stress_thread, &w[started], "bkey_kmod/%u", started);
+		if (IS_ERR(task[started])) {
+			ret = PTR_ERR(task[started]);
+			stress_end_ns = 0;	/* the ones made stop after a pass */
+			break;
+		}
+		get_task_struct(task[started]);
+		kthread_bind(task[started], cpu_for(started));
+	}
+	for (t = 0; t < started; t++)
+		wake_up_process(task[t]);
+	for (t = 0; t < started; t++) {
+		wait_for_completion(&w[t].done);
+		kthread_stop(task[t]);
+		put_task_struct(task[t]);
+	}
+	return ret;
+}
+
+static int __init bkey_kmod_init(void)
+{
+	struct worker *w = NULL;
+	struct timing tm = {};
+	u64 keys = 0, calls = 0, bad = 0, total_keys = 0;
+	unsigned long cpus = 0;
+	const char *first = "";
+	int ret;
+	u32 i, t;
+
+	ret = check_params();
+	if (ret)
+		return ret;
+	ret = get_progs();
+	if (ret)
+		goto cleanup;
+	w = kcalloc(threads, sizeof(*w), GFP_KERNEL);
+	if (!w) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (t = 0; t < threads; t++) {
+		w[t].id = t;
+		init_completion(&w[t].done);
+		w[t].skb = alloc_skb(64, GFP_KERNEL);
+		if (!w[t].skb) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+		memset(qdisc_skb_cb(w[t].skb)->data, 0, sizeof(qdisc_skb_cb(w[t].skb)->data));
+	}
+	for (i = 0; i < nr_progs; i++) {
+		ret = prepare_prog(i);
+		if (ret)
+			goto cleanup;
+		total_keys += kp[i].nr_keys;
+	}
+	ret = stress(w);
+	if (ret)
+		goto cleanup;
+	for (t = 0; t < threads; t++) {
+		keys += w[t].keys;
+		calls += w[t].calls;
+		bad += w[t].mismatches;
+		cpus |= w[t].cpus;
+		if (w[t].mismatches && !*first)
+			first = w[t].first;
+	}
+	for (i = 0; i < nr_progs; i++) {
+		ret = time_prog(i, w[0].skb, &tm);
+		if (ret)
+			goto cleanup;
+	}
+	snprintf(result, sizeof(result),
+		 "progs=%d keys_per_pass=%llu threads=%u cpus=0x%lx calls=%llu keys_compared=%llu mismatches=%llu "
+		 "node_bpf_ns=%llu node_c_ns=%llu key_bpf_ns=%llu key_c_ns=%llu first_mismatch=%s",
+		 nr_progs, total_keys, threads, cpus, calls, keys, bad,
+		 tm.node_bpf, tm.node_c, tm.key_bpf, tm.key_c, *first ? first : "none");
+	pr_info("bkey_kmod: %s\n", result);
+	ret = 0;
+cleanup:
+	if (w)
+		for (t = 0; t < threads; t++)
+			kfree_skb(w[t].skb);
+	kfree(w);
+	put_progs();
+	return ret;
+}
+
+static void __exit bkey_kmod_exit(void)
+{
+}
+
+module_init(bkey_kmod_init);
+module_exit(bkey_kmod_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("bkey-bpf: generated unpack programs called from kernel C");

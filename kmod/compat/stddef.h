@@ -1,0 +1,2 @@
+#include <linux/stddef.h>
+#include "stdint.h"

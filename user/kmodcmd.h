@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef USER_KMODCMD_H
+#define USER_KMODCMD_H
+
+/* loader kmod: the generated programs called from kernel C (kmod/). */
+int kmod_main(int argc, char **argv, const char *prog);
+
+#endif

@@ -23,6 +23,7 @@
 set -euo pipefail
 
 TESTBIN=$(readlink -f "$1")
+SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$(readlink -f "${2:-.output}")/vm
 VM_ARCH=${VM_ARCH:-x86_64}		# x86_64, arm64 or riscv64
 case "$VM_ARCH" in
@@ -47,11 +48,17 @@ VM_APT_MAX_AGE=${VM_APT_MAX_AGE:-21600}	# refresh the kernel lists after 6 h
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
-APT_DIR=$OUT/apt-kernels-$DEB_ARCH
-APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
-	  -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
-	  -o "Dir::State::status=$APT_DIR/status" -o "APT::Sandbox::User=root"
-	  -o "APT::Architecture=$DEB_ARCH" -o "APT::Architectures=$DEB_ARCH" -q)
+# The private apt setup of architecture $1: its directory and options in
+# APT_DIR and APT_OPTS (the module's kbuild tools come from amd64's).
+set_apt() {
+	APT_DIR=$OUT/apt-kernels-$1
+	APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
+		  -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
+		  -o "Dir::State::status=$APT_DIR/status" -o "APT::Sandbox::User=root"
+		  -o "APT::Architecture=$1" -o "APT::Architectures=$1" -q)
+	APT_ARCH=$1
+}
+set_apt "$DEB_ARCH"
 
 log() { printf '  %-8s %s\n' "$1" "$2" >&2; }
 
@@ -77,7 +84,7 @@ apt_setup() {
 	fi
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
 	[ -e "$APT_DIR/status" ] || : >"$APT_DIR/status"
-	if [ "$VM_ARCH" = riscv64 ]; then
+	if [ "$APT_ARCH" = riscv64 ]; then
 		# trixie's riscv64 indexes fail apt's size check; sid's work
 		echo "deb [signed-by=$KEYRING] $MIRROR sid main" >"$APT_DIR/sources.list"
 	else
@@ -160,6 +167,97 @@ fetch_kernel() {
 	return 1
 }
 
+# kmod/'s module for each kernel, built against its Debian headers:
+# natively where the host's gcc built the kernel (bookworm's gcc-12: 6.1,
+# and arm64's with the cross gcc-12), else in a trixie chroot with the
+# gcc-14 that built trixie's kernels (x86 only).  KMODS collects
+# "ABI PATH" lines for the initrd; KMOD_WHY the kernels without one.
+TRIXIE_ROOT=$OUT/trixie-root
+KMODS=()
+declare -A KMOD_WHY
+
+trixie_root() {
+	[ -e "$TRIXIE_ROOT/.done" ] && return 0
+	command -v debootstrap >/dev/null ||
+		{ echo "vmtest: debootstrap is not installed (a trixie chroot builds modules for gcc-14 kernels)" >&2; return 1; }
+	rm -rf "$TRIXIE_ROOT"
+	log CHROOT "debootstrap trixie (gcc-14) into $TRIXIE_ROOT"
+	if ! debootstrap --variant=minbase \
+		--include=make,gcc-14,libc6-dev,libelf1t64,libssl3t64,zlib1g,pahole,binutils \
+		trixie "$TRIXIE_ROOT" "$MIRROR" >"$OUT/debootstrap.log" 2>&1; then
+		echo "vmtest: debootstrap trixie failed; see $OUT/debootstrap.log" >&2
+		return 1
+	fi
+	touch "$TRIXIE_ROOT/.done"
+}
+
+# The version apt has of package $1.
+apt_version() {
+	apt-cache "${APT_OPTS[@]}" madison "$1" | awk -F'|' '{gsub(/ /,"",$2); print $2; exit}'
+}
+
+# Downloads package $1 (of the current apt setup) into $2 and unpacks it into $3.
+fetch_unpack() {
+	local p=$1 ver
+	ver=$(apt_version "$p")
+	[ -n "$ver" ] || { echo "vmtest: kmod: no package $p in the archive" >&2; return 1; }
+	(cd "$2" && apt-get "${APT_OPTS[@]}" download "$p=$ver" >/dev/null) || return 1
+	dpkg -x "$2/${p}_"*.deb "$3"
+}
+
+# build_kmod PACKAGE: the module for kernel package PACKAGE (linux-image-ABI).
+build_kmod() {
+	local pkg=$1 abi=${1#linux-image-} hdr deps gcc root dir kdir args=() chroot=
+	hdr=linux-headers-$abi
+	deps=$(apt-cache "${APT_OPTS[@]}" show "$hdr=$(apt_version "$hdr")" 2>/dev/null |
+	       sed -n 's/^Depends: //p' | head -1 | tr ',' '\n')
+	[ -n "$deps" ] || { KMOD_WHY[$abi]="no $hdr in the archive"; return 2; }
+	# the compiler that built it: "gcc-14", or "linux-compiler-gcc-12-x86"
+	gcc=$(printf '%s\n' "$deps" | grep -o 'gcc-[0-9]*' | head -1)
+	case "$VM_ARCH:$gcc" in
+	x86_64:gcc-12) root=$OUT/kmod/$DEB_ARCH-$abi ;;
+	arm64:gcc-12) root=$OUT/kmod/$DEB_ARCH-$abi
+		      args=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-) ;;
+	x86_64:gcc-14) trixie_root || { KMOD_WHY[$abi]="no trixie chroot for its gcc-14"; return 1; }
+		       root=$TRIXIE_ROOT/kbuild/$DEB_ARCH-$abi
+		       chroot=$TRIXIE_ROOT ;;
+	*) KMOD_WHY[$abi]="built by ${gcc:-an unknown compiler}: no $VM_ARCH cross $gcc here (only gcc-12 cross compilers, and a trixie chroot for x86's gcc-14)"
+	   return 2 ;;
+	esac
+	kdir=$root/root/usr/src/$hdr
+	if [ ! -e "$root/.headers" ]; then
+		rm -rf "$root"
+		mkdir -p "$root/debs" "$root/root"
+		KMOD_WHY[$abi]="its headers could not be fetched"
+		fetch_unpack "$hdr" "$root/debs" "$root/root" || return 1
+		local d
+		for d in $(printf '%s\n' "$deps" | grep -oE 'linux-(headers|kbuild)-[^ ]+'); do
+			if [ "$VM_ARCH" != x86_64 ] && [[ $d == linux-kbuild-* ]]; then
+				# kbuild's tools run on the build machine: amd64's
+				( set_apt amd64 && apt_setup && fetch_unpack "$d" "$root/debs" "$root/root" ) ||
+					return 1
+			else
+				fetch_unpack "$d" "$root/debs" "$root/root" || return 1
+			fi
+		done
+		unset "KMOD_WHY[$abi]"
+		rm -rf "$root/debs"
+		# the headers' Makefile names itself (7.3: KBUILD_OUTPUT) and the
+		# common package by their /usr/src paths
+		sed -i "s#/usr/src/#${root#"$chroot"}/root/usr/src/#g" "$kdir/Makefile"
+		touch "$root/.headers"
+	fi
+	dir=$root/build
+	if ! BK_CHROOT=$chroot "$SRC_DIR/kmod/build.sh" "$kdir" "$dir" "${args[@]}" \
+		>"$root/build.log" 2>&1; then
+		KMOD_WHY[$abi]="the build failed: $(grep -m1 -E 'error|Error' "$root/build.log")"
+		cat "$root/build.log" >&2
+		return 1
+	fi
+	log KMOD "$abi: $dir/bkey_kmod.ko ($gcc${chroot:+, trixie chroot})"
+	KMODS+=("$abi $dir/bkey_kmod.ko")
+}
+
 # The guest: busybox-static, the test binary, and /init.
 make_initrd() {
 	local root=$OUT/initrd-root bb tty=ttyS1
@@ -176,13 +274,19 @@ make_initrd() {
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp}
 	cp "$bb" "$root/bin/busybox"
-	for a in sh mount mkdir cat echo uname poweroff sync sleep; do
+	for a in sh mount mkdir cat echo uname poweroff sync sleep dmesg grep tail head; do
 		ln -s busybox "$root/bin/$a"
 	done
 	cp "$TESTBIN" "$root/test_progs"
 	# the loader at /loader, where the CLI tests find it (cwd /), and a
 	# real image for it where ../shared has one
 	[ -n "$VM_LOADER" ] && cp "$VM_LOADER" "$root/loader"
+	# kmod/'s module for each kernel, by its release
+	local m
+	for m in "${KMODS[@]}"; do
+		mkdir -p "$root/kmod/${m%% *}"
+		cp "${m#* }" "$root/kmod/${m%% *}/"
+	done
 	if [ -n "$VM_IMAGE" ] && [ -f "$VM_IMAGE" ]; then
 		mkdir -p "$root/data"
 		cp "$VM_IMAGE" "$root/data/"
@@ -226,6 +330,44 @@ loader_jobs() {
 	done
 	echo "== main job: PASS"
 }
+# kmod/'s module, where one was built for this kernel: the programs
+# called from kernel C by two kthreads, every key checked ("== kmod: N keys
+# compared, M mismatches, ...", "FAIL (why)", "not possible (why)" where
+# no shape loads, or "none (why)"), then once more with the programs
+# handed over by bpffs path.
+kmod_job() {
+	m=/kmod/\$(uname -r)/bkey_kmod.ko
+	if [ ! -f "\$m" ]; then
+		echo "== kmod: none (no module built for \$(uname -r))"
+		return
+	fi
+	/loader kmod "\$m" >/tmp/kmod.out 2>/tmp/kmod.err
+	rc=\$?
+	if grep -q 'no supported shape' /tmp/kmod.err; then
+		echo "== kmod: not possible (\$(tail -1 /tmp/kmod.err))"
+		return
+	fi
+	cat /tmp/kmod.out
+	if [ \$rc != 0 ]; then
+		echo "== kmod: FAIL (exit \$rc: \$(tail -1 /tmp/kmod.err))"
+		dmesg | grep bkey_kmod | tail -5
+		return
+	fi
+	if ! /loader kmod --pin /sys/fs/bpf --stress-ms 300 --rounds 3 "\$m" >/tmp/kmod-pin.out 2>&1; then
+		echo "== kmod: FAIL (by bpffs path: \$(tail -1 /tmp/kmod-pin.out))"
+		return
+	fi
+	echo "== kmod by bpffs path: \$(head -1 /tmp/kmod-pin.out)"
+	# the check itself: a bit flipped in the module must be reported
+	/loader kmod --flip-key 3 --stress-ms 100 --rounds 1 "\$m" >/tmp/kmod-flip.out 2>&1
+	rc=\$?
+	if [ \$rc != 1 ] || ! head -1 /tmp/kmod-flip.out | grep -q ', [1-9][0-9]* mismatches,'; then
+		echo "== kmod: FAIL (a flipped bit went unreported: exit \$rc: \$(head -1 /tmp/kmod-flip.out))"
+		return
+	fi
+	echo "== kmod self-test: a flipped bit is caught (\$(head -1 /tmp/kmod-flip.out | grep -o '[0-9]* mismatches'), exit 1)"
+	echo "== \$(head -1 /tmp/kmod.out)"
+}
 # riscv64's JIT is off by default: switch it on (the suite's jit=1 line and
 # its jited_len > 0 checks tell whether it really is)
 echo 1 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null
@@ -233,12 +375,14 @@ echo "== jit on (bpf_jit_enable=\$(cat /proc/sys/net/core/bpf_jit_enable))"
 BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS BKEY_CORRUPTIONS=$VM_CORRUPTIONS /test_progs $VM_TEST_ARGS
 echo "== rc \$?"
 loader_jobs
+kmod_job
 if echo 0 >/proc/sys/net/core/bpf_jit_enable 2>/dev/null &&
    [ "\$(cat /proc/sys/net/core/bpf_jit_enable)" = 0 ]; then
 	echo "== jit off (interpreter)"
 	BKEY_RANDOM_FORMATS=$VM_RANDOM_FORMATS BKEY_CORRUPTIONS=$VM_CORRUPTIONS /test_progs $VM_TEST_ARGS
 	echo "== rc \$?"
 	loader_jobs
+	kmod_job
 else
 	echo "== jit off: not allowed (JIT always on)"
 fi
@@ -274,7 +418,7 @@ boot() {
 	: >"$dir/result.txt"
 	if [ "$VM_ARCH" = arm64 ]; then
 		timeout --kill-after=10 "$t" qemu-system-aarch64 -M virt -cpu "$cpu" -accel "$accel" \
-			-m 2048 -smp 1 -nodefaults -no-reboot -kernel "$k" \
+			-m 2048 -smp 2 -nodefaults -no-reboot -kernel "$k" \
 			-initrd "$OUT/initrd-$VM_ARCH.gz" -append "console=ttyAMA0 panic=-1 quiet" \
 			-display none -monitor none -serial "file:$dir/console.log" \
 			-device pci-serial,chardev=res -chardev "file,id=res,path=$dir/result.txt" || true
@@ -284,14 +428,14 @@ boot() {
 		# -bios default: qemu's OpenSBI; -kernel takes Debian's vmlinuz as
 		# is (an uncompressed Image with an EFI header)
 		timeout --kill-after=10 "$t" qemu-system-riscv64 -M virt -bios default -cpu "$cpu" \
-			-accel "$accel" -m 2048 -smp 1 -nodefaults -no-reboot -kernel "$k" \
+			-accel "$accel" -m 2048 -smp 2 -nodefaults -no-reboot -kernel "$k" \
 			-initrd "$OUT/initrd-$VM_ARCH.gz" -append "console=ttyS0 panic=-1 quiet" \
 			-display none -monitor none -serial "file:$dir/console.log" \
 			-device pci-serial,chardev=res -chardev "file,id=res,path=$dir/result.txt" || true
 		return
 	fi
 	timeout --kill-after=10 "$t" qemu-system-x86_64 -machine "accel=$accel" -cpu "$cpu" \
-		-m 2048 -smp 1 -kernel "$k" -initrd "$OUT/initrd-$VM_ARCH.gz" \
+		-m 2048 -smp 2 -kernel "$k" -initrd "$OUT/initrd-$VM_ARCH.gz" \
 		-append "console=ttyS0 panic=-1 quiet" -display none -no-reboot -monitor none \
 		-serial "file:$dir/console.log" -serial "file:$dir/result.txt" || true
 }
@@ -349,9 +493,26 @@ speeds_of() {
 		  s["interpreter"] ? s["interpreter"] : " none"}' "$1"
 }
 
+# The module's line per mode: "jit: kmod: N keys compared, ... | interpreter: ...".
+kmod_of() {
+	awk '{sub(/\r$/, "")}
+	     /^== jit on/ {m="jit"} /^== jit off \(/ {m="interpreter"}
+	     /^== jit off: not allowed/ {r["interpreter"]="not allowed (JIT always on)"}
+	     /^== kmod: / {sub(/^== kmod: /, ""); r[m]=$0}
+	     END {printf "%s | interpreter: %s\n", r["jit"] ? r["jit"] : "no result",
+		  r["interpreter"] ? r["interpreter"] : "no result"}' "$1"
+}
+
 main() {
 	local series k accel cpu fail=0 t0 line
 	mkdir -p "$OUT"
+	# the modules first: the initrd carries one per kernel
+	local kfail=0 pkg
+	for series in $KERNELS; do
+		k=$(fetch_kernel "$series")
+		read -r pkg _ <"${k%/vmlinuz}/package"
+		build_kmod "$pkg" || { [ $? = 2 ] || kfail=1; }
+	done
 	make_initrd
 	read -r accel cpu < <(pick_accel "$(fetch_kernel "${KERNELS%% *}")")
 	log ACCEL "$accel (-cpu $cpu)"
@@ -368,12 +529,23 @@ main() {
 		echo "vmtest $VM_ARCH $series: sizes (xlated/JIT bytes):$(sizes_of "$run/result.txt")"
 		echo "vmtest $VM_ARCH $series: unpack bpf/generic C (TCG, relative):$(speeds_of "$run/result.txt")"
 		echo "vmtest $VM_ARCH $series: main job: $(main_job_of "$run/result.txt")"
+		pkg=$(cut -d' ' -f1 "${k%/vmlinuz}/package")
+		local abi=${pkg#linux-image-} kline
+		if [ -n "${KMOD_WHY[$abi]:-}" ]; then
+			kline="not built: ${KMOD_WHY[$abi]}"
+		else
+			kline=$(kmod_of "$run/result.txt")
+		fi
+		echo "vmtest $VM_ARCH $series: kmod: $kline"
 		if ! jit_check "$run/result.txt" >&2 ||
 		   ! main_job_of "$run/result.txt" | grep -q '^jit: PASS |' ||
 		   grep -q '^== main job: FAIL' "$run/result.txt" ||
 		   ! grep -q '^== done' "$run/result.txt" ||
 		   grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$run/result.txt" ||
-		   grep -qE '^== rc [1-9]' "$run/result.txt"; then
+		   grep -qE '^== rc [1-9]' "$run/result.txt" ||
+		   { [ -z "${KMOD_WHY[$abi]:-}" ] &&
+		     ! kmod_of "$run/result.txt" | grep -qE '^[0-9]+ keys compared, 0 mismatches,'; } ||
+		   grep -q '^== kmod: FAIL' "$run/result.txt"; then
 			echo "vmtest $VM_ARCH $series: FAILED; see $run/{result,console}.txt" >&2
 			grep -E 'FAIL|SKIP' "$run/result.txt" | head -20 >&2 || true
 			# the verifier's reasons for rejected programs, each once
@@ -383,7 +555,8 @@ main() {
 			fail=1
 		fi
 	done
-	return $fail
+	[ $kfail = 0 ] || echo "vmtest $VM_ARCH: a module failed to build (see above)" >&2
+	return $(( fail | kfail ))
 }
 
 main

@@ -72,6 +72,37 @@ static unsigned int rounds = 15;
 module_param(rounds, uint, 0);
 MODULE_PARM_DESC(rounds, "timing rounds, BPF and C in turns; the fastest of each counts");
 
+/*
+ * Lookups through whole trees (optional): any one lookup program names
+ * the lookup maps (search slots, nodes, prog array), and each tree its
+ * root, the root's level, its node slots and its depth in tail calls.
+ * Tree r's thread t uses search slot r * threads + t, which holds the
+ * tree's lookup_nq queries.
+ */
+static int lookup_prog = -1;
+module_param(lookup_prog, int, 0);
+MODULE_PARM_DESC(lookup_prog, "a lookup program by fd (-1: no lookups)");
+
+#define BK_KMOD_MAX_TREES	4
+static unsigned int tree_root[BK_KMOD_MAX_TREES], tree_level[BK_KMOD_MAX_TREES],
+		    tree_first[BK_KMOD_MAX_TREES], tree_end[BK_KMOD_MAX_TREES],
+		    tree_depth[BK_KMOD_MAX_TREES];
+static int nr_tree_root, nr_tree_level, nr_tree_first, nr_tree_end, nr_tree_depth;
+module_param_array(tree_root, uint, &nr_tree_root, 0);
+module_param_array(tree_level, uint, &nr_tree_level, 0);
+module_param_array(tree_first, uint, &nr_tree_first, 0);
+module_param_array(tree_end, uint, &nr_tree_end, 0);
+module_param_array(tree_depth, uint, &nr_tree_depth, 0);
+MODULE_PARM_DESC(tree_root, "each tree's root node slot");
+MODULE_PARM_DESC(tree_level, "each tree's root level");
+MODULE_PARM_DESC(tree_first, "each tree's first node slot");
+MODULE_PARM_DESC(tree_end, "each tree's node slots end");
+MODULE_PARM_DESC(tree_depth, "each tree's tail calls per lookup (depth, + 1 with leaf gaps)");
+
+static unsigned int lookup_nq;
+module_param(lookup_nq, uint, 0);
+MODULE_PARM_DESC(lookup_nq, "queries in each tree's search slots (<= BK_BATCH)");
+
 static int flip_key = -1;
 module_param(flip_key, int, 0);
 MODULE_PARM_DESC(flip_key, "a self-test of the check: flip a bit of this key of program 0's output in thread 0");
@@ -102,9 +133,16 @@ struct worker {
 	struct sk_buff		*skb;		/* its context: cb[0] = its slot */
 	struct completion	done;		/* its calls are over */
 	u64			keys, calls, mismatches;
+	u64			lookups, lookup_batches;
 	unsigned long		cpus;		/* CPUs it ran on, a bit each */
 	int			err;
 	char			first[96];	/* the first mismatch */
+};
+
+/* The fastest rounds' ns, summed over programs (and trees). */
+struct timing {
+	u64	node_bpf, node_c, key_bpf, key_c;
+	u64	lookup_bpf, lookup_c;
 };
 
 static struct kprog kp[BK_KMOD_MAX_PROGS];
@@ -292,14 +330,21 @@ static void stress_one(struct worker *w, u32 prog)
 	}
 }
 
+static int nr_trees;
+static void stress_lookups(struct worker *w, int r);
+
 static int stress_thread(void *arg)
 {
 	struct worker *w = arg;
-	u32 prog = w->id % nr_progs;
+	u32 prog = w->id % nr_progs, tree = 0;
 
 	do {
 		stress_one(w, prog);
 		prog = (prog + 1) % nr_progs;
+		if (nr_trees) {
+			stress_lookups(w, tree);
+			tree = (tree + 1) % nr_trees;
+		}
 		cond_resched();
 	} while (ktime_get_ns() < stress_end_ns && !w->mismatches);
 	complete(&w->done);
@@ -315,9 +360,6 @@ static int stress_thread(void *arg)
 
 /* Fastest of @rounds, BPF and C in turns, over program @i's node (slot
  * i * threads): whole-node unpack, then one key per call. */
-struct timing {
-	u64	node_bpf, node_c, key_bpf, key_c;	/* ns, summed over programs */
-};
 
 static int time_prog(u32 i, struct sk_buff *skb, struct timing *t)
 {
@@ -406,6 +448,364 @@ static int prepare_prog(u32 i)
 			}
 	}
 	return 0;
+}
+
+/* ---- Lookups through whole trees ---- */
+
+struct lk_tree {
+	u32			root, level, first, end, depth;
+	struct bk_result	*want;		/* the C lookups' answers */
+};
+
+static struct bpf_prog *lk_prog;		/* the one given: names the maps */
+static struct bpf_map *lslots_map, *nodes_map, *progs_map;
+static struct lk_tree lk[BK_KMOD_MAX_TREES];
+
+static struct bk_search_ctl *lslot(u32 slot)
+{
+	return map_value(lslots_map, slot);
+}
+
+static struct bk_query *lslot_queries(u32 slot)
+{
+	return (struct bk_query *)((u8 *)lslot(slot) + BK_LSLOT_OFF_QUERIES);
+}
+
+static struct bk_result *lslot_results(u32 slot)
+{
+	return (struct bk_result *)((u8 *)lslot(slot) + BK_LSLOT_OFF_RESULTS);
+}
+
+/* Node @slot's image (gen/abi.h), or NULL past the map. */
+static const struct bk_node_hdr *node_at(u32 slot)
+{
+	return map_value(nodes_map, slot);
+}
+
+/* The lookup program of node @slot's format, from the prog array (RCU). */
+static struct bpf_prog *node_prog(const struct lk_tree *t, u32 slot)
+{
+	struct bpf_array *array = container_of(progs_map, struct bpf_array, map);
+	const struct bk_node_hdr *h;
+
+	if (slot < t->first || slot >= t->end || !(h = node_at(slot)) ||
+	    h->format_id >= progs_map->max_entries)
+		return NULL;
+	return READ_ONCE(array->ptrs[h->format_id]);
+}
+
+/*
+ * Tree @t's lookups of search slot @slot's queries[0, nq), the contract
+ * bk_lookup_batch() keeps: a run ends between lookups once its budget of
+ * lookups is spent (the kernel's 33 tail calls), and the next run goes on
+ * from the node the walk stopped at.  0, or -errno (-ELOOP if a run
+ * finished no lookup).  In an RCU read section, preemption off.
+ */
+static int bpf_lookups(const struct lk_tree *t, u32 slot, struct sk_buff *skb, u32 nq)
+{
+	struct bk_search_ctl *c = lslot(slot);
+	const struct bk_query *q0 = lslot_queries(slot);
+	u32 per_run = t->depth && t->depth <= 33 ? 33 / t->depth : 1, runs;
+
+	c->q = 0;
+	c->nq = nq;
+	c->root = t->root;
+	c->root_level = t->level;
+	c->node = t->root;
+	c->hops = 0;
+	c->slot_first = t->first;
+	c->slot_end = t->end;
+	c->root_fid = node_at(t->root)->format_id;
+	c->per_run = per_run;
+	c->inode = q0->inode;
+	c->offset = q0->offset;
+	c->snapshot = q0->snapshot;
+	*(u32 *)qdisc_skb_cb(skb)->data = slot;
+	for (runs = 0; runs <= nq; runs++) {
+		u32 q = c->q, node = READ_ONCE(c->node);
+		struct bpf_prog *prog = node_prog(t, node);
+
+		if (!prog)
+			return -EINVAL;
+		c->status = ~0u;
+		c->budget = per_run;
+		bpf_prog_run(prog, skb);
+		if (c->status == BK_OK)
+			return 0;
+		if (c->status != BK_ERR_TAIL)
+			return -EIO;
+		if (c->q == q || c->q > nq)
+			return -ELOOP;
+	}
+	return -ELOOP;
+}
+
+/* Is key @i of node @h at or above @pos?  (user/btree.c's, over an image.) */
+static bool key_at_or_above(const struct bk_node_hdr *h, const struct bkey_format *f, u32 i,
+			    struct bpos pos, enum bkey_pack_pos_ret r, const u64 *packed)
+{
+	const u16 *tab = (const u16 *)((const u8 *)h + h->tab_off);
+	const u64 *kw = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF) + tab[i];
+	int c;
+
+	if (bkey_format_byte(kw) != KEY_FORMAT_LOCAL_BTREE)
+		return bpos_cmp(bkey_unpack_pos(f, kw), pos) >= 0;
+	if (r == BKEY_PACK_POS_FAIL)
+		return true;
+	c = bkey_cmp_packed(f, kw, packed);
+	return r == BKEY_PACK_POS_EXACT ? c >= 0 : c > 0;
+}
+
+/*
+ * The same lookup in C with the model, bcachefs's algorithm over the same
+ * node images: in each node the search position packed lossily, the first
+ * key at or above it by packed comparison, down the child pointer; past a
+ * leaf's keys, on to the next leaf.
+ */
+static int c_lookup(const struct lk_tree *t, const struct bk_query *q, struct bk_result *res)
+{
+	struct bpos pos = { .inode = q->inode, .offset = q->offset, .snapshot = q->snapshot };
+	u32 slot = t->root, hops = 0;
+	const struct bk_node_hdr *h;
+	struct bkey_format f;
+	const u64 *kw;
+	const u16 *tab;
+	u32 lo, hi;
+
+	for (;;) {
+		u64 packed[BKEY_U64s];
+		enum bkey_pack_pos_ret r;
+		struct bkey k;
+
+		if (slot < t->first || slot >= t->end)
+			return -EINVAL;
+		h = node_at(slot);
+		memcpy(&f, h->format, sizeof(f));
+		r = bkey_pack_pos_lossy(&f, pos, packed);
+		for (lo = 0, hi = h->nr_keys; lo < hi;) {
+			u32 mid = lo + (hi - lo) / 2;
+
+			if (key_at_or_above(h, &f, mid, pos, r, packed))
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (!h->level)
+			break;
+		if (lo == h->nr_keys) {		/* the last child reaches SPOS_MAX */
+			memset(res, 0, sizeof(*res));
+			return 0;
+		}
+		tab = (const u16 *)((const u8 *)h + h->tab_off);
+		kw = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF) + tab[lo];
+		bkey_unpack_key(&f, kw, &k);
+		if (k.type != KEY_TYPE_btree_ptr_v2)
+			return -EINVAL;
+		slot = (u32)kw[bkey_key_words(&f, kw)];
+	}
+	while (lo == h->nr_keys) {		/* the next leaf's first key */
+		if (!h->next_leaf || ++hops > t->end - t->first) {
+			memset(res, 0, sizeof(*res));
+			return h->next_leaf ? -ELOOP : 0;
+		}
+		slot = h->next_leaf - 1;
+		if (slot < t->first || slot >= t->end)
+			return -EINVAL;
+		h = node_at(slot);
+		memcpy(&f, h->format, sizeof(f));
+		lo = 0;
+	}
+	tab = (const u16 *)((const u8 *)h + h->tab_off);
+	kw = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF) + tab[lo];
+	memset(res, 0, sizeof(*res));
+	bkey_unpack_key(&f, kw, (struct bkey *)res->key);
+	res->node = slot;
+	res->idx = lo;
+	res->found = 1;
+	return 0;
+}
+
+static bool result_equal(const struct bk_result *a, const struct bk_result *b)
+{
+	if (a->found != b->found)
+		return false;
+	return !a->found || (!memcmp(a->key, b->key, sizeof(a->key)) && a->node == b->node &&
+			     a->idx == b->idx);
+}
+
+static int find_lookup_maps(void)
+{
+	u32 j;
+
+	for (j = 0; j < lk_prog->aux->used_map_cnt; j++) {
+		struct bpf_map *map = lk_prog->aux->used_maps[j];
+
+		if (!strcmp(map->name, "bk_lslots"))
+			lslots_map = map;
+		else if (!strcmp(map->name, "bk_nodes"))
+			nodes_map = map;
+		else if (!strcmp(map->name, "bk_progs"))
+			progs_map = map;
+	}
+	if (!lslots_map || lslots_map->map_type != BPF_MAP_TYPE_ARRAY ||
+	    lslots_map->value_size != BK_LSLOT_SIZE ||
+	    lslots_map->max_entries < nr_trees * threads || !nodes_map ||
+	    nodes_map->map_type != BPF_MAP_TYPE_ARRAY || nodes_map->value_size < BK_NODE_WORDS_OFF ||
+	    !progs_map || progs_map->map_type != BPF_MAP_TYPE_PROG_ARRAY) {
+		pr_err("bkey_kmod: lookup_prog: its maps are not bk_lslots (%u slots of %u bytes wanted), bk_nodes and bk_progs\n",
+		       nr_trees * threads, BK_LSLOT_SIZE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Tree @r's answers in C, and every search slot of it holding the same queries. */
+static int prepare_tree(int r)
+{
+	struct lk_tree *t = &lk[r];
+	const struct bk_query *q = lslot_queries(r * threads);
+	u32 i, th;
+	int ret;
+
+	t->root = tree_root[r];
+	t->level = tree_level[r];
+	t->first = tree_first[r];
+	t->end = tree_end[r];
+	t->depth = tree_depth[r];
+	if (t->first >= t->end || t->end > nodes_map->max_entries || t->root < t->first ||
+	    t->root >= t->end || !t->depth || node_at(t->root)->level != t->level) {
+		pr_err("bkey_kmod: tree %d: root %u (level %u), slots [%u, %u), depth %u: not a tree of the nodes map\n",
+		       r, t->root, t->level, t->first, t->end, t->depth);
+		return -EINVAL;
+	}
+	for (th = 1; th < threads; th++)
+		if (memcmp(lslot_queries(r * threads + th), q, lookup_nq * sizeof(*q))) {
+			pr_err("bkey_kmod: tree %d: search slot %u holds other queries\n", r,
+			       r * threads + th);
+			return -EINVAL;
+		}
+	t->want = kvmalloc_array(lookup_nq, sizeof(*t->want), GFP_KERNEL);
+	if (!t->want)
+		return -ENOMEM;
+	for (i = 0; i < lookup_nq; i++) {
+		ret = c_lookup(t, &q[i], &t->want[i]);
+		if (ret) {
+			pr_err("bkey_kmod: tree %d: C lookup of query %u failed: %d\n", r, i, ret);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* One batch of tree @r's lookups in BPF, checked against C. */
+static void stress_lookups(struct worker *w, int r)
+{
+	u32 slot = r * threads + w->id, i;
+	struct bk_result *res = lslot_results(slot);
+	int ret;
+
+	memset(res, 0x5a, lookup_nq * sizeof(*res));
+	preempt_disable();
+	rcu_read_lock();
+	ret = bpf_lookups(&lk[r], slot, w->skb, lookup_nq);
+	rcu_read_unlock();
+	preempt_enable();
+	w->lookup_batches++;
+	if (ret) {
+		note_failure(w, r, "lookups", ret, 0, lookup_nq);
+		return;
+	}
+	for (i = 0; i < lookup_nq; i++) {
+		if (result_equal(&res[i], &lk[r].want[i]))
+			continue;
+		if (!w->mismatches++)
+			snprintf(w->first, sizeof(w->first), "tree %d query %u thread %u", r, i, w->id);
+	}
+	w->lookups += lookup_nq;
+}
+
+/* Fastest of the rounds, BPF and C in turns: tree @r's batch of lookups. */
+static int time_lookups(int r, struct sk_buff *skb, struct timing *tm)
+{
+	u64 best_bpf = U64_MAX, best_c = U64_MAX;
+	struct bk_result *c_res;
+	const struct bk_query *q = lslot_queries(r * threads);
+	u32 k, rd;
+	int ret = 0;
+
+	c_res = kvmalloc_array(lookup_nq, sizeof(*c_res), GFP_KERNEL);
+	if (!c_res)
+		return -ENOMEM;
+	for (rd = 0; rd < rounds && !ret; rd++) {
+		u64 t0, t1, t2;
+
+		preempt_disable();
+		rcu_read_lock();
+		t0 = ktime_get_ns();
+		ret = bpf_lookups(&lk[r], r * threads, skb, lookup_nq);
+		t1 = ktime_get_ns();
+		for (k = 0; k < lookup_nq && !ret; k++)
+			ret = c_lookup(&lk[r], &q[k], &c_res[k]);
+		t2 = ktime_get_ns();
+		rcu_read_unlock();
+		preempt_enable();
+		best_bpf = min(best_bpf, t1 - t0);
+		best_c = min(best_c, t2 - t1);
+		cond_resched();
+	}
+	for (k = 0; k < lookup_nq && !ret; k++)
+		if (!result_equal(&lslot_results(r * threads)[k], &lk[r].want[k]) ||
+		    !result_equal(&c_res[k], &lk[r].want[k]))
+			ret = -EIO;
+	if (ret)
+		pr_err("bkey_kmod: tree %d: the timed lookups failed or disagree: %d\n", r, ret);
+	tm->lookup_bpf += best_bpf;
+	tm->lookup_c += best_c;
+	kvfree(c_res);
+	return ret;
+}
+
+static int get_lookups(void)
+{
+	int r, ret;
+
+	if (lookup_prog < 0)
+		return 0;
+	nr_trees = nr_tree_root;
+	if (!nr_trees || nr_tree_level != nr_trees || nr_tree_first != nr_trees ||
+	    nr_tree_end != nr_trees || nr_tree_depth != nr_trees || !lookup_nq ||
+	    lookup_nq > BK_BATCH) {
+		pr_err("bkey_kmod: lookups: %d roots, %d levels, %d firsts, %d ends, %d depths, lookup_nq=%u (1..%u): give each per tree\n",
+		       nr_tree_root, nr_tree_level, nr_tree_first, nr_tree_end, nr_tree_depth,
+		       lookup_nq, BK_BATCH);
+		nr_trees = 0;
+		return -EINVAL;
+	}
+	lk_prog = bpf_prog_get_type_dev(lookup_prog, BPF_PROG_TYPE_SOCKET_FILTER, false);
+	if (IS_ERR(lk_prog)) {
+		ret = PTR_ERR(lk_prog);
+		lk_prog = NULL;
+		pr_err("bkey_kmod: lookup_prog=%d: %d\n", lookup_prog, ret);
+		return ret;
+	}
+	ret = find_lookup_maps();
+	for (r = 0; r < nr_trees && !ret; r++)
+		ret = prepare_tree(r);
+	return ret;
+}
+
+static void put_lookups(void)
+{
+	int r;
+
+	for (r = 0; r < BK_KMOD_MAX_TREES; r++) {
+		kvfree(lk[r].want);
+		lk[r].want = NULL;
+	}
+	if (lk_prog)
+		bpf_prog_put(lk_prog);
+	lk_prog = NULL;
+	nr_trees = 0;
 }
 
 static int check_params(void)
@@ -523,7 +923,7 @@ static int __init bkey_kmod_init(void)
 {
 	struct worker *w = NULL;
 	struct timing tm = {};
-	u64 keys = 0, calls = 0, bad = 0, total_keys = 0;
+	u64 keys = 0, calls = 0, bad = 0, total_keys = 0, lookups = 0;
 	unsigned long cpus = 0;
 	const char *first = "";
 	int ret;
@@ -556,6 +956,9 @@ static int __init bkey_kmod_init(void)
 			goto cleanup;
 		total_keys += kp[i].nr_keys;
 	}
+	ret = get_lookups();
+	if (ret)
+		goto cleanup;
 	ret = stress(w);
 	if (ret)
 		goto cleanup;
@@ -564,6 +967,7 @@ static int __init bkey_kmod_init(void)
 		calls += w[t].calls;
 		bad += w[t].mismatches;
 		cpus |= w[t].cpus;
+		lookups += w[t].lookups;
 		if (w[t].mismatches && !*first)
 			first = w[t].first;
 	}
@@ -572,11 +976,20 @@ static int __init bkey_kmod_init(void)
 		if (ret)
 			goto cleanup;
 	}
+	for (i = 0; i < nr_trees; i++) {
+		ret = time_lookups(i, w[0].skb, &tm);
+		if (ret)
+			goto cleanup;
+	}
 	snprintf(result, sizeof(result),
 		 "progs=%d keys_per_pass=%llu threads=%u cpus=0x%lx calls=%llu keys_compared=%llu mismatches=%llu "
-		 "node_bpf_ns=%llu node_c_ns=%llu key_bpf_ns=%llu key_c_ns=%llu first_mismatch=%s",
+		 "node_bpf_ns=%llu node_c_ns=%llu key_bpf_ns=%llu key_c_ns=%llu "
+		 "trees=%d lookups_per_pass=%u lookups_compared=%llu lookup_bpf_ns=%llu lookup_c_ns=%llu "
+		 "first_mismatch=%s",
 		 nr_progs, total_keys, threads, cpus, calls, keys, bad,
-		 tm.node_bpf, tm.node_c, tm.key_bpf, tm.key_c, *first ? first : "none");
+		 tm.node_bpf, tm.node_c, tm.key_bpf, tm.key_c,
+		 nr_trees, nr_trees * lookup_nq, lookups, tm.lookup_bpf, tm.lookup_c,
+		 *first ? first : "none");
 	pr_info("bkey_kmod: %s\n", result);
 	ret = 0;
 cleanup:
@@ -585,6 +998,7 @@ cleanup:
 			kfree_skb(w[t].skb);
 	kfree(w);
 	put_progs();
+	put_lookups();
 	return ret;
 }
 

@@ -41,11 +41,15 @@
 struct kmod_opts {
 	const char	*module;
 	size_t		keys;
-	unsigned	node_size, nodes, threads, stress_ms, rounds;
+	unsigned	node_size, nodes, threads, stress_ms, rounds, lookups;
 	uint64_t	seed;
 	bool		json;
 	const char	*pin_dir;	/* programs to the module by bpffs path */
 	int		flip_key;	/* the module's self-test: -1 = none */
+	/* lookups: the trees in the node cache, a lookup program's fd */
+	const struct bk_tree_rt *trees;
+	unsigned	nr_trees;
+	int		lookup_fd;
 };
 
 /* What the module left in its "result" parameter. */
@@ -54,6 +58,8 @@ struct kmod_result {
 	unsigned long	cpus;
 	unsigned long long keys_per_pass, calls, keys_compared, mismatches;
 	unsigned long long node_bpf_ns, node_c_ns, key_bpf_ns, key_c_ns;
+	unsigned	trees, lookups_per_pass;
+	unsigned long long lookups_compared, lookup_bpf_ns, lookup_c_ns;
 	char		first_mismatch[96];
 };
 
@@ -85,6 +91,8 @@ static void usage_kmod(FILE *out, const char *prog_name)
 "  -t, --threads N     kthreads calling at once, 1..%d (default 2)\n"
 "  -s, --stress-ms N   how long the threads call and check (default 2000)\n"
 "  -r, --rounds N      timing rounds, BPF and C in turns (default 15)\n"
+"  -l, --lookups N     queries per tree for the lookups through the three whole\n"
+"                      trees, 0..1024 (default 1024; 0: no lookups)\n"
 "      --seed N        the workload's seed (default 1)\n"
 "      --pin DIR       give the module the programs by bpffs path (pinned in DIR,\n"
 "                      a bpffs directory, and unpinned after) instead of by fd\n"
@@ -109,12 +117,14 @@ static int parse_result(const char *s, struct kmod_result *r)
 {
 	int n = sscanf(s, "progs=%u keys_per_pass=%llu threads=%u cpus=0x%lx calls=%llu "
 		       "keys_compared=%llu mismatches=%llu node_bpf_ns=%llu node_c_ns=%llu "
-		       "key_bpf_ns=%llu key_c_ns=%llu first_mismatch=%95[^\n]",
+		       "key_bpf_ns=%llu key_c_ns=%llu trees=%u lookups_per_pass=%u "
+		       "lookups_compared=%llu lookup_bpf_ns=%llu lookup_c_ns=%llu first_mismatch=%95[^\n]",
 		       &r->progs, &r->keys_per_pass, &r->threads, &r->cpus, &r->calls,
 		       &r->keys_compared, &r->mismatches, &r->node_bpf_ns, &r->node_c_ns,
-		       &r->key_bpf_ns, &r->key_c_ns, r->first_mismatch);
+		       &r->key_bpf_ns, &r->key_c_ns, &r->trees, &r->lookups_per_pass,
+		       &r->lookups_compared, &r->lookup_bpf_ns, &r->lookup_c_ns, r->first_mismatch);
 
-	return n == 12 ? 0 : -EPROTO;
+	return n == 17 ? 0 : -EPROTO;
 }
 
 /* Leaves of distinct formats, round robin over the trees, at most @max. */
@@ -247,7 +257,7 @@ static void unpin_progs(unsigned nr_pinned, const struct kmod_opts *o)
 static int module_params(const struct kmod_node *nodes, unsigned nr, const struct kmod_opts *o,
 			 char **out)
 {
-	size_t cap = 256 + nr * (2 * sizeof(struct bkey_format) + 32 +
+	size_t cap = 512 + 5 * 3 * 12 + nr * (2 * sizeof(struct bkey_format) + 32 +
 				 (o->pin_dir ? strlen(o->pin_dir) + 32 : 0));
 	char *s = malloc(cap);
 	size_t len = 0, b;
@@ -267,6 +277,24 @@ static int module_params(const struct kmod_node *nodes, unsigned nr, const struc
 		else
 			len += snprintf(s + len, cap - len, "%s%d", i ? "," : "", nodes[i].prog_fd);
 	}
+	if (o->lookups) {
+		const struct bk_tree_rt *tr = o->trees;
+
+		len += snprintf(s + len, cap - len, " lookup_prog=%d lookup_nq=%u", o->lookup_fd,
+				o->lookups);
+#define TREE_PARAM(name, expr) do {							\
+			len += snprintf(s + len, cap - len, " " name "=");			\
+			for (i = 0; i < o->nr_trees; i++)					\
+				len += snprintf(s + len, cap - len, "%s%u", i ? "," : "",	\
+						(unsigned)(expr));				\
+		} while (0)
+		TREE_PARAM("tree_root", tr[i].base + tr[i].bt->root);
+		TREE_PARAM("tree_level", tr[i].bt->depth - 1);
+		TREE_PARAM("tree_first", tr[i].base);
+		TREE_PARAM("tree_end", tr[i].base + tr[i].bt->nr_nodes);
+		TREE_PARAM("tree_depth", tr[i].bt->depth + tr[i].bt->leaf_gaps);
+#undef TREE_PARAM
+	}
 	len += snprintf(s + len, cap - len, " words=");
 	for (i = 0; i < nr; i++)
 		len += snprintf(s + len, cap - len, "%s%u", i ? "," : "", nodes[i].n->u64s);
@@ -280,6 +308,52 @@ static int module_params(const struct kmod_node *nodes, unsigned nr, const struc
 	}
 	*out = s;
 	return 0;
+}
+
+/*
+ * Tree @i's queries into its search slots (i * threads + t): keys' own
+ * positions and positions just past them, in random order.
+ */
+static void write_queries(struct bk_node_cache *nc, const struct bk_keyset *ks, unsigned i,
+			  unsigned threads, unsigned nq, uint64_t seed)
+{
+	struct bk_lookup_rt v;
+	unsigned q, t;
+
+	bk_lookup_rt_slot(&nc->lr, i * threads, &v);
+	for (q = 0; q < nq; q++) {
+		const struct bkey *k = &ks->keys[bk_rnd(&seed) % ks->nr].k;
+
+		v.queries[q] = (struct bk_query){ k->inode, k->offset + (q & 1), k->snapshot };
+	}
+	for (t = 1; t < threads; t++) {
+		struct bk_lookup_rt o;
+
+		bk_lookup_rt_slot(&nc->lr, i * threads + t, &o);
+		memcpy(o.queries, v.queries, nq * sizeof(*v.queries));
+	}
+}
+
+/* The last timed batch of each tree (its first search slot) against the keyset reference. */
+static unsigned long long check_last_lookups(struct bk_node_cache *nc, const struct bk_keyset **ks,
+					     unsigned nr_trees, unsigned threads, unsigned nq)
+{
+	unsigned long long bad = 0;
+	unsigned i, q;
+
+	for (i = 0; i < nr_trees; i++) {
+		struct bk_lookup_rt v;
+
+		bk_lookup_rt_slot(&nc->lr, i * threads, &v);
+		for (q = 0; q < nq; q++) {
+			const struct bk_query *qq = &v.queries[q];
+			struct bpos pos = { .inode = qq->inode, .offset = qq->offset,
+					    .snapshot = qq->snapshot };
+
+			bad += !bk_keyset_answer_ok(ks[i], pos, v.results[q].found, v.results[q].key);
+		}
+	}
+	return bad;
 }
 
 /*
@@ -348,20 +422,28 @@ static void report(const struct kmod_opts *o, const struct kmod_node *nodes, uns
 	double node_x = ratio(r->node_bpf_ns, r->node_c_ns);
 	double key_x = ratio(r->key_bpf_ns, r->key_c_ns);
 	double kp = r->keys_per_pass ? (double)r->keys_per_pass : 1;
+	double lp = r->lookups_per_pass ? (double)r->lookups_per_pass : 1;
+	double lookup_x = ratio(r->lookup_bpf_ns, r->lookup_c_ns);
 	unsigned i;
 
 	if (o->json) {
 		printf("{\"nodes\":%u,\"shapes\":%u,\"loop\":\"%s\",\"threads\":%u,\"cpus\":\"0x%lx\","
 		       "\"calls\":%llu,\"keys_compared\":%llu,\"mismatches\":%llu,"
 		       "\"unpack_bpf_ns_per_key\":%.2f,\"unpack_c_ns_per_key\":%.2f,\"unpack_bpf_c\":%.3f,"
-		       "\"call_bpf_ns\":%.2f,\"call_c_ns\":%.2f,\"call_bpf_c\":%.3f}\n",
+		       "\"call_bpf_ns\":%.2f,\"call_c_ns\":%.2f,\"call_bpf_c\":%.3f,"
+		       "\"trees\":%u,\"lookups_compared\":%llu,\"lookup_bpf_ns\":%.1f,"
+		       "\"lookup_c_ns\":%.1f,\"lookup_bpf_c\":%.3f}\n",
 		       nr, nr_shapes, shape, r->threads, r->cpus, r->calls, r->keys_compared,
 		       r->mismatches, r->node_bpf_ns / kp, r->node_c_ns / kp, node_x,
-		       r->key_bpf_ns / kp, r->key_c_ns / kp, key_x);
+		       r->key_bpf_ns / kp, r->key_c_ns / kp, key_x, r->trees, r->lookups_compared,
+		       r->lookup_bpf_ns / lp, r->lookup_c_ns / lp, lookup_x);
 		return;
 	}
-	printf("kmod: %llu keys compared, %llu mismatches, unpack bpf/C %.2f, per-key call bpf/C %.2f\n",
+	printf("kmod: %llu keys compared, %llu mismatches, unpack bpf/C %.2f, per-key call bpf/C %.2f",
 	       r->keys_compared, r->mismatches, node_x, key_x);
+	if (r->trees)
+		printf(", %llu lookups compared, lookup bpf/C %.2f", r->lookups_compared, lookup_x);
+	printf("\n");
 	printf("  %u leaves of distinct formats, %u shape programs (%s), %llu keys in all:\n",
 	       nr, nr_shapes, shape, r->keys_per_pass);
 	for (i = 0; i < nr; i++) {
@@ -370,12 +452,16 @@ static void report(const struct kmod_opts *o, const struct kmod_node *nodes, uns
 		bkey_format_to_str(&nodes[i].n->f, fmt, sizeof(fmt));
 		printf("    %-8s %5u keys  %s\n", nodes[i].btree, nodes[i].n->nr_keys, fmt);
 	}
-	printf("  %u kthreads on CPUs mask 0x%lx for %u ms: %llu calls, every key checked\n",
-	       r->threads, r->cpus, o->stress_ms, r->calls);
+	printf("  %u kthreads on CPUs mask 0x%lx for %u ms: %llu calls, every key%s checked\n",
+	       r->threads, r->cpus, o->stress_ms, r->calls, r->trees ? " and lookup" : "");
 	printf("  unpack, a whole node per call: bpf %.2f ns/key, C %.2f ns/key\n",
 	       r->node_bpf_ns / kp, r->node_c_ns / kp);
 	printf("  one key per call: bpf %.2f ns/call, C (indirect call) %.2f ns/call\n",
 	       r->key_bpf_ns / kp, r->key_c_ns / kp);
+	if (r->trees)
+		printf("  lookups through %u whole trees (%u queries a pass, batches as the loader "
+		       "drives them): bpf %.1f ns/lookup, C %.1f ns/lookup\n", r->trees,
+		       r->lookups_per_pass, r->lookup_bpf_ns / lp, r->lookup_c_ns / lp);
 	if (r->mismatches)
 		printf("  first mismatch: %s\n", r->first_mismatch);
 }
@@ -389,6 +475,7 @@ static int parse_opts(int argc, char **argv, struct kmod_opts *o, const char *pr
 		{ "threads", required_argument, NULL, 't' },
 		{ "stress-ms", required_argument, NULL, 's' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "lookups", required_argument, NULL, 'l' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "pin", required_argument, NULL, 'P' },
 		{ "flip-key", required_argument, NULL, 'F' },
@@ -398,7 +485,7 @@ static int parse_opts(int argc, char **argv, struct kmod_opts *o, const char *pr
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "k:n:N:t:s:r:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:n:N:t:s:r:l:jh", longopts, NULL)) != -1) {
 		char *end = NULL;
 		unsigned long long v = 0;
 
@@ -418,6 +505,7 @@ static int parse_opts(int argc, char **argv, struct kmod_opts *o, const char *pr
 		case 't': o->threads = v; break;
 		case 's': o->stress_ms = v; break;
 		case 'r': o->rounds = v; break;
+		case 'l': o->lookups = v; break;
 		case 'S': o->seed = v; break;
 		case 'P': o->pin_dir = optarg; break;
 		case 'F': o->flip_key = v > 65535 ? 65535 : (int)v; break;
@@ -433,13 +521,48 @@ static int parse_opts(int argc, char **argv, struct kmod_opts *o, const char *pr
 	o->module = argv[optind];
 	if (o->keys < 100 || o->keys > 10000000 || o->node_size < 512 || o->node_size > 65536 ||
 	    !o->nodes || o->nodes > KMOD_MAX_NODES || !o->threads ||
-	    o->threads > KMOD_MAX_THREADS || !o->rounds || o->stress_ms > 600000) {
+	    o->threads > KMOD_MAX_THREADS || !o->rounds || o->stress_ms > 600000 ||
+	    o->lookups > BK_BATCH) {
 		fprintf(stderr, "%s: kmod: out of range: --keys %zu (100..10000000), --node-size %u "
 			"(512..65536), --nodes %u (1..%d), --threads %u (1..%d), --rounds %u (>= 1), "
-			"--stress-ms %u (<= 600000)\n", prog_name, o->keys, o->node_size, o->nodes,
-			KMOD_MAX_NODES, o->threads, KMOD_MAX_THREADS, o->rounds, o->stress_ms);
+			"--stress-ms %u (<= 600000), --lookups %u (0..%u)\n", prog_name, o->keys,
+			o->node_size, o->nodes, KMOD_MAX_NODES, o->threads, KMOD_MAX_THREADS,
+			o->rounds, o->stress_ms, o->lookups, BK_BATCH);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * The three trees in one node cache (the loader's own lookups' contract:
+ * shape programs, one search slot per tree and thread), their queries
+ * written.  0; -ENOENT if a tree failed to load (the cache is open);
+ * else -errno with nothing open.
+ */
+static int open_trees(struct bk_node_cache *nc, struct bk_tree_rt *tr, const struct bk_btree *bt,
+		      const struct bk_keyset **ks, struct kmod_opts *o, const char *prog_name)
+{
+	uint32_t slots = bt[0].nr_nodes + bt[1].nr_nodes + bt[2].nr_nodes;
+	unsigned i;
+	int ret;
+
+	ret = bk_node_cache_open_runs(nc, o->node_size, slots, 3 * o->threads);
+	if (ret) {
+		fprintf(stderr, "%s: kmod: cannot open the node cache: %s\n", prog_name,
+			ret == -EOPNOTSUPP ? BK_NODE_CACHE_NO_SHAPE : strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < 3; i++) {
+		ret = bk_tree_load(&tr[i], &bt[i], nc, stderr);
+		if (ret) {
+			fprintf(stderr, "%s: kmod: loading a tree: %s\n", prog_name, strerror(-ret));
+			return -ENOENT;
+		}
+		write_queries(nc, ks[i], i, o->threads, o->lookups, o->seed + i);
+	}
+	o->trees = tr;
+	o->nr_trees = 3;
+	o->lookup_fd = nc->cache.e[0].lookup.fd;
 	return 0;
 }
 
@@ -447,8 +570,15 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 {
 	struct kmod_opts o = {
 		.keys = 20000, .node_size = 16384, .nodes = 8, .threads = 2,
-		.stress_ms = 2000, .rounds = 15, .seed = 1, .flip_key = -1,
+		.stress_ms = 2000, .rounds = 15, .seed = 1, .flip_key = -1, .lookups = BK_BATCH,
+		.lookup_fd = -1,
 	};
+	struct bk_node_cache nc = { .lr = { .ctl_fd = -1, .nodes_fd = -1, .progs_fd = -1 },
+				    .srt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 } };
+	struct bk_tree_rt tr[3] = {};
+	const struct bk_keyset *ks[3];
+	unsigned long long ref_bad = 0;
+	bool nc_open = false;
 	static const char *const names[3] = { "inodes", "extents", "dirents" };
 	struct bk_runtime rt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
 	struct bk_btree bt[3] = {};
@@ -486,8 +616,10 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 		return 1;
 	}
 	ret = bk_workload_build(&w, o.keys, o.seed);
+	ks[0] = &w.inodes;
+	ks[1] = &w.extents;
+	ks[2] = &w.dirents;
 	for (i = 0; i < 3 && !ret; i++) {
-		const struct bk_keyset *ks[3] = { &w.inodes, &w.extents, &w.dirents };
 		struct bk_btree_opts bo = { .node_size = o.node_size };
 
 		ret = bk_btree_build(&bt[i], ks[i], &bo, why, sizeof(why));
@@ -518,6 +650,12 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 		if (ret)
 			goto cleanup;
 	}
+	if (o.lookups) {
+		ret = open_trees(&nc, tr, bt, ks, &o, prog_name);
+		nc_open = !ret || ret == -ENOENT;
+		if (ret)
+			goto cleanup;
+	}
 	ret = module_params(nodes, nr, &o, &params);
 	if (!ret)
 		ret = run_module(mod_fd, o.module, params, res, sizeof(res), prog_name);
@@ -530,7 +668,16 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 	}
 	report(&o, nodes, nr, nr_fds, &r, bk_shape_name(ft.may_goto ? BK_SHAPE_MAY_GOTO :
 								  BK_SHAPE_BPF_LOOP));
+	if (o.lookups)
+		ref_bad = check_last_lookups(&nc, ks, 3, o.threads, o.lookups);
 	if (r.mismatches) {
+		ret = -EIO;
+	} else if (ref_bad) {
+		fprintf(stderr, "%s: kmod: %llu of the module's last BPF lookups disagree with the "
+			"keyset's answers\n", prog_name, ref_bad);
+		ret = -EIO;
+	} else if (o.lookups && !r.lookups_compared) {
+		fprintf(stderr, "%s: kmod: the module's threads compared no lookup\n", prog_name);
 		ret = -EIO;
 	} else if (!r.keys_compared) {
 		fprintf(stderr, "%s: kmod: the module's threads compared no key\n", prog_name);
@@ -541,6 +688,11 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 		ret = -EIO;
 	}
 cleanup:
+	for (i = 0; i < 3; i++)
+		if (tr[i].bt)
+			bk_tree_unload(&tr[i]);
+	if (nc_open)
+		bk_node_cache_close(&nc);
 	unpin_progs(nr_pinned, &o);
 	for (i = 0; i < nr_fds; i++)
 		close(fds[i]);

@@ -56,10 +56,6 @@ static int nr_words;
 module_param_array(words, uint, &nr_words, 0);
 MODULE_PARM_DESC(words, "words of keys in each program's node (its in map slots)");
 
-static bool table;
-module_param(table, bool, 0);
-MODULE_PARM_DESC(table, "the programs walk the key table (else by u64s)");
-
 static unsigned int threads = 2;
 module_param(threads, uint, 0);
 MODULE_PARM_DESC(threads, "kthreads calling at once, one run slot each per program");
@@ -244,8 +240,9 @@ static void slot_of(u32 prog, u32 thread, struct slot *s)
 }
 
 /*
- * One call: keys [first, end) of the node (indices into the key table) to
- * out[first...], the contract bk_run() keeps in userspace.  Returns the
+ * One call of a shape program (the table walk): keys [first, end) of the
+ * node (indices into its key table) to out[first...], the contract
+ * bk_run() keeps in userspace.  Returns the
  * program's status; *nr_out gets the keys it wrote.  The caller holds
  * off preemption (and is in an RCU read section).
  */
@@ -253,21 +250,20 @@ static u32 call_bpf(const struct kprog *p, struct sk_buff *skb, const struct slo
 		    u32 first, u32 end, u32 *nr_out)
 {
 	struct bk_ctl *ctl = s->ctl;
-	u32 from = table ? first : s->tab[first];
-	u32 to = table ? end : s->tab[end];
-	u32 scale = table ? 2 : 8;
 
-	ctl->in_start = from;
-	ctl->in_end = to;
+	/* the table walk: in_start/in_end index the key table, key i goes
+	 * to out[i]; the program reads them in bytes */
+	ctl->in_start = first;
+	ctl->in_end = end;
 	ctl->out_start = first;
 	ctl->status = ~0u;
-	ctl->arg_in = ctl->cur_in = scale * from;
-	ctl->arg_end = scale * to;
+	ctl->arg_in = ctl->cur_in = 2 * first;
+	ctl->arg_end = 2 * end;
 	ctl->arg_out = ctl->cur_out = 40 * first;
 	/* __sk_buff cb[0], as the verifier rewrote the program's read */
 	*(u32 *)qdisc_skb_cb(skb)->data = s->key;
 	bpf_prog_run(p->prog, skb);
-	*nr_out = table ? ctl->cur_in / 2 - first : (ctl->cur_out - ctl->arg_out) / 40;
+	*nr_out = ctl->cur_in / 2 - first;
 	return ctl->status;
 }
 
@@ -659,6 +655,46 @@ static int find_lookup_maps(void)
 	return 0;
 }
 
+/*
+ * A node image the C lookup may walk: its table inside its map value, in
+ * order, each entry a key of the u64s it says, its keys a valid stream
+ * of a valid format.  The loader wrote it; this keeps a wrong one from
+ * sending C (or a comparison) astray.
+ */
+static int check_node(u32 slot)
+{
+	const struct bk_node_hdr *h = node_at(slot);
+	u32 value = nodes_map->value_size, cap, k;
+	struct bkey_format f;
+	struct bkey_format_err ferr;
+	const u16 *tab;
+	const u64 *words;
+	size_t nr, bad;
+
+	if (!h)
+		return -EINVAL;
+	memcpy(&f, h->format, sizeof(f));
+	if (bkey_format_validate(&f, &ferr) || h->tab_off < BK_NODE_WORDS_OFF ||
+	    h->tab_off % 2 || h->nr_keys > BK_IDX_MASK ||
+	    h->tab_off + 2ull * (h->nr_keys + 1) > value)
+		goto bad;
+	cap = (h->tab_off - BK_NODE_WORDS_OFF) / 8;
+	tab = (const u16 *)((const u8 *)h + h->tab_off);
+	words = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF);
+	if (tab[0] || tab[h->nr_keys] > cap ||
+	    bkey_stream_walk(&f, words, tab[h->nr_keys], &nr, &bad) != BKEY_STREAM_OK ||
+	    nr != h->nr_keys)
+		goto bad;
+	for (k = 0; k < h->nr_keys; k++)
+		if (tab[k + 1] <= tab[k] || tab[k + 1] - tab[k] != ((const u8 *)&words[tab[k]])[0])
+			goto bad;
+	return 0;
+bad:
+	pr_err("bkey_kmod: node slot %u: its image is not a node (format, table at %u, %u keys)\n",
+	       slot, h->tab_off, h->nr_keys);
+	return -EINVAL;
+}
+
 /* Tree @r's answers in C, and every search slot of it holding the same queries. */
 static int prepare_tree(int r)
 {
@@ -677,6 +713,11 @@ static int prepare_tree(int r)
 		pr_err("bkey_kmod: tree %d: root %u (level %u), slots [%u, %u), depth %u: not a tree of the nodes map\n",
 		       r, t->root, t->level, t->first, t->end, t->depth);
 		return -EINVAL;
+	}
+	for (i = t->first; i < t->end; i++) {
+		ret = check_node(i);
+		if (ret)
+			return ret;
 	}
 	for (th = 1; th < threads; th++)
 		if (memcmp(lslot_queries(r * threads + th), q, lookup_nq * sizeof(*q))) {

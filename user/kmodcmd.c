@@ -265,7 +265,7 @@ static int module_params(const struct kmod_node *nodes, unsigned nr, const struc
 
 	if (!s)
 		return -ENOMEM;
-	len += snprintf(s + len, cap - len, "table=1 threads=%u stress_ms=%u rounds=%u flip_key=%d %s=",
+	len += snprintf(s + len, cap - len, "threads=%u stress_ms=%u rounds=%u flip_key=%d %s=",
 			o->threads, o->stress_ms, o->rounds, o->flip_key,
 			o->pin_dir ? "paths" : "progs");
 	for (i = 0; i < nr; i++) {

@@ -6,7 +6,8 @@
 # kernel allows it.
 #
 #   tests/vm/vmtest.sh TEST_BINARY OUTDIR
-#   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below; riscv64: 7.2);
+#   KERNELS="6.1 6.12 7.3"   which kernels (Debian suites below; riscv64: 7.2;
+#                            6.12+deb12: Debian 12's own 6.12, from bookworm-security);
 #                            each the newest build of its series, 6.12~prev
 #                            the build before it
 #   VM_TIMEOUT=1800          seconds per boot; a hang fails, never stalls
@@ -69,7 +70,8 @@ suite_of() {
 	6.12) echo trixie ;;
 	7.3) echo trixie-backports ;;
 	7.2) echo sid ;;		# riscv64: the only suite serving it here
-	*) echo "vmtest: unknown kernel series $1 (6.1, 6.12, 7.3; riscv64: 7.2)" >&2; return 1 ;;
+	6.12+deb12) echo bookworm-security ;;	# Debian 12's 6.12, built by gcc-12
+	*) echo "vmtest: unknown kernel series $1 (6.1, 6.12, 6.12+deb12, 7.3; riscv64: 7.2)" >&2; return 1 ;;
 	esac
 }
 
@@ -115,6 +117,15 @@ resolve_kernel() {
 	local spec=$1 series=${1%~prev} ver dep re prev
 	suite_of "$series" >/dev/null || return 1
 	apt_setup || return 1
+	if [ "$series" = 6.12+deb12 ]; then
+		# no metapackage points at it: the newest build by name
+		dep=$(apt-cache "${APT_OPTS[@]}" pkgnames linux-image-6.12. |
+		      grep -E "^linux-image-6\.12\.[0-9]+\+deb12-$DEB_ARCH\$" | sort -V | tail -1)
+		[ -n "$dep" ] || { echo "vmtest: no linux-image-6.12.*+deb12-$DEB_ARCH" >&2; return 1; }
+		[ "$spec" = "$series" ] || { echo "vmtest: $spec: no ~prev for $series" >&2; return 1; }
+		echo "$dep $(apt_version "$dep")"
+		return 0
+	fi
 	ver=$(apt-cache "${APT_OPTS[@]}" madison "linux-image-$DEB_ARCH" |
 	      awk -v s="$series" -F'|' '{gsub(/ /,"",$2)} index($2, s".")==1 {print $2; exit}')
 	[ -n "$ver" ] || { echo "vmtest: no linux-image-$DEB_ARCH $series.* in $(suite_of "$series")" >&2; return 1; }
@@ -191,6 +202,33 @@ trixie_root() {
 	touch "$TRIXIE_ROOT/.done"
 }
 
+# riscv64's kernel (sid's) is built by a newer gcc than any cross
+# compiler of bookworm: a sid chroot with riscv64 as a foreign
+# architecture installs the kernel's headers with their build
+# dependencies (gcc-N-for-host pulls the cross gcc-N, amd64's kbuild and
+# pahole come along).  About 1.1 GB, made once.
+SID_ROOT=$OUT/sid-root
+
+sid_root() {
+	[ -e "$SID_ROOT/.done" ] && return 0
+	command -v debootstrap >/dev/null ||
+		{ echo "vmtest: debootstrap is not installed (a sid chroot builds riscv64's module)" >&2; return 1; }
+	rm -rf "$SID_ROOT"
+	log CHROOT "debootstrap sid (riscv64 cross) into $SID_ROOT"
+	if ! debootstrap --variant=minbase --include=make,libc6-dev,binutils,ca-certificates \
+		sid "$SID_ROOT" "$MIRROR" >"$OUT/debootstrap-sid.log" 2>&1; then
+		echo "vmtest: debootstrap sid failed; see $OUT/debootstrap-sid.log" >&2
+		return 1
+	fi
+	# the host's apt may accept a mirror snapshot past its Valid-Until:
+	# so does the chroot's (the signatures are checked all the same)
+	if apt-config dump | grep -q '^Acquire::Check-Valid-Until "false"'; then
+		echo 'Acquire::Check-Valid-Until "false";' >"$SID_ROOT/etc/apt/apt.conf.d/99valid-until"
+	fi
+	chroot "$SID_ROOT" dpkg --add-architecture riscv64 &&
+		touch "$SID_ROOT/.done"
+}
+
 # The version apt has of package $1.
 apt_version() {
 	apt-cache "${APT_OPTS[@]}" madison "$1" | awk -F'|' '{gsub(/ /,"",$2); print $2; exit}'
@@ -203,6 +241,31 @@ fetch_unpack() {
 	[ -n "$ver" ] || { echo "vmtest: kmod: no package $p in the archive" >&2; return 1; }
 	(cd "$2" && apt-get "${APT_OPTS[@]}" download "$p=$ver" >/dev/null) || return 1
 	dpkg -x "$2/${p}_"*.deb "$3"
+}
+
+# build_kmod_sid ABI GCC: riscv64's module in the sid chroot, its headers
+# installed there by apt (with the cross GCC they depend on).  Returns 2
+# on failure: sid moves, and riscv64's module is the one not required.
+build_kmod_sid() {
+	local abi=$1 gcc=$2 hdr=linux-headers-$1 dir=$SID_ROOT/kbuild/riscv64-$1
+	sid_root || { KMOD_WHY[$abi]="no sid chroot for its $gcc cross compiler"; return 2; }
+	if [ ! -e "$SID_ROOT/usr/src/$hdr/Makefile" ]; then
+		log APT "sid chroot: $hdr:riscv64 and the cross $gcc"
+		if ! { chroot "$SID_ROOT" apt-get -q update &&
+		       chroot "$SID_ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+				--no-install-recommends "$hdr:riscv64"; } >"$OUT/sid-apt.log" 2>&1; then
+			KMOD_WHY[$abi]="installing $hdr in the sid chroot failed (see $OUT/sid-apt.log)"
+			return 2
+		fi
+	fi
+	if ! BK_CHROOT=$SID_ROOT "$SRC_DIR/kmod/build.sh" "$SID_ROOT/usr/src/$hdr" "$dir" \
+		ARCH=riscv CROSS_COMPILE=riscv64-linux-gnu- >"$OUT/kmod-riscv64.log" 2>&1; then
+		KMOD_WHY[$abi]="the build failed: $(grep -m1 -E 'error|Error' "$OUT/kmod-riscv64.log")"
+		cat "$OUT/kmod-riscv64.log" >&2
+		return 2
+	fi
+	log KMOD "$abi: $dir/bkey_kmod.ko ($gcc, sid chroot)"
+	KMODS+=("$abi $dir/bkey_kmod.ko")
 }
 
 # build_kmod PACKAGE: the module for kernel package PACKAGE (linux-image-ABI).
@@ -221,7 +284,9 @@ build_kmod() {
 	x86_64:gcc-14) trixie_root || { KMOD_WHY[$abi]="no trixie chroot for its gcc-14"; return 1; }
 		       root=$TRIXIE_ROOT/kbuild/$DEB_ARCH-$abi
 		       chroot=$TRIXIE_ROOT ;;
-	*) KMOD_WHY[$abi]="built by ${gcc:-an unknown compiler}: no $VM_ARCH cross $gcc here (only gcc-12 cross compilers, and a trixie chroot for x86's gcc-14)"
+	riscv64:gcc-*) build_kmod_sid "$abi" "$gcc"
+		       return ;;
+	*) KMOD_WHY[$abi]="built by ${gcc:-an unknown compiler}: no $VM_ARCH cross $gcc here (gcc-12 cross compilers, a trixie chroot for x86's gcc-14, a sid chroot for riscv64)"
 	   return 2 ;;
 	esac
 	kdir=$root/root/usr/src/$hdr
@@ -246,6 +311,11 @@ build_kmod() {
 		# common package by their /usr/src paths
 		sed -i "s#/usr/src/#${root#"$chroot"}/root/usr/src/#g" "$kdir/Makefile"
 		touch "$root/.headers"
+	fi
+	# headers that ship a vmlinux (6.12) make kbuild run pahole for the
+	# module's BTF: without pahole here (the chroot has it), no BTF
+	if [ -z "$chroot" ] && [ -e "$kdir/vmlinux" ] && ! command -v pahole >/dev/null; then
+		args+=(CONFIG_DEBUG_INFO_BTF_MODULES=)
 	fi
 	dir=$root/build
 	if ! BK_CHROOT=$chroot "$SRC_DIR/kmod/build.sh" "$kdir" "$dir" "${args[@]}" \

@@ -18,6 +18,7 @@ set -euo pipefail
 
 [ $# -ge 2 ] || { echo "usage: $0 KDIR OUTDIR [MAKE_ARGS...]" >&2; exit 2; }
 KDIR=$(readlink -f "$1")
+mkdir -p "$2"
 OUTDIR=$(readlink -f "$2")
 shift 2
 SRC=$(cd "$(dirname "$0")/.." && pwd)

@@ -215,6 +215,40 @@ struct bk_result {
 	unsigned int	found, pad;
 };
 
+/* Lookups a run may start at @depth tail calls a lookup: as many whole
+ * lookups as the kernel's 33 tail calls per run allow. */
+static inline unsigned int bk_lookups_per_run(unsigned int depth)
+{
+	return depth && depth <= 33 ? 33 / depth : 1;
+}
+
+/*
+ * The search ctl for a batch of @nq lookups (queries from @q0 on) from
+ * the root, as the root's program expects it on the batch's first run.
+ * Its drivers, bk_lookup_batch() and kmod/, then run the program of
+ * c->node until the status is not BK_ERR_TAIL, with c->status = ~0 and
+ * c->budget = @per_run before each run.
+ */
+static inline void bk_lookup_start(struct bk_search_ctl *c, const struct bk_query *q0,
+				   unsigned int nq, unsigned int root, unsigned int root_level,
+				   unsigned int root_fid, unsigned int slot_first,
+				   unsigned int slot_end, unsigned int per_run)
+{
+	c->q = 0;
+	c->nq = nq;
+	c->root = root;
+	c->root_level = root_level;
+	c->node = root;
+	c->hops = 0;
+	c->slot_first = slot_first;
+	c->slot_end = slot_end;
+	c->root_fid = root_fid;
+	c->per_run = per_run;
+	c->inode = q0->inode;
+	c->offset = q0->offset;
+	c->snapshot = q0->snapshot;
+}
+
 #define BK_SCTL_OFF_INODE	0
 #define BK_SCTL_OFF_OFFSET	8
 #define BK_SCTL_OFF_SNAPSHOT	16

@@ -207,8 +207,7 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 {
 	/* a lookup takes depth tail calls (depth - 1 for a run's first):
 	 * that many whole lookups fit the kernel's 33 per run */
-	unsigned per_run = tree->per_run ? tree->per_run :
-			   tree->depth && tree->depth <= 33 ? 33 / tree->depth : 1;
+	unsigned per_run = tree->per_run ? tree->per_run : bk_lookups_per_run(tree->depth);
 	unsigned char pkt[64] = {};
 	struct __sk_buff ctx = { .cb[0] = lr->slot };
 	struct bk_search_ctl *c = lr->ctl;
@@ -219,19 +218,9 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 	    tree->slot_first >= tree->slot_end || tree->slot_end > lr->nr_nodes ||
 	    tree->root < tree->slot_first || tree->root >= tree->slot_end)
 		return -EINVAL;
-	c->q = 0;
-	c->nq = nq;
-	c->root = tree->root;
-	c->root_level = tree->root_level;
-	c->node = tree->root;
-	c->hops = 0;
-	c->slot_first = tree->slot_first;
-	c->slot_end = tree->slot_end;
-	c->root_fid = bk_lookup_node(lr, tree->root)->format_id;
-	c->per_run = per_run;
-	c->inode = q0->inode;
-	c->offset = q0->offset;
-	c->snapshot = q0->snapshot;
+	bk_lookup_start(c, q0, nq, tree->root, tree->root_level,
+			bk_lookup_node(lr, tree->root)->format_id, tree->slot_first,
+			tree->slot_end, per_run);
 	/*
 	 * Every test run but the last finishes a lookup, or the walk loops.
 	 * From the root, one test run repeats the root's program as many

@@ -501,21 +501,10 @@ static int bpf_lookups(const struct lk_tree *t, u32 slot, struct sk_buff *skb, u
 {
 	struct bk_search_ctl *c = lslot(slot);
 	const struct bk_query *q0 = lslot_queries(slot);
-	u32 per_run = t->depth && t->depth <= 33 ? 33 / t->depth : 1, runs;
+	u32 per_run = bk_lookups_per_run(t->depth), runs;
 
-	c->q = 0;
-	c->nq = nq;
-	c->root = t->root;
-	c->root_level = t->level;
-	c->node = t->root;
-	c->hops = 0;
-	c->slot_first = t->first;
-	c->slot_end = t->end;
-	c->root_fid = node_at(t->root)->format_id;
-	c->per_run = per_run;
-	c->inode = q0->inode;
-	c->offset = q0->offset;
-	c->snapshot = q0->snapshot;
+	bk_lookup_start(c, q0, nq, t->root, t->level, node_at(t->root)->format_id, t->first,
+			t->end, per_run);
 	*(u32 *)qdisc_skb_cb(skb)->data = slot;
 	for (runs = 0; runs <= nq; runs++) {
 		u32 q = c->q, node = READ_ONCE(c->node);

@@ -187,19 +187,25 @@ TRIXIE_ROOT=$OUT/trixie-root
 KMODS=()
 declare -A KMOD_WHY
 
-trixie_root() {
-	[ -e "$TRIXIE_ROOT/.done" ] && return 0
+# make_root DIR SUITE PACKAGES: a minbase debootstrap of SUITE into DIR
+# (once: DIR/.done) with PACKAGES.
+make_root() {
+	local dir=$1 suite=$2 pkgs=$3
+	[ -e "$dir/.done" ] && return 0
 	command -v debootstrap >/dev/null ||
-		{ echo "vmtest: debootstrap is not installed (a trixie chroot builds modules for gcc-14 kernels)" >&2; return 1; }
-	rm -rf "$TRIXIE_ROOT"
-	log CHROOT "debootstrap trixie (gcc-14) into $TRIXIE_ROOT"
-	if ! debootstrap --variant=minbase \
-		--include=make,gcc-14,libc6-dev,libelf1t64,libssl3t64,zlib1g,pahole,binutils \
-		trixie "$TRIXIE_ROOT" "$MIRROR" >"$OUT/debootstrap.log" 2>&1; then
-		echo "vmtest: debootstrap trixie failed; see $OUT/debootstrap.log" >&2
+		{ echo "vmtest: debootstrap is not installed (a $suite chroot builds modules)" >&2; return 1; }
+	rm -rf "$dir"
+	log CHROOT "debootstrap $suite into $dir"
+	if ! debootstrap --variant=minbase --include="$pkgs" "$suite" "$dir" "$MIRROR" \
+		>"$OUT/debootstrap-$suite.log" 2>&1; then
+		echo "vmtest: debootstrap $suite failed; see $OUT/debootstrap-$suite.log" >&2
 		return 1
 	fi
-	touch "$TRIXIE_ROOT/.done"
+	touch "$dir/.done"
+}
+
+trixie_root() {
+	make_root "$TRIXIE_ROOT" trixie make,gcc-14,libc6-dev,libelf1t64,libssl3t64,zlib1g,pahole,binutils
 }
 
 # riscv64's kernel (sid's) is built by a newer gcc than any cross
@@ -210,23 +216,14 @@ trixie_root() {
 SID_ROOT=$OUT/sid-root
 
 sid_root() {
-	[ -e "$SID_ROOT/.done" ] && return 0
-	command -v debootstrap >/dev/null ||
-		{ echo "vmtest: debootstrap is not installed (a sid chroot builds riscv64's module)" >&2; return 1; }
-	rm -rf "$SID_ROOT"
-	log CHROOT "debootstrap sid (riscv64 cross) into $SID_ROOT"
-	if ! debootstrap --variant=minbase --include=make,libc6-dev,binutils,ca-certificates \
-		sid "$SID_ROOT" "$MIRROR" >"$OUT/debootstrap-sid.log" 2>&1; then
-		echo "vmtest: debootstrap sid failed; see $OUT/debootstrap-sid.log" >&2
-		return 1
-	fi
+	[ -e "$SID_ROOT/.arch" ] && return 0
+	make_root "$SID_ROOT" sid make,libc6-dev,binutils,ca-certificates || return 1
 	# the host's apt may accept a mirror snapshot past its Valid-Until:
 	# so does the chroot's (the signatures are checked all the same)
 	if apt-config dump | grep -q '^Acquire::Check-Valid-Until "false"'; then
 		echo 'Acquire::Check-Valid-Until "false";' >"$SID_ROOT/etc/apt/apt.conf.d/99valid-until"
 	fi
-	chroot "$SID_ROOT" dpkg --add-architecture riscv64 &&
-		touch "$SID_ROOT/.done"
+	chroot "$SID_ROOT" dpkg --add-architecture riscv64 && touch "$SID_ROOT/.arch"
 }
 
 # The version apt has of package $1.

@@ -103,7 +103,7 @@ static int flip_key = -1;
 module_param(flip_key, int, 0);
 MODULE_PARM_DESC(flip_key, "a self-test of the check: flip a bit of this key of program 0's output in thread 0");
 
-static char result[512];
+static char result[640];
 module_param_string(result, result, sizeof(result), 0444);
 MODULE_PARM_DESC(result, "what init found (read-only)");
 
@@ -112,6 +112,13 @@ struct kprog {
 	struct bpf_prog		*prog;
 	struct bkey_format	f;
 	u32			nr_words, nr_keys;
+	/*
+	 * What C reads: a private copy of the node and its key table, checked
+	 * once.  The map can change under the module (root can write it); the
+	 * programs check every key they read, C must not have to.
+	 */
+	u64			*words;
+	u16			*tab;
 	struct bkey		*want;		/* the C unpack of the node */
 };
 
@@ -131,7 +138,6 @@ struct worker {
 	u64			keys, calls, mismatches;
 	u64			lookups, lookup_batches;
 	unsigned long		cpus;		/* CPUs it ran on, a bit each */
-	int			err;
 	char			first[96];	/* the first mismatch */
 };
 
@@ -192,6 +198,8 @@ static int find_maps(const struct bpf_prog *prog, int i)
 	static const u32 sizes[3] = { BK_CTL_VALUE_SIZE, BK_IN_VALUE_SIZE, BK_OUT_VALUE_SIZE };
 	u32 j, n;
 
+	/* BPF_PROG_BIND_MAP may replace the array: under its mutex */
+	mutex_lock(&prog->aux->used_maps_mutex);
 	for (j = 0; j < prog->aux->used_map_cnt; j++) {
 		struct bpf_map *map = prog->aux->used_maps[j];
 
@@ -199,6 +207,7 @@ static int find_maps(const struct bpf_prog *prog, int i)
 			if (!strcmp(map->name, names[n]))
 				m[n] = map;
 	}
+	mutex_unlock(&prog->aux->used_maps_mutex);
 	for (n = 0; n < 3; n++) {
 		if (!m[n]) {
 			pr_err("bkey_kmod: program %d uses no map %s\n", i, names[n]);
@@ -281,11 +290,13 @@ static void check_keys(struct worker *w, u32 prog, const struct bkey *got, u32 f
 	w->keys += end - first;
 }
 
-static void note_failure(struct worker *w, u32 prog, const char *what, u32 status, u32 got, u32 want)
+/* A call that failed: @status is the program's (BK_*) or, for lookups, -errno. */
+static void note_failure(struct worker *w, u32 which, const char *what, int status, u32 got,
+			 u32 want)
 {
 	if (!w->mismatches++)
-		snprintf(w->first, sizeof(w->first), "prog %u thread %u %s: status %u, %u keys of %u",
-			 prog, w->id, what, status, got, want);
+		snprintf(w->first, sizeof(w->first), "%s %u thread %u: status %d, %u of %u",
+			 what, which, w->id, status, got, want);
 }
 
 /* A whole node in one call, then every 7th key alone, each checked. */
@@ -299,7 +310,8 @@ static void stress_one(struct worker *w, u32 prog)
 	memset(s.out, 0x5a, p->nr_keys * sizeof(struct bkey));
 	preempt_disable();
 	rcu_read_lock();
-	__set_bit(smp_processor_id(), &w->cpus);
+	if (smp_processor_id() < BITS_PER_LONG)
+		__set_bit(smp_processor_id(), &w->cpus);
 	st = call_bpf(p, w->skb, &s, 0, p->nr_keys, &n);
 	rcu_read_unlock();
 	preempt_enable();
@@ -307,7 +319,7 @@ static void stress_one(struct worker *w, u32 prog)
 	if (flip_key >= 0 && flip_key < n && !prog && !w->id)
 		s.out[flip_key].size ^= 1;
 	if (st != BK_OK || n != p->nr_keys)
-		note_failure(w, prog, "node", st, n, p->nr_keys);
+		note_failure(w, prog, "node of prog", st, n, p->nr_keys);
 	else
 		check_keys(w, prog, s.out, 0, n);
 
@@ -320,7 +332,7 @@ static void stress_one(struct worker *w, u32 prog)
 		preempt_enable();
 		w->calls++;
 		if (st != BK_OK || n != 1)
-			note_failure(w, prog, "key", st, n, 1);
+			note_failure(w, prog, "one key of prog", st, n, 1);
 		else
 			check_keys(w, prog, s.out, i, i + 1);
 	}
@@ -377,13 +389,13 @@ static int time_prog(u32 i, struct sk_buff *skb, struct timing *t)
 		t0 = ktime_get_ns();
 		st |= call_bpf(p, skb, &s, 0, p->nr_keys, &n);
 		t1 = ktime_get_ns();
-		bkey_unpack_stream(&p->f, s.in, p->nr_words, c_out);
+		bkey_unpack_stream(&p->f, p->words, p->nr_words, c_out);
 		t2 = ktime_get_ns();
 		for (k = 0; k < p->nr_keys; k++)
 			st |= call_bpf(p, skb, &s, k, k + 1, &n);
 		t3 = ktime_get_ns();
 		for (k = 0; k < p->nr_keys; k++)
-			READ_ONCE(c_unpack)(&p->f, s.in + s.tab[k], &c_out[k]);
+			READ_ONCE(c_unpack)(&p->f, p->words + p->tab[k], &c_out[k]);
 		t4 = ktime_get_ns();
 		rcu_read_unlock();
 		preempt_enable();
@@ -418,30 +430,41 @@ static int prepare_prog(u32 i)
 	size_t n, bad;
 
 	slot_of(i, 0, &s);
-	if (bkey_stream_walk(&p->f, s.in, p->nr_words, &n, &bad) != BKEY_STREAM_OK) {
+	p->words = kvmalloc_array(p->nr_words ?: 1, 8, GFP_KERNEL);
+	p->tab = kvmalloc_array(BK_TAB_ENTRIES, 2, GFP_KERNEL);
+	if (!p->words || !p->tab)
+		return -ENOMEM;
+	memcpy(p->words, s.in, 8ull * p->nr_words);
+	memcpy(p->tab, s.tab, 2ull * BK_TAB_ENTRIES);
+	if (bkey_stream_walk(&p->f, p->words, p->nr_words, &n, &bad) != BKEY_STREAM_OK) {
 		pr_err("bkey_kmod: program %u: its node's key at word %zu is bad\n", i, bad);
 		return -EINVAL;
 	}
-	p->want = kvmalloc_array(BK_OUT_CAP_KEYS, sizeof(struct bkey), GFP_KERNEL);
+	/* the key table names each key's word, from word 0 to the end */
+	if (p->tab[0] || p->tab[n] != p->nr_words) {
+		pr_err("bkey_kmod: program %u: key table [0] = %u, [%zu] = %u: want 0 and %u\n",
+		       i, p->tab[0], n, p->tab[n], p->nr_words);
+		return -EINVAL;
+	}
+	for (k = 0; k < n; k++)
+		if (p->tab[k + 1] - p->tab[k] != ((u8 *)&p->words[p->tab[k]])[0]) {
+			pr_err("bkey_kmod: program %u: key table wrong at key %u\n", i, k);
+			return -EINVAL;
+		}
+	p->want = kvmalloc_array(n ?: 1, sizeof(struct bkey), GFP_KERNEL);
 	if (!p->want)
 		return -ENOMEM;
-	n = bkey_unpack_stream(&p->f, s.in, p->nr_words, p->want);
-	p->nr_keys = n;
-	/* every slot of the program holds the same node, and its table
-	 * names each key's word */
+	p->nr_keys = bkey_unpack_stream(&p->f, p->words, p->nr_words, p->want);
+	/* every slot of the program holds the same node and table */
 	for (t = 0; t < threads; t++) {
 		struct slot o;
 
 		slot_of(i, t, &o);
-		if (memcmp(o.in, s.in, 8 * p->nr_words) || o.tab[n] != p->nr_words) {
+		if (memcmp(o.in, p->words, 8ull * p->nr_words) ||
+		    memcmp(o.tab, p->tab, 2ull * (n + 1))) {
 			pr_err("bkey_kmod: program %u: slot %u's node differs\n", i, t);
 			return -EINVAL;
 		}
-		for (k = 0; k < n; k++)
-			if (o.tab[k + 1] - o.tab[k] != ((u8 *)&o.in[o.tab[k]])[0]) {
-				pr_err("bkey_kmod: program %u: key table wrong at key %u\n", i, k);
-				return -EINVAL;
-			}
 	}
 	return 0;
 }
@@ -450,6 +473,9 @@ static int prepare_prog(u32 i)
 
 struct lk_tree {
 	u32			root, level, first, end, depth;
+	/* what C walks: a private copy of the tree's node images, checked
+	 * once (the map can change under the module) */
+	u8			*nodes;
 	struct bk_result	*want;		/* the C lookups' answers */
 };
 
@@ -525,6 +551,13 @@ static int bpf_lookups(const struct lk_tree *t, u32 slot, struct sk_buff *skb, u
 	return -ELOOP;
 }
 
+/* Node @slot of tree @t in C's private copy. */
+static const struct bk_node_hdr *node_copy(const struct lk_tree *t, u32 slot)
+{
+	return (const struct bk_node_hdr *)(t->nodes + (size_t)(slot - t->first) *
+					    nodes_map->value_size);
+}
+
 /* Is key @i of node @h at or above @pos?  (user/btree.c's, over an image.) */
 static bool key_at_or_above(const struct bk_node_hdr *h, const struct bkey_format *f, u32 i,
 			    struct bpos pos, enum bkey_pack_pos_ret r, const u64 *packed)
@@ -550,21 +583,25 @@ static bool key_at_or_above(const struct bk_node_hdr *h, const struct bkey_forma
 static int c_lookup(const struct lk_tree *t, const struct bk_query *q, struct bk_result *res)
 {
 	struct bpos pos = { .inode = q->inode, .offset = q->offset, .snapshot = q->snapshot };
-	u32 slot = t->root, hops = 0;
+	u32 slot = t->root, hops = 0, depth = 0, level = t->level;
 	const struct bk_node_hdr *h;
 	struct bkey_format f;
 	const u64 *kw;
 	const u16 *tab;
 	u32 lo, hi;
 
+	/* the copy was checked (check_node()): formats, tables, keys; the
+	 * walk checks what links nodes: ranges and levels */
 	for (;;) {
 		u64 packed[BKEY_U64s];
 		enum bkey_pack_pos_ret r;
 		struct bkey k;
 
-		if (slot < t->first || slot >= t->end)
+		if (slot < t->first || slot >= t->end || depth++ > t->level)
 			return -EINVAL;
-		h = node_at(slot);
+		h = node_copy(t, slot);
+		if (h->level != level)
+			return -EINVAL;
 		memcpy(&f, h->format, sizeof(f));
 		r = bkey_pack_pos_lossy(&f, pos, packed);
 		for (lo = 0, hi = h->nr_keys; lo < hi;) {
@@ -584,19 +621,24 @@ static int c_lookup(const struct lk_tree *t, const struct bk_query *q, struct bk
 		tab = (const u16 *)((const u8 *)h + h->tab_off);
 		kw = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF) + tab[lo];
 		bkey_unpack_key(&f, kw, &k);
-		if (k.type != KEY_TYPE_btree_ptr_v2)
+		/* a pointer key has its value: the child's slot */
+		if (k.type != KEY_TYPE_btree_ptr_v2 ||
+		    ((const u8 *)kw)[0] <= bkey_key_words(&f, kw))
 			return -EINVAL;
 		slot = (u32)kw[bkey_key_words(&f, kw)];
+		level--;
 	}
 	while (lo == h->nr_keys) {		/* the next leaf's first key */
-		if (!h->next_leaf || ++hops > t->end - t->first) {
+		if (!h->next_leaf) {
 			memset(res, 0, sizeof(*res));
-			return h->next_leaf ? -ELOOP : 0;
+			return 0;
 		}
 		slot = h->next_leaf - 1;
-		if (slot < t->first || slot >= t->end)
+		if (++hops > t->end - t->first || slot < t->first || slot >= t->end)
+			return -ELOOP;
+		h = node_copy(t, slot);
+		if (h->level)
 			return -EINVAL;
-		h = node_at(slot);
 		memcpy(&f, h->format, sizeof(f));
 		lo = 0;
 	}
@@ -622,6 +664,7 @@ static int find_lookup_maps(void)
 {
 	u32 j;
 
+	mutex_lock(&lk_prog->aux->used_maps_mutex);
 	for (j = 0; j < lk_prog->aux->used_map_cnt; j++) {
 		struct bpf_map *map = lk_prog->aux->used_maps[j];
 
@@ -632,6 +675,7 @@ static int find_lookup_maps(void)
 		else if (!strcmp(map->name, "bk_progs"))
 			progs_map = map;
 	}
+	mutex_unlock(&lk_prog->aux->used_maps_mutex);
 	if (!lslots_map || lslots_map->map_type != BPF_MAP_TYPE_ARRAY ||
 	    lslots_map->value_size != BK_LSLOT_SIZE ||
 	    lslots_map->max_entries < nr_trees * threads || !nodes_map ||
@@ -650,9 +694,9 @@ static int find_lookup_maps(void)
  * of a valid format.  The loader wrote it; this keeps a wrong one from
  * sending C (or a comparison) astray.
  */
-static int check_node(u32 slot)
+static int check_node(const struct lk_tree *t, u32 slot)
 {
-	const struct bk_node_hdr *h = node_at(slot);
+	const struct bk_node_hdr *h = node_copy(t, slot);
 	u32 value = nodes_map->value_size, cap, k;
 	struct bkey_format f;
 	struct bkey_format_err ferr;
@@ -660,8 +704,6 @@ static int check_node(u32 slot)
 	const u64 *words;
 	size_t nr, bad;
 
-	if (!h)
-		return -EINVAL;
 	memcpy(&f, h->format, sizeof(f));
 	if (bkey_format_validate(&f, &ferr) || h->tab_off < BK_NODE_WORDS_OFF ||
 	    h->tab_off % 2 || h->nr_keys > BK_IDX_MASK ||
@@ -698,13 +740,17 @@ static int prepare_tree(int r)
 	t->end = tree_end[r];
 	t->depth = tree_depth[r];
 	if (t->first >= t->end || t->end > nodes_map->max_entries || t->root < t->first ||
-	    t->root >= t->end || !t->depth || node_at(t->root)->level != t->level) {
+	    t->root >= t->end || !t->depth || t->level > 32) {
 		pr_err("bkey_kmod: tree %d: root %u (level %u), slots [%u, %u), depth %u: not a tree of the nodes map\n",
 		       r, t->root, t->level, t->first, t->end, t->depth);
 		return -EINVAL;
 	}
+	t->nodes = kvmalloc_array(t->end - t->first, nodes_map->value_size, GFP_KERNEL);
+	if (!t->nodes)
+		return -ENOMEM;
 	for (i = t->first; i < t->end; i++) {
-		ret = check_node(i);
+		memcpy((void *)node_copy(t, i), node_at(i), nodes_map->value_size);
+		ret = check_node(t, i);
 		if (ret)
 			return ret;
 	}
@@ -742,7 +788,7 @@ static void stress_lookups(struct worker *w, int r)
 	preempt_enable();
 	w->lookup_batches++;
 	if (ret) {
-		note_failure(w, r, "lookups", ret, 0, lookup_nq);
+		note_failure(w, r, "lookups of tree", ret, 0, lookup_nq);
 		return;
 	}
 	for (i = 0; i < lookup_nq; i++) {
@@ -830,7 +876,9 @@ static void put_lookups(void)
 
 	for (r = 0; r < BK_KMOD_MAX_TREES; r++) {
 		kvfree(lk[r].want);
+		kvfree(lk[r].nodes);
 		lk[r].want = NULL;
+		lk[r].nodes = NULL;
 	}
 	if (lk_prog)
 		bpf_prog_put(lk_prog);
@@ -851,9 +899,11 @@ static int check_params(void)
 		       n, nr_formats, nr_words);
 		return -EINVAL;
 	}
-	if (!threads || threads > BK_KMOD_MAX_THREADS || !rounds) {
-		pr_err("bkey_kmod: threads=%u (1..%u), rounds=%u (>= 1)\n", threads,
-		       BK_KMOD_MAX_THREADS, rounds);
+	/* init cannot be interrupted: keep it well under the hung-task timeout */
+	if (!threads || threads > BK_KMOD_MAX_THREADS || !rounds || rounds > 1000 ||
+	    stress_ms > 60000) {
+		pr_err("bkey_kmod: threads=%u (1..%u), rounds=%u (1..1000), stress_ms=%u (<= 60000)\n",
+		       threads, BK_KMOD_MAX_THREADS, rounds, stress_ms);
 		return -EINVAL;
 	}
 	nr_progs = n;
@@ -900,8 +950,12 @@ static void put_progs(void)
 		if (kp[i].prog)
 			bpf_prog_put(kp[i].prog);
 		kvfree(kp[i].want);
+		kvfree(kp[i].words);
+		kvfree(kp[i].tab);
 		kp[i].prog = NULL;
 		kp[i].want = NULL;
+		kp[i].words = NULL;
+		kp[i].tab = NULL;
 	}
 }
 
@@ -1025,7 +1079,7 @@ static int __init bkey_kmod_init(void)
 cleanup:
 	if (w)
 		for (t = 0; t < threads; t++)
-			kfree_skb(w[t].skb);
+			consume_skb(w[t].skb);
 	kfree(w);
 	put_progs();
 	put_lookups();

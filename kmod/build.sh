@@ -38,8 +38,10 @@ else
 	"$CHROOT"/*" $CHROOT"/*) ;;
 	*) echo "kmod: KDIR and OUTDIR must be inside BK_CHROOT $CHROOT" >&2; exit 2 ;;
 	esac
-	mountpoint -q "$CHROOT/proc" || mount -t proc proc "$CHROOT/proc"
-	trap 'umount "$CHROOT/proc" 2>/dev/null || true' EXIT
+	if ! mountpoint -q "$CHROOT/proc"; then
+		mount -t proc proc "$CHROOT/proc"
+		trap 'umount "$CHROOT/proc" 2>/dev/null || true' EXIT
+	fi
 	chroot "$CHROOT" make -s -C "${KDIR#"$CHROOT"}" M="${OUTDIR#"$CHROOT"}/src/kmod" "$@" modules
 fi
 cp "$OUTDIR/src/kmod/bkey_kmod.ko" "$OUTDIR/"

@@ -521,11 +521,11 @@ static int parse_opts(int argc, char **argv, struct kmod_opts *o, const char *pr
 	o->module = argv[optind];
 	if (o->keys < 100 || o->keys > 10000000 || o->node_size < 512 || o->node_size > 65536 ||
 	    !o->nodes || o->nodes > KMOD_MAX_NODES || !o->threads ||
-	    o->threads > KMOD_MAX_THREADS || !o->rounds || o->stress_ms > 600000 ||
+	    o->threads > KMOD_MAX_THREADS || !o->rounds || o->rounds > 1000 || o->stress_ms > 60000 ||
 	    o->lookups > BK_BATCH) {
 		fprintf(stderr, "%s: kmod: out of range: --keys %zu (100..10000000), --node-size %u "
-			"(512..65536), --nodes %u (1..%d), --threads %u (1..%d), --rounds %u (>= 1), "
-			"--stress-ms %u (<= 600000), --lookups %u (0..%u)\n", prog_name, o->keys,
+			"(512..65536), --nodes %u (1..%d), --threads %u (1..%d), --rounds %u (1..1000), "
+			"--stress-ms %u (<= 60000), --lookups %u (0..%u)\n", prog_name, o->keys,
 			o->node_size, o->nodes, KMOD_MAX_NODES, o->threads, KMOD_MAX_THREADS,
 			o->rounds, o->stress_ms, o->lookups, BK_BATCH);
 		return -EINVAL;
@@ -588,7 +588,7 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 	struct bk_features ft;
 	int fds[KMOD_MAX_NODES];
 	unsigned nr = 0, nr_fds = 0, nr_pinned = 0, i;
-	char why[200], res[512], *params = NULL;
+	char why[200], res[1024], *params = NULL;
 	int ret, mod_fd;
 
 	if (parse_opts(argc, argv, &o, prog_name))

@@ -220,7 +220,8 @@ sid_root() {
 	make_root "$SID_ROOT" sid make,libc6-dev,binutils,ca-certificates || return 1
 	# the host's apt may accept a mirror snapshot past its Valid-Until:
 	# so does the chroot's (the signatures are checked all the same)
-	if apt-config dump | grep -q '^Acquire::Check-Valid-Until "false"'; then
+	# (sed, not grep -q: under pipefail, apt-config's SIGPIPE would fail it)
+	if [ "$(apt-config dump | sed -n 's/^Acquire::Check-Valid-Until "\(.*\)";$/\1/p' | tail -1)" = false ]; then
 		echo 'Acquire::Check-Valid-Until "false";' >"$SID_ROOT/etc/apt/apt.conf.d/99valid-until"
 	fi
 	chroot "$SID_ROOT" dpkg --add-architecture riscv64 && touch "$SID_ROOT/.arch"

@@ -21,6 +21,14 @@ static bool have_cap(const struct __user_cap_data_struct *d, int cap)
 	return d[cap / 32].effective & (1u << (cap % 32));
 }
 
+/* This process's capability sets: 0, or -1 with errno. */
+static int read_caps(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+
+	return syscall(SYS_capget, &h, d);
+}
+
 /*
  * Our programs are socket filters: the maps, the BTF and the programs
  * need CAP_BPF, and the programs' loops need CAP_PERFMON, without which
@@ -32,11 +40,10 @@ static bool have_cap(const struct __user_cap_data_struct *d, int cap)
  */
 bool bk_caps_ok(char *why, size_t len)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = {};
 	bool sys_admin, bpf, perfmon;
 
-	if (syscall(SYS_capget, &h, d)) {
+	if (read_caps(d)) {
 		snprintf(why, len, "cannot read capabilities");
 		return false;
 	}
@@ -55,8 +62,7 @@ bool bk_caps_ok(char *why, size_t len)
 
 bool bk_have_cap(int cap)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = {};
 
-	return !syscall(SYS_capget, &h, d) && have_cap(d, cap);
+	return !read_caps(d) && have_cap(d, cap);
 }

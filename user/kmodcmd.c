@@ -46,10 +46,6 @@ struct kmod_opts {
 	bool		json;
 	const char	*pin_dir;	/* programs to the module by bpffs path */
 	int		flip_key;	/* the module's self-test: -1 = none */
-	/* lookups: the trees in the node cache, a lookup program's fd */
-	const struct bk_tree_rt *trees;
-	unsigned	nr_trees;
-	int		lookup_fd;
 };
 
 /* What the module left in its "result" parameter. */
@@ -254,8 +250,13 @@ static void unpin_progs(unsigned nr_pinned, const struct kmod_opts *o)
 	}
 }
 
+/*
+ * The module's parameters: the unpack programs and their nodes, and with
+ * --lookups the trees @tr loaded in @nc (a lookup program of it names
+ * the maps).
+ */
 static int module_params(const struct kmod_node *nodes, unsigned nr, const struct kmod_opts *o,
-			 char **out)
+			 const struct bk_node_cache *nc, const struct bk_tree_rt *tr, char **out)
 {
 	size_t cap = 512 + 5 * 3 * 12 + nr * (2 * sizeof(struct bkey_format) + 32 +
 				 (o->pin_dir ? strlen(o->pin_dir) + 32 : 0));
@@ -278,13 +279,11 @@ static int module_params(const struct kmod_node *nodes, unsigned nr, const struc
 			len += snprintf(s + len, cap - len, "%s%d", i ? "," : "", nodes[i].prog_fd);
 	}
 	if (o->lookups) {
-		const struct bk_tree_rt *tr = o->trees;
-
-		len += snprintf(s + len, cap - len, " lookup_prog=%d lookup_nq=%u", o->lookup_fd,
-				o->lookups);
+		len += snprintf(s + len, cap - len, " lookup_prog=%d lookup_nq=%u",
+				nc->cache.e[0].lookup.fd, o->lookups);
 #define TREE_PARAM(name, expr) do {							\
 			len += snprintf(s + len, cap - len, " " name "=");			\
-			for (i = 0; i < o->nr_trees; i++)					\
+			for (i = 0; i < 3; i++)							\
 				len += snprintf(s + len, cap - len, "%s%u", i ? "," : "",	\
 						(unsigned)(expr));				\
 		} while (0)
@@ -540,7 +539,7 @@ static int parse_opts(int argc, char **argv, struct kmod_opts *o, const char *pr
  * else -errno with nothing open.
  */
 static int open_trees(struct bk_node_cache *nc, struct bk_tree_rt *tr, const struct bk_btree *bt,
-		      const struct bk_keyset **ks, struct kmod_opts *o, const char *prog_name)
+		      const struct bk_keyset **ks, const struct kmod_opts *o, const char *prog_name)
 {
 	uint32_t slots = bt[0].nr_nodes + bt[1].nr_nodes + bt[2].nr_nodes;
 	unsigned i;
@@ -560,9 +559,6 @@ static int open_trees(struct bk_node_cache *nc, struct bk_tree_rt *tr, const str
 		}
 		write_queries(nc, ks[i], i, o->threads, o->lookups, o->seed + i);
 	}
-	o->trees = tr;
-	o->nr_trees = 3;
-	o->lookup_fd = nc->cache.e[0].lookup.fd;
 	return 0;
 }
 
@@ -571,7 +567,6 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 	struct kmod_opts o = {
 		.keys = 20000, .node_size = 16384, .nodes = 8, .threads = 2,
 		.stress_ms = 2000, .rounds = 15, .seed = 1, .flip_key = -1, .lookups = BK_BATCH,
-		.lookup_fd = -1,
 	};
 	struct bk_node_cache nc = { .lr = { .ctl_fd = -1, .nodes_fd = -1, .progs_fd = -1 },
 				    .srt = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 } };
@@ -656,7 +651,7 @@ int kmod_main(int argc, char **argv, const char *prog_name)
 		if (ret)
 			goto cleanup;
 	}
-	ret = module_params(nodes, nr, &o, &params);
+	ret = module_params(nodes, nr, &o, &nc, tr, &params);
 	if (!ret)
 		ret = run_module(mod_fd, o.module, params, res, sizeof(res), prog_name);
 	if (ret)

@@ -98,12 +98,15 @@ static inline bool bk_strict_align_default(void)
 #endif
 }
 
+/* The most keys one loop pass or bpf_loop callback unpacks (--chunk). */
+#define BK_CHUNK_MAX	8
+
 struct bk_gen_opts {
 	enum bk_shape	shape;		/* must not be AUTO here */
 	enum bk_walk	walk;
 	bool		strict_align;	/* split 8-byte stores at bkey+4 */
 	bool		annotate;	/* per-instruction comments in listings */
-	unsigned	chunk;		/* keys per bpf_loop callback (>= 1) */
+	unsigned	chunk;		/* keys per loop pass or bpf_loop callback, 1..BK_CHUNK_MAX */
 	/* a shape program (gen/abi.h): offsets from the template at run
 	 * time; the may_goto table walk only */
 	bool		by_shape;

@@ -890,7 +890,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	struct walk_labels L;
 	int loop = bk_label(e), bottom = bk_label(e), done = bk_label(e), limit = bk_label(e);
 	unsigned chunk = o->chunk ? o->chunk : 1, i;
-	int unpacked[8], cont[8], adv[8];
+	int unpacked[BK_CHUNK_MAX], cont[BK_CHUNK_MAX], adv[BK_CHUNK_MAX];
 
 	walk_labels_init(e, &L);
 	bk_subprog(e);
@@ -1032,7 +1032,7 @@ static void gen_bpf_loop(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
 	struct walk_labels L, main_no_slot;
-	int cb_done = bk_label(e), ld_func, i, unpacked[8], cont[8];
+	int cb_done = bk_label(e), ld_func, i, unpacked[BK_CHUNK_MAX], cont[BK_CHUNK_MAX];
 	unsigned chunk = o->chunk ? o->chunk : 1;
 
 	walk_labels_init(e, &L);
@@ -1092,7 +1092,7 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 {
 	struct bk_emit *e = &p->e;
 	struct walk_labels L, M;
-	int cb_done = bk_label(e), ld_func, i, unpacked[8], adv[8];
+	int cb_done = bk_label(e), ld_func, i, unpacked[BK_CHUNK_MAX], adv[BK_CHUNK_MAX];
 	unsigned chunk = o->chunk ? o->chunk : 1;
 
 	walk_labels_init(e, &L);
@@ -1176,7 +1176,7 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		return ret;
 	if (o->shape != BK_SHAPE_MAY_GOTO && o->shape != BK_SHAPE_BPF_LOOP)
 		return -EINVAL;
-	if (o->chunk > 8)
+	if (o->chunk > BK_CHUNK_MAX)
 		return -EINVAL;
 	if (o->by_shape && o->walk != BK_WALK_TABLE)
 		return -EINVAL;

@@ -258,7 +258,7 @@ static void unpack_programs(void)
 	static struct bk_prog p;
 	struct bkey_format_err err;
 	uint64_t seed = 0x6b6f756e6473ull;
-	static const unsigned chunks[] = { 1, 2, 4 };
+	static const unsigned chunks[] = { 1, 2, 4, BK_CHUNK_MAX };
 	unsigned n, i, c;
 	bool ok = true;
 
@@ -267,7 +267,7 @@ static void unpack_programs(void)
 				       rnd_format(&seed, -1, 0);
 
 		for (i = 0; i < 2 && ok; i++) {
-			for (c = 0; c < 3 && ok; c++) {
+			for (c = 0; c < sizeof(chunks) / sizeof(chunks[0]) && ok; c++) {
 				struct bk_gen_opts u64s = {
 					.shape = i ? BK_SHAPE_BPF_LOOP : BK_SHAPE_MAY_GOTO,
 					.walk = BK_WALK_U64S, .strict_align = n % 2,

@@ -348,7 +348,7 @@ static void pinned_tree(const char *keys, const char *queries, const char *expec
 	char out[128], *err = NULL, *a, *b;
 	int before = count_progs(), fd, nodes_fd = -1, meta_fd = -1, st;
 	unsigned i, crashes = 0, failed = 0, answered = 0, nr_objs;
-	size_t la, lb, vsize, nodes_len;
+	size_t la, lb, vsize, nodes_len, page;
 	struct bpf_map_info info = {};
 	__u32 info_len = sizeof(info);
 	uint8_t *nodes;
@@ -442,7 +442,8 @@ static void pinned_tree(const char *keys, const char *queries, const char *expec
 	    !ASSERT_OK(bpf_obj_get_info_by_fd(nodes_fd, &info, &info_len), "nodes map info"))
 		goto out;
 	vsize = info.value_size;
-	nodes_len = ((size_t)vsize * info.max_entries + 4095) & ~4095UL;
+	page = sysconf(_SC_PAGESIZE);
+	nodes_len = ((size_t)vsize * info.max_entries + page - 1) / page * page;
 	nodes = mmap(NULL, nodes_len, PROT_READ | PROT_WRITE, MAP_SHARED, nodes_fd, 0);
 	if (!ASSERT_TRUE(nodes != MAP_FAILED, "mmap the pinned nodes"))
 		goto out;

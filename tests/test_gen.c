@@ -73,7 +73,7 @@ static bool check_format_all_shapes(struct kenv *k, const struct bkey_format *f,
 }
 
 /*
- * The may_goto loop with 2, 3 and 4 keys per pass, both walks: runs of
+ * The may_goto loop with 2..BK_CHUNK_MAX keys per pass, both walks: runs of
  * 1..9 keys end at every point of a pass, so each mid-pass end test runs
  * (its own test, the last key of the run, stops the walk there).
  */
@@ -85,7 +85,7 @@ static bool check_chunks(struct kenv *k, const struct bkey_format *f, uint64_t *
 
 	if (!k->ft.may_goto)
 		return true;
-	for (chunk = 2; chunk <= 4 && ok; chunk++)
+	for (chunk = 2; chunk <= BK_CHUNK_MAX && ok; chunk++)
 		for (nr = 1; nr <= 9 && ok; nr++) {
 			uint32_t n = rnd_stream(seed, f, nr, stream, STREAM_WORDS, &got);
 

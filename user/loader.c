@@ -110,7 +110,8 @@ static void usage_gen(FILE *out)
 "  --walk W          how the program finds the next key: u64s (default; a\n"
 "                    bset stream, as 'unpack' runs) or table (the key table\n"
 "                    a loaded node carries), in either shape\n"
-"  --chunk N         keys per bpf_loop callback, 1..4 (default 1)\n"
+"  --chunk N         keys per loop pass (may_goto) or per bpf_loop callback,\n"
+"                    1..8 (default 1)\n"
 "  --strict-align    split unaligned 8-byte stores (strict-alignment arches)\n"
 "  --load            also load it (root): report the prog id, xlated\n"
 "                    instructions, JIT bytes, instructions the verifier\n"
@@ -1334,8 +1335,9 @@ static int cmd_gen(int argc, char **argv)
 			break;
 		case 'c':
 			o.chunk = atoi(optarg);
-			if (o.chunk < 1 || o.chunk > 4) {
-				fprintf(stderr, "%s: --chunk: \"%s\" is not in 1..4\n", prog_name, optarg);
+			if (o.chunk < 1 || o.chunk > BK_CHUNK_MAX) {
+				fprintf(stderr, "%s: --chunk: \"%s\" is not in 1..%d\n", prog_name,
+					optarg, BK_CHUNK_MAX);
 				return EXIT_USAGE;
 			}
 			break;

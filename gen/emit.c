@@ -152,7 +152,11 @@ int bk_emit_finish(struct bk_emit *e)
 	return 0;
 }
 
-/* ---- Disassembly, in the syntax bpftool and the verifier log use ---- */
+/*
+ * ---- Disassembly, in the syntax bpftool and the verifier log use ----
+ * (tests/test_listing.c checks it against the running kernel), plus
+ * each jump's target and llvm's "ll" on 64-bit immediates.
+ */
 
 static const char *alu_op(int op)
 {
@@ -171,6 +175,18 @@ static const char *alu_op(int op)
 	case BPF_ARSH:	return "s>>=";
 	}
 	return "?=";
+}
+
+/* The name an atomic read-modify-write has in its fetch form. */
+static const char *atomic_op(int op)
+{
+	switch (op) {
+	case BPF_ADD:	return "add";
+	case BPF_AND:	return "and";
+	case BPF_OR:	return "or";
+	case BPF_XOR:	return "xor";
+	}
+	return "?";
 }
 
 static const char *jmp_op(int op)
@@ -202,6 +218,42 @@ static const char *size_str(int size)
 	return "?";
 }
 
+/*
+ * BPF_END: a byte swap to big or little endian (BPF_ALU), or an
+ * unconditional one (BPF_ALU64, cpu v4), of imm bits: "r1 = be16 r1".
+ */
+static void alu_end_str(const struct bpf_insn *in, char *buf, size_t len)
+{
+	const char *how = BPF_CLASS(in->code) == BPF_ALU64 ? "bswap" :
+			  BPF_SRC(in->code) == BPF_TO_BE ? "be" : "le";
+
+	snprintf(buf, len, "r%d = %s%d r%d", in->dst_reg, how, in->imm, in->dst_reg);
+}
+
+/*
+ * BPF_STX | BPF_ATOMIC: imm holds the operation, BPF_FETCH when the old
+ * value comes back in src (r0 for cmpxchg).
+ */
+static void atomic_str(const struct bpf_insn *in, char *buf, size_t len)
+{
+	const char *sz = size_str(BPF_SIZE(in->code));
+	const char *w = BPF_SIZE(in->code) == BPF_DW ? "64" : "";
+	int op = in->imm & ~BPF_FETCH;
+
+	if (in->imm == BPF_XCHG)
+		snprintf(buf, len, "r%d = atomic%s_xchg((%s *)(r%d %+d), r%d)", in->src_reg, w, sz,
+			 in->dst_reg, in->off, in->src_reg);
+	else if (in->imm == BPF_CMPXCHG)
+		snprintf(buf, len, "r0 = atomic%s_cmpxchg((%s *)(r%d %+d), r0, r%d)", w, sz,
+			 in->dst_reg, in->off, in->src_reg);
+	else if (in->imm & BPF_FETCH)
+		snprintf(buf, len, "r%d = atomic%s_fetch_%s((%s *)(r%d %+d), r%d)", in->src_reg, w,
+			 atomic_op(op), sz, in->dst_reg, in->off, in->src_reg);
+	else
+		snprintf(buf, len, "lock *(%s *)(r%d %+d) %s r%d", sz, in->dst_reg, in->off,
+			 alu_op(op), in->src_reg);
+}
+
 int bk_insn_str(const struct bpf_insn *in, int idx, char *buf, size_t len)
 {
 	return bk_insn_str_named(in, idx, buf, len, NULL, 0);
@@ -216,20 +268,30 @@ int bk_insn_str_named(const struct bpf_insn *in, int idx, char *buf, size_t len,
 	switch (cls) {
 	case BPF_ALU:
 	case BPF_ALU64:
-		if (op == BPF_NEG)
+		if (op == BPF_END)
+			alu_end_str(in, buf, len);
+		else if (op == BPF_NEG)
 			snprintf(buf, len, "%s%d = -%s%d", r, in->dst_reg, r, in->dst_reg);
+		else if (op == BPF_MOV && BPF_SRC(in->code) == BPF_X && in->off)
+			snprintf(buf, len, "%s%d = (s%d)%s%d", r, in->dst_reg, in->off, r, in->src_reg);
 		else if (BPF_SRC(in->code) == BPF_X)
-			snprintf(buf, len, "%s%d %s %s%d", r, in->dst_reg, alu_op(op), r, in->src_reg);
+			snprintf(buf, len, "%s%d %s%s %s%d", r, in->dst_reg, in->off == 1 ? "s" : "",
+				 alu_op(op), r, in->src_reg);
 		else
-			snprintf(buf, len, "%s%d %s %d", r, in->dst_reg, alu_op(op), in->imm);
+			snprintf(buf, len, "%s%d %s%s %d", r, in->dst_reg, in->off == 1 ? "s" : "",
+				 alu_op(op), in->imm);
 		return 1;
 	case BPF_LDX:
-		snprintf(buf, len, "r%d = *(%s *)(r%d %+d)", in->dst_reg,
-			 size_str(BPF_SIZE(in->code)), in->src_reg, in->off);
+		snprintf(buf, len, "r%d = *(%s%s *)(r%d %+d)", in->dst_reg,
+			 BPF_MODE(in->code) == BPF_MEMSX ? "s" : "u",
+			 size_str(BPF_SIZE(in->code)) + 1, in->src_reg, in->off);
 		return 1;
 	case BPF_STX:
-		snprintf(buf, len, "*(%s *)(r%d %+d) = r%d", size_str(BPF_SIZE(in->code)),
-			 in->dst_reg, in->off, in->src_reg);
+		if (BPF_MODE(in->code) == BPF_ATOMIC)
+			atomic_str(in, buf, len);
+		else
+			snprintf(buf, len, "*(%s *)(r%d %+d) = r%d", size_str(BPF_SIZE(in->code)),
+				 in->dst_reg, in->off, in->src_reg);
 		return 1;
 	case BPF_ST:
 		snprintf(buf, len, "*(%s *)(r%d %+d) = %d", size_str(BPF_SIZE(in->code)),
@@ -290,7 +352,7 @@ int bk_insn_str_named(const struct bpf_insn *in, int idx, char *buf, size_t len,
 			snprintf(buf, len, "if %s%d %s %s%d goto pc%+d (-> %d)", r, in->dst_reg,
 				 jmp_op(op), r, in->src_reg, in->off, idx + 1 + in->off);
 		else
-			snprintf(buf, len, "if %s%d %s %#x goto pc%+d (-> %d)", r, in->dst_reg,
+			snprintf(buf, len, "if %s%d %s 0x%x goto pc%+d (-> %d)", r, in->dst_reg,
 				 jmp_op(op), in->imm, in->off, idx + 1 + in->off);
 		return 1;
 	}

@@ -14,6 +14,10 @@
 #define BPF_JCOND	0xe0
 #endif
 #define BPF_MAY_GOTO	0	/* src_reg of a BPF_JCOND */
+/* sign-extending loads (cpu v4, kernel 6.6+) */
+#ifndef BPF_MEMSX
+#define BPF_MEMSX	0x80
+#endif
 
 #define BPF_ALU64_REG(OP, DST, SRC)					\
 	((struct bpf_insn){ .code = BPF_ALU64 | BPF_OP(OP) | BPF_X,	\
@@ -62,6 +66,15 @@
 #define BPF_MAY_GOTO_INSN(OFF)						\
 	((struct bpf_insn){ .code = BPF_JMP | BPF_JCOND | BPF_K,	\
 			    .src_reg = BPF_MAY_GOTO, .off = OFF })
+
+/* a byte swap of dst's low @LEN bits: to big (BPF_TO_BE) or little endian */
+#define BPF_ENDIAN(TYPE, DST, LEN)					\
+	((struct bpf_insn){ .code = BPF_ALU | BPF_END | BPF_SRC(TYPE),	\
+			    .dst_reg = DST, .imm = LEN })
+/* *(size *)(DST + OFF) OP= SRC atomically; OP | BPF_FETCH: the old value to SRC */
+#define BPF_ATOMIC_OP(SIZE, OP, DST, SRC, OFF)				\
+	((struct bpf_insn){ .code = BPF_STX | BPF_SIZE(SIZE) | BPF_ATOMIC, \
+			    .dst_reg = DST, .src_reg = SRC, .off = OFF, .imm = OP })
 
 #define BPF_EMIT_CALL(FUNC)						\
 	((struct bpf_insn){ .code = BPF_JMP | BPF_CALL, .imm = FUNC })

@@ -9,7 +9,18 @@ ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ri
 CFLAGS ?= -g -O2
 KERNELS ?= 6.1 6.12 7.3
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -std=gnu11
-INCLUDES := -Ibkey -Igen -Iuser -Ibench -Ibpf -I$(OUTPUT)
+# Include paths follow the layering (bkey <- gen <- user): a layer sees
+# only the layers below it, so gen/ cannot include user/.
+INC_bkey := -Ibkey
+INC_gen := $(INC_bkey) -Igen
+INC_user := $(INC_gen) -Iuser
+INC_tests := $(INC_user) -Itests
+INC_bench := $(INC_user) -Ibench -Ibpf -I$(OUTPUT)
+INC_bpf := -Igen -Ibpf -I$(OUTPUT)
+INC_kmod := $(INC_gen)
+inc = $(INC_$(firstword $(subst /, ,$(1))))
+# each object's headers, as the compiler found them (.d beside the .o)
+DEPFLAGS = -MMD -MP
 LDLIBS := -lbpf -lelf -lz -lzstd
 
 ifeq ($(V),1)
@@ -64,10 +75,10 @@ $(OUTPUT)/bkbench: $(BENCH_OBJS) $(OUTPUT)/user/demo.o $(OUTPUT)/user/btree.o \
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h bench/*.h bpf/*.h) | $(OUTPUT)
+$(OUTPUT)/%.o: %.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,$<) -c $< -o $@
 
 # vmlinux.h from the running kernel's BTF, for BPF C in bpf/
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -75,9 +86,9 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 # BPF C: bpf/X.bpf.c -> .output/X.bpf.o -> .output/X.skel.h
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(OUTPUT)/vmlinux.h gen/abi.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(INCLUDES) -c $< -o $@
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(DEPFLAGS) $(INC_bpf) -c $< -o $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
@@ -120,10 +131,10 @@ $(CROSS_SYSROOT)/.done: tests/vm/sysroot.sh
 	$(call msg,SYSROOT,$(CROSS_SYSROOT))
 	$(Q)tests/vm/sysroot.sh $(VM_ARCH) $(OUTPUT) >/dev/null
 
-$(OUTPUT)/$(VM_ARCH)/%.o: %.c $(CROSS_SYSROOT)/.done $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h)
+$(OUTPUT)/$(VM_ARCH)/%.o: %.c $(CROSS_SYSROOT)/.done
 	$(call msg,CC-$(VM_ARCH),$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CROSS_CC) $(CFLAGS) -Wall -std=gnu11 $(INCLUDES) -I$(CROSS_SYSROOT)/usr/include -c $< -o $@
+	$(Q)$(CROSS_CC) $(CFLAGS) -Wall -std=gnu11 $(DEPFLAGS) $(call inc,$<) -I$(CROSS_SYSROOT)/usr/include -c $< -o $@
 
 $(OUTPUT)/$(VM_ARCH)/test_progs-static: $(call CROSS_OBJ,$(TEST_SRCS) $(USER_LIB_SRCS) $(GEN_SRCS) $(BKEY_SRCS) $(CROSS_SHIM))
 	$(call msg,BINARY,$@)
@@ -169,10 +180,10 @@ vmtest: $(VM_TESTBIN) $(VM_LOADER)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_OBJ = $(patsubst %.c,$(OUTPUT)/san/%.o,$(1))
 
-$(OUTPUT)/san/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h tests/*.h bench/*.h bpf/*.h)
+$(OUTPUT)/san/%.o: %.c
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(INCLUDES) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) $(call inc,$<) -c $< -o $@
 
 $(OUTPUT)/san/loader: $(call SAN_OBJ,$(USER_SRCS) $(GEN_SRCS) $(BKEY_SRCS))
 	$(call msg,BINARY,$@)
@@ -202,14 +213,14 @@ FUZZ_TIME ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_OBJ = $(patsubst %.c,$(OUTPUT)/fuzz/obj/%.o,$(1))
 
-$(OUTPUT)/fuzz/obj/%.o: %.c $(wildcard bkey/*.h gen/*.h user/*.h)
+$(OUTPUT)/fuzz/obj/%.o: %.c
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(INCLUDES) -c $< -o $@
+	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(call inc,$<) -c $< -o $@
 
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(call FUZZ_OBJ,$(BKEY_SRCS) $(GEN_SRCS) $(USER_LIB_SRCS))
 	$(call msg,FUZZER,$@)
-	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer $(INCLUDES) $^ $(LDLIBS) -o $@
+	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer $(INC_tests) $^ $(LDLIBS) -o $@
 
 .PHONY: fuzz
 fuzz: $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZ_TARGETS))
@@ -239,3 +250,8 @@ clean:
 
 .DELETE_ON_ERROR:
 .SECONDARY:
+
+# the headers each object was built from (-MMD); none before the first build
+DEP_DIRS := $(OUTPUT) $(foreach d,bkey gen user tests bench,$(OUTPUT)/$(d) $(OUTPUT)/san/$(d) \
+	$(OUTPUT)/fuzz/obj/$(d) $(OUTPUT)/$(VM_ARCH)/$(d))
+-include $(wildcard $(addsuffix /*.d,$(DEP_DIRS)))

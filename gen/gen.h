@@ -360,6 +360,16 @@ struct bk_loaded {
  */
 int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len);
 
+/*
+ * A verifier's verdict on @p (@ret -EINVAL or -EACCES from bk_prog_load()):
+ * "@who: the verifier rejected NAME (why):", its @log and our listing of
+ * @p (map fds named by @names) to @out.  Other failures have no verdict and
+ * print nothing: the caller's own line says why.  Returns whether it
+ * printed.
+ */
+bool bk_report_reject(FILE *out, const char *who, const struct bk_prog *p, int ret,
+		      const char *log, const struct bk_map_name *names, int nr_names);
+
 struct btf;
 /*
  * @p's BTF, being built: its functions' names and prototypes and its

@@ -154,6 +154,17 @@ out:
 	return ret;
 }
 
+bool bk_report_reject(FILE *out, const char *who, const struct bk_prog *p, int ret,
+		      const char *log, const struct bk_map_name *names, int nr_names)
+{
+	if (!out || (ret != -EINVAL && ret != -EACCES))
+		return false;
+	fprintf(out, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
+		who, p->name, strerror(-ret), log ? log : "");
+	bk_listing(&p->e, out, names, nr_names);
+	return true;
+}
+
 int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len)
 {
 	struct bpf_func_info fi[BK_MAX_SUBPROGS];

@@ -263,12 +263,12 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	ret = bk_prog_load(&prog, &l, log, sizeof(log));
 	st->prepare_us = (bk_now_ns() - t0) / 1e3;
 	if (ret) {
-		char fs[200];
+		char fs[200], who[300];
 
 		bkey_format_to_str(f, fs, sizeof(fs));
-		fprintf(stderr, "verifier rejected %s (%s, %s, walk by %s):\n%s\n", prog.name, fs,
-			bk_shape_name(shape), bk_walk_name(walk), log);
-		bk_listing(&prog.e, stderr, NULL, 0);
+		snprintf(who, sizeof(who), "%s, %s, walk by %s", fs, bk_shape_name(shape),
+			 bk_walk_name(walk));
+		bk_report_reject(stderr, who, &prog, ret, log, NULL, 0);
 		ASSERT_OK(ret, "verifier accepts");
 		return false;
 	}

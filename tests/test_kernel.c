@@ -393,7 +393,10 @@ static void speed_vs_c(struct kenv *k)
 	}
 }
 
-/* A rejected program returns the verifier's log; our listing names it. */
+/*
+ * A rejected program returns the verifier's log; the report
+ * (bk_report_reject()) gives the log and our listing, which names it.
+ */
 static void rejection_log(struct kenv *k)
 {
 	static struct bk_prog p;
@@ -427,8 +430,12 @@ static void rejection_log(struct kenv *k)
 	ASSERT_HAS_SUBSTR(log, "processed", "log is the verifier's");
 	ASSERT_HAS_SUBSTR(log, "R3", "log names the register");
 	mem = open_memstream(&listing, &len);
-	bk_listing(&p.e, mem, NULL, 0);
+	ASSERT_TRUE(bk_report_reject(mem, "test", &p, ret, log, NULL, 0), "a verdict is reported");
+	ASSERT_FALSE(bk_report_reject(mem, "test", &p, -ENOMEM, log, NULL, 0),
+		     "no verdict, no report");
 	fclose(mem);
+	ASSERT_HAS_SUBSTR(listing, "test: the verifier rejected bk2_", "the report names the program");
+	ASSERT_HAS_SUBSTR(listing, "R3", "the report has the verifier's log");
 	ASSERT_HAS_SUBSTR(listing, "(u64 *)(r3 +4096)", "listing shows the bad load");
 	ASSERT_HAS_SUBSTR(listing, "; header:", "listing has the lines");
 	free(listing);

@@ -59,10 +59,11 @@ static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t 
 	static char log[1 << 16];
 	void *img = malloc(vsize);
 	uint32_t i, j;
+	int ret;
 
 	memset(se, 0, sizeof(*se));
 	se->ctl_fd = se->nodes_fd = -1;
-	se->ctl_len = 4096;
+	se->ctl_len = sysconf(_SC_PAGESIZE);	/* the ctl map's one value, mmap'ed */
 	se->ctl_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_sctl", 4, sizeof(struct bk_search_ctl), 1, &mo);
 	se->nodes_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bk_nodes", 4, vsize, bt->nr_nodes, NULL);
 	if (!ASSERT_GE(se->ctl_fd, 0, "ctl map") || !ASSERT_GE(se->nodes_fd, 0, "nodes map"))
@@ -87,10 +88,10 @@ static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t 
 			se->fmts[j] = bt->nodes[i].f;
 			if (!ASSERT_OK(bk_gen_search(&se->fmts[j], &o, &p, NULL), "generate"))
 				goto fail;
-			if (bk_prog_load(&p, &se->progs[j], log, sizeof(log))) {
-				fprintf(stderr, "%s\n", log);
-				bk_listing(&p.e, stderr, NULL, 0);
-				ASSERT_TRUE(false, "verifier accepts the search program");
+			ret = bk_prog_load(&p, &se->progs[j], log, sizeof(log));
+			if (ret) {
+				bk_report_reject(stderr, "node search", &p, ret, log, NULL, 0);
+				ASSERT_OK(ret, "verifier accepts the search program");
 				goto fail;
 			}
 			se->nr_fmts++;
@@ -255,9 +256,8 @@ static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int
 
 			if (!ASSERT_OK(bk_gen_search(&fmts[j], &o, &p, NULL), "generate") ||
 			    (lret = bk_prog_load(&p, &loaded[j], log, sizeof(log)))) {
-				fprintf(stderr, "load: %s\n%s\n", strerror(-lret), log);
-				bk_listing(&p.e, stderr, NULL, 0);
-				ASSERT_TRUE(false, "verifier accepts the lookup program");
+				bk_report_reject(stderr, "lookup", &p, lret, log, NULL, 0);
+				ASSERT_OK(lret, "verifier accepts the lookup program");
 				free(fmts);
 				return false;
 			}

@@ -185,7 +185,7 @@ static int load_shape_progs(struct kmod_node *nodes, unsigned nr, const struct b
 			break;
 		ret = bk_prog_load(p, &l, log, sizeof(log));
 		if (ret) {
-			bk_report_reject(stderr, p, ret, log);
+			bk_report_reject(stderr, "loader", p, ret, log, NULL, 0);
 			break;
 		}
 		nodes[i].prog_fd = fds[(*nr_fds)++] = l.fd;

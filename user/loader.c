@@ -185,11 +185,8 @@ static int gen_load_or_report(const struct bkey_format *f, const struct bk_gen_o
 		return ret;
 	}
 	ret = bk_prog_load(p, l, log, sizeof(log));
-	if (ret) {
-		fprintf(stderr, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
-			prog_name, p->name, strerror(-ret), log);
-		bk_listing(&p->e, stderr, names, 3);
-	}
+	if (ret && !bk_report_reject(stderr, prog_name, p, ret, log, names, 3))
+		fprintf(stderr, "%s: cannot load %s: %s\n", prog_name, p->name, strerror(-ret));
 	return ret;
 }
 

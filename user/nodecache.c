@@ -90,18 +90,6 @@ static void cache_put(struct bk_node_cache *nc, struct bk_fmt_entry *e)
 		nc->prog_fd_by_fid[e->fid] = -1;
 }
 
-void bk_report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log)
-{
-	if (!log_out)
-		return;
-	/* no verdict (ENOMEM, EPERM, ...): the caller's one line says why */
-	if (ret != -EINVAL && ret != -EACCES)
-		return;
-	fprintf(log_out, "the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
-		p->name, strerror(-ret), log);
-	bk_listing(&p->e, log_out, NULL, 0);
-}
-
 static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE *log_out)
 {
 	static struct bk_prog p;
@@ -127,14 +115,14 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 	if (!ret) {
 		ret = bk_prog_load(&p, &e->lookup, log_out ? log : NULL, log_out ? sizeof(log) : 0);
 		if (ret)
-			bk_report_reject(log_out, &p, ret, log);
+			bk_report_reject(log_out, "loader", &p, ret, log, NULL, 0);
 	}
 	if (!ret)
 		ret = bk_gen_unpack(&e->f, &so, &p, NULL);
 	if (!ret) {
 		ret = bk_prog_load(&p, &e->scan, log_out ? log : NULL, log_out ? sizeof(log) : 0);
 		if (ret)
-			bk_report_reject(log_out, &p, ret, log);
+			bk_report_reject(log_out, "loader", &p, ret, log, NULL, 0);
 	}
 	e->prepare_us = (bk_now_ns() - t0) / 1e3;
 	e->kernel_bytes = bk_kernel_mem_bytes(&nc->mem_method) - mem0;

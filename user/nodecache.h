@@ -186,8 +186,4 @@ void bk_worker_bad_reason(const struct bk_tree_rt *t, const struct bk_worker *w,
  */
 const uint64_t *bk_tree_result_val(const struct bk_tree_rt *t, const struct bk_result *r);
 
-/* A verifier rejection: its log and the generated program, to @log_out
- * (nothing for failures without a verdict, or a NULL @log_out). */
-void bk_report_reject(FILE *log_out, const struct bk_prog *p, int ret, const char *log);
-
 #endif

@@ -35,7 +35,9 @@ endif
 BKEY_SRCS := bkey/bkey.c bkey/ondisk.c
 GEN_SRCS := gen/emit.c gen/plan.c gen/unpack.c gen/search.c gen/lookup.c gen/load.c gen/obj.c
 USER_LIB_SRCS := user/keytext.c user/btree.c user/nodecache.c user/image.c user/pin.c
-USER_SRCS := user/loader.c user/caps.c user/demo.c user/run.c user/imagecmd.c user/kmodcmd.c user/workload.c \
+USER_SRCS := user/loader.c user/cmd.c user/unpackcmd.c user/democmd.c user/lookupcmd.c \
+	user/gencmd.c user/dumpcmd.c user/run.c user/imagecmd.c user/kmodcmd.c \
+	user/caps.c user/demo.c user/workload.c \
 	$(USER_LIB_SRCS)
 TEST_SRCS := $(wildcard tests/*.c)
 # benchmark only: never linked into the product

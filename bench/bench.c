@@ -425,7 +425,7 @@ static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref
 {
 	enum method m;
 	uint32_t n;
-	int status;
+	uint32_t status;
 
 	static void (*const c_fn[])(const struct bench_format *, struct bkey *) = {
 		[M_BYTE_ALIGNED_C] = byte_aligned_c, [M_X86_LOOP] = x86_loop,
@@ -451,10 +451,12 @@ static int check_all(struct bench_format *bf, struct bkey *out, struct bkey *ref
 		if (m == M_BPF_SHAPE && bf->l_shape.fd < 0)
 			continue;
 		memset(rt.out, 0xa5, NODE_KEYS * sizeof(*out));
-		status = bk_unpack_words(&l, &rt, bf->words, bf->nr_words, &n, NULL);
-		if (status || n != NODE_KEYS || memcmp(rt.out, ref, NODE_KEYS * sizeof(*out))) {
-			fprintf(stderr, "bench: %s: %s differs from the reference (status %d)\n",
-				bf->name, method_name[m], status);
+		int ret = bk_unpack_words(&l, &rt, bf->words, bf->nr_words, &status, &n, NULL);
+
+		if (ret || status != BK_OK || n != NODE_KEYS ||
+		    memcmp(rt.out, ref, NODE_KEYS * sizeof(*out))) {
+			fprintf(stderr, "bench: %s: %s differs from the reference (%d, status %u)\n",
+				bf->name, method_name[m], ret, status);
 			return -EINVAL;
 		}
 	}

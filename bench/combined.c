@@ -465,18 +465,18 @@ static int lookup_tree(struct env *env, const struct tree *t, const int *fds,
 		.depth = t->bt.depth + t->bt.leaf_gaps,
 	};
 	struct bk_lookup_stats st = {};
-	uint32_t s, b;
+	uint32_t s, b, status = BK_OK;
 	int ret = 0;
 
 	for (s = 0; s < t->nr_shapes && !ret; s++)
 		ret = bk_lookup_set_prog(&env->lr, s, fds[s]);
 	/* a batch untimed: the programs just put in the array warm */
 	if (!ret)
-		ret = bk_lookup_batch(&env->lr, &tree, BK_BATCH, NULL);
-	for (b = 0; b < LOOKUP_BATCHES && !ret; b++)
-		ret = bk_lookup_batch(&env->lr, &tree, BK_BATCH, &st);
-	if (ret)
-		return ret < 0 ? ret : -EIO;
+		ret = bk_lookup_batch(&env->lr, &tree, BK_BATCH, &status, NULL);
+	for (b = 0; b < LOOKUP_BATCHES && !ret && status == BK_OK; b++)
+		ret = bk_lookup_batch(&env->lr, &tree, BK_BATCH, &status, &st);
+	if (ret || status != BK_OK)
+		return ret ? ret : -EIO;
 	memcpy(res, env->lr.results, BK_BATCH * sizeof(*res));
 	*ns_per_lookup = (double)st.run_ns / (LOOKUP_BATCHES * BK_BATCH);
 	return 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emit.h"
@@ -18,12 +19,67 @@ void bk_emit_init(struct bk_emit *e, bool annotate)
 	e->err = 0;
 }
 
+void bk_emit_release(struct bk_emit *e)
+{
+	free(e->insn);
+	free(e->comment);
+	free(e->label_pos);
+	free(e->fix);
+	free(e->line);
+	free(e->text);
+	memset(e, 0, sizeof(*e));
+}
+
+/*
+ * Room in array *@arr (of @size-byte elements, *@cap of them) for element
+ * @n: doubled as needed up to @max.  False, with the error set, if not.
+ */
+static bool grow(struct bk_emit *e, void **arr, int *cap, int n, int max, size_t size)
+{
+	int want = *cap ? *cap : 64;
+	void *p;
+
+	if (n < *cap)
+		return true;
+	if (n >= max) {
+		e->err = -E2BIG;
+		return false;
+	}
+	while (want <= n)
+		want *= 2;
+	if (want > max)
+		want = max;
+	p = realloc(*arr, (size_t)want * size);
+	if (!p) {
+		e->err = -ENOMEM;
+		return false;
+	}
+	*arr = p;
+	*cap = want;
+	return true;
+}
+
+/* Room for instruction @n: the instructions and their comments grow together. */
+static bool grow_insns(struct bk_emit *e, int n)
+{
+	int cap = e->cap_insns;
+
+	if (n < cap)
+		return true;
+	if (!grow(e, (void **)&e->insn, &cap, n, BK_MAX_INSNS, sizeof(*e->insn)))
+		return false;
+	cap = e->cap_insns;
+	if (!grow(e, (void **)&e->comment, &cap, n, BK_MAX_INSNS, sizeof(*e->comment)))
+		return false;
+	e->cap_insns = cap;
+	return true;
+}
+
 int bk_label(struct bk_emit *e)
 {
-	if (e->nr_labels >= BK_MAX_LABELS) {
-		e->err = -E2BIG;
+	if (!grow(e, (void **)&e->label_pos, &e->cap_labels, e->nr_labels, BK_MAX_LABELS,
+		  sizeof(*e->label_pos)))
 		return 0;
-	}
 	e->label_pos[e->nr_labels] = -1;
 	return e->nr_labels++;
 }
@@ -46,10 +102,8 @@ bool bk_label_used(const struct bk_emit *e, int label)
 
 void bk_insn(struct bk_emit *e, struct bpf_insn insn)
 {
-	if (e->cnt >= BK_MAX_INSNS) {
-		e->err = -E2BIG;
+	if (!grow_insns(e, e->cnt))
 		return;
-	}
 	e->comment[e->cnt] = e->pending_comment;
 	e->pending_comment = -1;
 	e->insn[e->cnt++] = insn;
@@ -57,10 +111,8 @@ void bk_insn(struct bk_emit *e, struct bpf_insn insn)
 
 void bk_jmp(struct bk_emit *e, struct bpf_insn insn, int label)
 {
-	if (e->nr_fix >= BK_MAX_INSNS) {
-		e->err = -E2BIG;
+	if (!grow(e, (void **)&e->fix, &e->cap_fix, e->nr_fix, BK_MAX_INSNS, sizeof(*e->fix)))
 		return;
-	}
 	e->fix[e->nr_fix].insn = e->cnt;
 	e->fix[e->nr_fix++].label = label;
 	bk_insn(e, insn);
@@ -82,16 +134,21 @@ void bk_map_lookup(struct bk_emit *e, int map_fd, int fp_key)
 
 static int text_vadd(struct bk_emit *e, const char *fmt, va_list ap)
 {
-	int room = BK_TEXT_BYTES - e->text_len, n;
+	va_list again;
+	int n, off = e->text_len;
 
-	n = vsnprintf(e->text + e->text_len, room, fmt, ap);
-	if (n < 0 || n >= room) {
-		e->err = -E2BIG;
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, again);
+	va_end(again);
+	if (n < 0) {
+		e->err = -EINVAL;
 		return -1;
 	}
-	n = e->text_len;
-	e->text_len += strlen(e->text + n) + 1;
-	return n;
+	if (!grow(e, (void **)&e->text, &e->cap_text, off + n, BK_TEXT_BYTES, 1))
+		return -1;
+	vsnprintf(e->text + off, n + 1, fmt, ap);
+	e->text_len += n + 1;
+	return off;
 }
 
 void bk_comment(struct bk_emit *e, const char *fmt, ...)
@@ -110,10 +167,8 @@ void bk_line(struct bk_emit *e, const char *fmt, ...)
 	va_list ap;
 	int off;
 
-	if (e->nr_lines >= BK_MAX_LINES) {
-		e->err = -E2BIG;
+	if (!grow(e, (void **)&e->line, &e->cap_lines, e->nr_lines, BK_MAX_LINES, sizeof(*e->line)))
 		return;
-	}
 	va_start(ap, fmt);
 	off = text_vadd(e, fmt, ap);
 	va_end(ap);
@@ -126,9 +181,18 @@ void bk_line(struct bk_emit *e, const char *fmt, ...)
 	e->line[e->nr_lines++].text = off;
 }
 
+void bk_fix_func(struct bk_emit *e, int ld_func)
+{
+	if (ld_func < 0 || ld_func >= e->cnt) {
+		e->err = e->err ?: -EINVAL;
+		return;
+	}
+	e->insn[ld_func].imm = e->cnt - (ld_func + 1);
+}
+
 void bk_subprog(struct bk_emit *e)
 {
-	if (e->nr_subprogs >= 4) {
+	if (e->nr_subprogs >= BK_MAX_SUBPROGS) {
 		e->err = -E2BIG;
 		return;
 	}

@@ -11,10 +11,14 @@
 
 #include "insn.h"
 
-#define BK_MAX_INSNS	2048
-#define BK_MAX_LABELS	256
-#define BK_MAX_LINES	256
-#define BK_TEXT_BYTES	65536
+/*
+ * What one program may grow to: the buffers below grow on demand up to
+ * these (a generator that runs away stops at -E2BIG, not at the kernel).
+ */
+#define BK_MAX_INSNS	(1 << 16)
+#define BK_MAX_LABELS	(1 << 14)
+#define BK_MAX_LINES	(1 << 12)
+#define BK_TEXT_BYTES	(1 << 22)
 #define BK_MAX_SUBPROGS	4	/* the program and its callbacks */
 
 struct bk_line {
@@ -22,29 +26,42 @@ struct bk_line {
 	int	text;		/* offset into text[] */
 };
 
+struct bk_fixup {
+	int	insn;		/* a jump */
+	int	label;		/* to this label */
+};
+
+/*
+ * One program being emitted.  Its buffers are its own and grow as it
+ * does, so emitters on several threads share nothing.  Start from zero
+ * ({0}, static or calloc); bk_emit_init() makes it ready for a program
+ * (again: the buffers are kept for the next one), bk_emit_release() frees
+ * them.
+ */
 struct bk_emit {
-	struct bpf_insn	insn[BK_MAX_INSNS];
-	int		comment[BK_MAX_INSNS];	/* offset into text[], or -1 */
-	int		cnt;
+	struct bpf_insn	*insn;
+	int		*comment;	/* per instruction: offset into text[], or -1 */
+	int		cnt, cap_insns;
 
-	int		label_pos[BK_MAX_LABELS];
-	int		nr_labels;
-	struct { int insn, label; } fix[BK_MAX_INSNS];
-	int		nr_fix;
+	int		*label_pos;
+	int		nr_labels, cap_labels;
+	struct bk_fixup	*fix;
+	int		nr_fix, cap_fix;
 
-	struct bk_line	line[BK_MAX_LINES];
-	int		nr_lines;
+	struct bk_line	*line;
+	int		nr_lines, cap_lines;
 	int		subprog_start[BK_MAX_SUBPROGS];	/* func_info: insn of each function */
 	int		nr_subprogs;
 
 	bool		annotate;	/* keep per-instruction comments */
 	int		pending_comment;
-	char		text[BK_TEXT_BYTES];
-	int		text_len;
-	int		err;		/* sticky: -E2BIG on overflow */
+	char		*text;
+	int		text_len, cap_text;
+	int		err;		/* sticky: -E2BIG past a limit, -ENOMEM */
 };
 
 void bk_emit_init(struct bk_emit *e, bool annotate);
+void bk_emit_release(struct bk_emit *e);
 int bk_label(struct bk_emit *e);
 void bk_bind(struct bk_emit *e, int label);
 /* Whether a jump to @label has been emitted (a block nobody reaches must not be). */
@@ -59,6 +76,11 @@ void bk_map_lookup(struct bk_emit *e, int map_fd, int fp_key);
 void bk_comment(struct bk_emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Source line for the next instruction (BTF line_info and listing). */
 void bk_line(struct bk_emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Points the BPF_PSEUDO_FUNC ld_imm64 at instruction @ld_func to the next
+ * instruction: the callback that starts there.
+ */
+void bk_fix_func(struct bk_emit *e, int ld_func);
 /* Marks the next instruction as the start of a function (func_info). */
 void bk_subprog(struct bk_emit *e);
 /* Resolves fixups. Returns 0 or a negative errno. */

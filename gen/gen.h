@@ -114,9 +114,9 @@ struct bk_gen_opts {
 	 * of one element per slot (gen/abi.h) */
 	int		ctl_fd, in_fd, out_fd;	/* ctl also holds the key table */
 	/*
-	 * The table walk over a btree node instead of the in/tab maps:
-	 * node ctl->node of this nodes map (node_size bytes of keys, the
-	 * table after them, gen/abi.h).  0 = not used.
+	 * The table walk over a btree node instead of the in/tab maps, if
+	 * node_size is not 0: node ctl->node of map nodes_fd (node_size
+	 * bytes of keys, the table after them, gen/abi.h).
 	 */
 	int		nodes_fd;
 	unsigned	node_size;
@@ -132,6 +132,16 @@ struct bk_prog {
 	char		file_name[80];	/* BTF line_info file name */
 	struct bk_emit	e;
 };
+
+/*
+ * Frees @p's buffers (its emitter's).  A bk_prog starts zeroed and may
+ * generate any number of programs in turn before this.
+ */
+static inline void bk_prog_release(struct bk_prog *p)
+{
+	if (p)
+		bk_emit_release(&p->e);
+}
 
 /* Program name from the format: stable, at most 15 characters. */
 void bk_prog_names(const struct bkey_format *f, char name[16], char func_name[64]);
@@ -287,13 +297,13 @@ struct bk_lookup_tree {
 
 /*
  * Looks up queries[0, nq) in @tree: results[i] gets the first key >=
- * queries[i].  Returns 0, a BK_ERR_* status (>0) for a bad node (ctl->node
- * names it: BK_ERR_NODE_FID if its format id has no program), -ELOOP if
- * a run finished no lookup, or -errno.  Every run finishes a lookup or
- * fails, so it makes at most nq + 1 runs.
+ * queries[i].  Returns 0 with *status BK_OK, or a BK_ERR_* status for a
+ * bad node (ctl->node names it: BK_ERR_NODE_FID if its format id has no
+ * program); -ELOOP if a run finished no lookup, or -errno.  Every run
+ * finishes a lookup or fails, so it makes at most nq + 1 runs.
  */
 int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, uint32_t nq,
-		    struct bk_lookup_stats *st);
+		    uint32_t *status, struct bk_lookup_stats *st);
 
 /* ---- Kernel side ---- */
 
@@ -370,6 +380,14 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 bool bk_report_reject(FILE *out, const char *who, const struct bk_prog *p, int ret,
 		      const char *log, const struct bk_map_name *names, int nr_names);
 
+/*
+ * bk_prog_load() with a verifier log of its own: a rejection is reported
+ * to @report (if not NULL) by bk_report_reject(); other failures are the
+ * caller's to name.  Re-entrant.
+ */
+int bk_prog_load_report(const struct bk_prog *p, struct bk_loaded *out, FILE *report,
+			const char *who, const struct bk_map_name *names, int nr_names);
+
 struct btf;
 /*
  * @p's BTF, being built: its functions' names and prototypes and its
@@ -433,21 +451,22 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 
 /*
  * Copies @nr_words words of keys to the in map and unpacks them in one run
- * into rt->out[0..].  Returns the status (BK_OK or BK_ERR_*, >= 0) with
- * *nr_keys and *stop_word from ctl, or -errno if the run failed.
+ * into rt->out[0..].  Returns 0 with the program's *status (BK_OK or
+ * BK_ERR_*), *nr_keys and *stop_word from ctl (those two may be NULL), or
+ * -errno if the run failed.
  */
 int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint64_t *words,
-		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word);
+		    uint32_t nr_words, uint32_t *status, uint32_t *nr_keys, uint32_t *stop_word);
 
 /*
- * Runs a program generated with .nodes_fd over keys [first, end) of node
- * @node: out[first, end) gets them unpacked (key i to out[i], as the
- * table walk writes).  Returns the status
- * (BK_OK or BK_ERR_*, >= 0) with *nr_out keys written, or -errno.
+ * Runs a program generated over a nodes map (.node_size) over keys
+ * [first, end) of node @node: out[first, end) gets them unpacked (key i to
+ * out[i], as the table walk writes).  Returns 0 with the program's *status
+ * (BK_OK or BK_ERR_*) and *nr_out keys written (may be NULL), or -errno.
  */
 int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
-		uint32_t first, uint32_t end, uint32_t *nr_out, uint32_t repeat,
-		uint32_t *duration_ns);
+		uint32_t first, uint32_t end, uint32_t *status, uint32_t *nr_out,
+		uint32_t repeat, uint32_t *duration_ns);
 
 /*
  * Fills tab[0..] with the word offsets of the keys in words[0, nr_words)

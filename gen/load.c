@@ -165,10 +165,26 @@ bool bk_report_reject(FILE *out, const char *who, const struct bk_prog *p, int r
 	return true;
 }
 
+/* As much of the verifier's log as a rejection report shows. */
+#define BK_LOG_SIZE	(1 << 20)
+
+int bk_prog_load_report(const struct bk_prog *p, struct bk_loaded *out, FILE *report,
+			const char *who, const struct bk_map_name *names, int nr_names)
+{
+	/* pages are only touched if the verifier writes them */
+	char *log = report ? malloc(BK_LOG_SIZE) : NULL;
+	int ret = bk_prog_load(p, out, log, log ? BK_LOG_SIZE : 0);
+
+	if (ret)
+		bk_report_reject(report, who, p, ret, log, names, nr_names);
+	free(log);
+	return ret;
+}
+
 int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len)
 {
 	struct bpf_func_info fi[BK_MAX_SUBPROGS];
-	struct bpf_line_info li[BK_MAX_LINES];
+	struct bpf_line_info *li = calloc(p->e.nr_lines + 1, sizeof(*li));
 	struct bpf_prog_info info = {};
 	__u32 info_len = sizeof(info);
 	int btf_fd = -1, fd, ret;
@@ -176,8 +192,9 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
-	ret = build_btf(p, fi, li, &btf_fd);
+	ret = li ? build_btf(p, fi, li, &btf_fd) : -ENOMEM;
 	if (ret) {
+		free(li);
 		if (log && log_len)
 			snprintf(log, log_len, "BTF load failed: %s\n", strerror(-ret));
 		return ret;
@@ -202,6 +219,7 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 	}
 	ret = fd < 0 ? -errno : 0;
 	close(btf_fd);
+	free(li);
 	if (ret)
 		return ret;
 
@@ -457,8 +475,8 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 }
 
 int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
-		uint32_t first, uint32_t end, uint32_t *nr_out, uint32_t repeat,
-		uint32_t *duration_ns)
+		uint32_t first, uint32_t end, uint32_t *status, uint32_t *nr_out,
+		uint32_t repeat, uint32_t *duration_ns)
 {
 	unsigned char pkt[64] = {};
 	struct __sk_buff ctx = { .cb[0] = rt->slot };
@@ -475,12 +493,15 @@ int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
 		return -errno;
 	if (duration_ns)
 		*duration_ns = opts.duration;
-	if (rt->ctl->status == ~0u)		/* no slot of its run's: its return */
-		return opts.retval;
+	if (rt->ctl->status == ~0u) {		/* no slot of its run's: its return */
+		*status = opts.retval ? opts.retval : BK_ERR_ARGS;
+		return 0;
+	}
 	/* key i went to out[i] */
 	if (nr_out)
 		*nr_out = rt->ctl->cur_in / 2 - first;
-	return rt->ctl->status;
+	*status = rt->ctl->status;
+	return 0;
 }
 
 uint32_t bk_build_table(const struct bkey_format *f, const uint64_t *words, uint32_t nr_words,
@@ -500,7 +521,7 @@ uint32_t bk_build_table(const struct bkey_format *f, const uint64_t *words, uint
 }
 
 int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint64_t *words,
-		    uint32_t nr_words, uint32_t *nr_keys, uint32_t *stop_word)
+		    uint32_t nr_words, uint32_t *status, uint32_t *nr_keys, uint32_t *stop_word)
 {
 	uint32_t n = nr_words, bad = nr_words;
 	int ret;
@@ -525,7 +546,8 @@ int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint
 		*nr_keys = rt->ctl->out_pos;
 	if (stop_word)
 		*stop_word = rt->ctl->in_pos;
-	return rt->ctl->status;
+	*status = rt->ctl->status;
+	return 0;
 }
 
 /* ---- Feature probe ---- */
@@ -573,7 +595,7 @@ static int probe_bpf_loop(void)
 	bk_insn(&p->e, BPF_EMIT_CALL(BPF_FUNC_loop));
 	bk_insn(&p->e, BPF_MOV64_IMM(BPF_REG_0, 0));
 	bk_insn(&p->e, BPF_EXIT_INSN());
-	p->e.insn[ld_func].imm = p->e.cnt - (ld_func + 1);
+	bk_fix_func(&p->e, ld_func);
 	bk_subprog(&p->e);
 	bk_line(&p->e, "callback");
 	bk_insn(&p->e, BPF_MOV64_IMM(BPF_REG_0, 0));
@@ -581,6 +603,7 @@ static int probe_bpf_loop(void)
 	ret = bk_emit_finish(&p->e);
 	if (!ret)
 		ret = bk_prog_load(p, &l, NULL, 0);
+	bk_prog_release(p);
 	free(p);
 	if (!ret) {
 		bk_prog_unload(&l);

@@ -203,7 +203,7 @@ static int check_run_node(const struct bk_lookup_rt *lr, const struct bk_lookup_
 }
 
 int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, uint32_t nq,
-		    struct bk_lookup_stats *st)
+		    uint32_t *status, struct bk_lookup_stats *st)
 {
 	/* a lookup takes depth tail calls (depth - 1 for a run's first):
 	 * that many whole lookups fit the kernel's 33 per run */
@@ -239,7 +239,8 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 
 		if (bad) {
 			c->node = node;		/* names it */
-			return bad;
+			*status = bad;
+			return 0;
 		}
 		c->status = ~0u;
 		c->budget = per_run;
@@ -255,12 +256,12 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 			st->runs += opts.repeat;
 			st->run_ns += (unsigned long long)opts.duration * opts.repeat;
 		}
-		if (c->status == ~0u)		/* no slot of its run's: its return */
-			return opts.retval ? (int)opts.retval : BK_ERR_ARGS;
-		if (c->status == BK_OK)
+		/* read once: the map is anyone's to write */
+		*status = __atomic_load_n(&c->status, __ATOMIC_RELAXED);
+		if (*status == ~0u)		/* no slot of its run's: its return */
+			*status = opts.retval ? opts.retval : BK_ERR_ARGS;
+		if (*status != BK_ERR_TAIL)	/* answered, or a bad node named by c->node */
 			return 0;
-		if (c->status != BK_ERR_TAIL)
-			return c->status;	/* a bad node: BK_ERR_* with c->node */
 		/* a run ends between lookups, and one lookup fits a run: a run
 		 * that finished none went round a loop of pointers */
 		if (c->q == q || c->q > nq) {	/* (or a tail call to no program) */
@@ -268,7 +269,8 @@ int bk_lookup_batch(struct bk_lookup_rt *lr, const struct bk_lookup_tree *tree, 
 
 			node = __atomic_load_n(&c->node, __ATOMIC_RELAXED);
 			c->node = node;
-			return check_run_node(lr, tree, node, &prog_fd) ?: -ELOOP;
+			*status = check_run_node(lr, tree, node, &prog_fd);
+			return *status ? 0 : -ELOOP;
 		}
 		if (st && c->node != tree->root)
 			st->split++;		/* stopped inside a walk */

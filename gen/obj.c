@@ -121,7 +121,7 @@ struct obj_plan {
 	struct bpf_insn	*insn;
 	int		cnt, text_start;
 	int		nr_funcs;		/* the program and its callbacks */
-	int		rel_sym[BK_MAX_INSNS];	/* per ld_imm64 to relocate: its symbol, else 0 */
+	int		*rel_sym;	/* per instruction: an ld_imm64's symbol to relocate, else 0 */
 	int		map_slot[MAX_MAPS];	/* per map used: 1 + its place in .maps, else 0 */
 	unsigned	nr_used;
 	int		sym_text, sym_first_cb, sym_prog, sym_first_map, sym_license, nr_syms;
@@ -158,11 +158,11 @@ static int plan_obj(const struct bk_prog *p, const struct bk_obj_map *maps, unsi
 	o->sym_prog = 1 + nr_locals;
 	o->sym_first_map = o->sym_prog + 1;
 	o->insn = malloc(sizeof(*o->insn) * (o->cnt + 1));
-	if (!o->insn)
+	o->rel_sym = calloc(o->cnt + 1, sizeof(*o->rel_sym));
+	if (!o->insn || !o->rel_sym)
 		return fail(err, err_len, -ENOMEM, "no memory for %d instructions", o->cnt);
 	memcpy(o->insn, p->e.insn, sizeof(*o->insn) * o->cnt);
 	memset(o->map_slot, 0, sizeof(o->map_slot));
-	memset(o->rel_sym, 0, sizeof(o->rel_sym));
 	o->nr_used = 0;
 	for (i = 0; i < o->cnt; i++) {
 		struct bpf_insn *in = &o->insn[i];
@@ -521,7 +521,7 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 		      unsigned nr_maps, const char *path, char *err, size_t err_len)
 {
 	struct bpf_func_info fi[BK_MAX_SUBPROGS];
-	struct bpf_line_info li[BK_MAX_LINES];
+	struct bpf_line_info *li = calloc(p->e.nr_lines + 1, sizeof(*li));
 	struct obj_plan o = {};
 	struct buf ext = {}, out = {};
 	struct btf *btf = NULL;
@@ -531,8 +531,14 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 
 	if (err && err_len)
 		err[0] = 0;
-	if (nr_maps > MAX_MAPS)
+	if (nr_maps > MAX_MAPS) {
+		free(li);
 		return fail(err, err_len, -E2BIG, "%u maps: at most %d", nr_maps, MAX_MAPS);
+	}
+	if (!li) {
+		ret = fail(err, err_len, -ENOMEM, "no memory for %d lines", p->e.nr_lines);
+		goto out;
+	}
 	ret = plan_obj(p, maps, nr_maps, &o, err, err_len);
 	if (ret)
 		goto out;
@@ -560,6 +566,8 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 out:
 	btf__free(btf);
 	free(o.insn);
+	free(o.rel_sym);
+	free(li);
 	free(ext.p);
 	free(out.p);
 	return ret;

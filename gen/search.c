@@ -661,7 +661,7 @@ static void emit_search_callback(struct bk_emit *e, const struct bk_plan *P, uns
 {
 	int next = bk_label(e), stop = bk_label(e);
 
-	e->insn[ld_func].imm = e->cnt - (ld_func + 1);
+	bk_fix_func(e, ld_func);
 	bk_subprog(e);
 	bk_line(e, "callback: one step of the binary search; ctl and node from the context (r2)");
 	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_CTL, BPF_REG_2, CB_CTL));

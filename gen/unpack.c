@@ -45,10 +45,16 @@
 #define R_TAB		BPF_REG_7	/* the table walk keeps the table here */
 #define R_OUTMAP	BPF_REG_9	/* and the out map here */
 
+/* Whether the program walks a node of a nodes map (a node size given), not the in map. */
+static bool over_nodes(const struct bk_gen_opts *o)
+{
+	return o->node_size != 0;
+}
+
 /* where the table starts from r7: after struct bk_ctl, or a node's own table */
 static int tab_off(const struct bk_gen_opts *o)
 {
-	return o->nodes_fd ? 0 : BK_TAB_OFF;
+	return over_nodes(o) ? 0 : BK_TAB_OFF;
 }
 
 const char *bk_walk_name(enum bk_walk w)
@@ -409,7 +415,7 @@ static void emit_align_cursor(struct bk_emit *e, const struct bk_gen_opts *o, in
 static void emit_bound_table_cursor(struct bk_emit *e, const struct bk_gen_opts *o,
 				    const struct walk_labels *L)
 {
-	if (!o->nodes_fd) {
+	if (!over_nodes(o)) {
 		bk_comment(e, "bound the cursor: 2 * i, i < 2^16 (out[i] and tab[i + 1] inside their maps)");
 		bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_IOFF, BK_IDX_MASK << 1));
 		return;
@@ -437,13 +443,13 @@ static void emit_locate_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_ALU64_REG(BPF_ADD, R_KEY, R_IOFF));
 	bk_insn(e, BPF_LDX_MEM(BPF_H, R_NEXT, R_KEY, tab_off(o) + 2));
 	bk_insn(e, BPF_LDX_MEM(BPF_H, R_KEY, R_KEY, tab_off(o)));
-	if (o->nodes_fd) {
+	if (over_nodes(o)) {
 		bk_comment(e, "the key ends inside the node");
 		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_NEXT, o->node_size / 8, 0), L->bad_key);
 	}
 	bk_comment(e, "the key's words, as the table says");
 	bk_insn(e, BPF_ALU64_REG(BPF_SUB, R_NEXT, R_KEY));
-	if (o->nodes_fd) {
+	if (over_nodes(o)) {
 		bk_comment(e, "the key starts inside the node");
 		bk_jmp(e, BPF_JMP_IMM(BPF_JGE, R_KEY, o->node_size / 8, 0), L->bad_key);
 	} else {
@@ -661,8 +667,8 @@ static void emit_walk_hot(struct bk_emit *e, const struct bk_prog *p,
 	/* a shape program's template: in the node header before the words,
 	 * or in ctl (r7) */
 	struct bk_tmpl_at tmpl = {
-		.reg = o->nodes_fd ? R_IN : R_TAB,
-		.off = o->nodes_fd ? BK_NODE_OFF_TMPL - BK_NODE_WORDS_OFF : (int)BK_CTL_OFF_TMPL,
+		.reg = over_nodes(o) ? R_IN : R_TAB,
+		.off = over_nodes(o) ? BK_NODE_OFF_TMPL - BK_NODE_WORDS_OFF : (int)BK_CTL_OFF_TMPL,
 	};
 
 	if (p->walk == BK_WALK_TABLE)
@@ -811,7 +817,7 @@ static void emit_prologue_table(struct bk_emit *e, const struct bk_gen_opts *o,
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_IOFF, ctl, BK_CTL_OFF_ARG_IN));
 	bk_insn(e, BPF_LDX_MEM(BPF_W, R_END, ctl, BK_CTL_OFF_ARG_END));
 	bk_insn(e, BPF_ALU64_IMM(BPF_AND, R_END, BK_IDX_MASK << 1));
-	if (o->nodes_fd) {
+	if (over_nodes(o)) {
 		bk_comment(e, "the run ends inside the node's table");
 		bk_jmp(e, BPF_JMP_IMM(BPF_JGT, R_END, 2 * (o->node_size / 8), 0), L->bounds);
 	}
@@ -827,7 +833,7 @@ static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
 	int ctl = BPF_REG_1;
 
 	bk_line(e, "finish: status and where the walk stopped (bytes) into ctl");
-	if (o->walk == BK_WALK_TABLE && !o->nodes_fd)
+	if (o->walk == BK_WALK_TABLE && !over_nodes(o))
 		ctl = R_TAB;
 	else
 		bk_insn(e, BPF_LDX_MEM(BPF_DW, ctl, BPF_REG_10, FP_CTL));
@@ -895,7 +901,7 @@ static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)
 	walk_labels_init(e, &L);
 	bk_subprog(e);
 	emit_title(e, p);
-	if (o->nodes_fd) {
+	if (over_nodes(o)) {
 		emit_node_prologue(e, p, o, &L);
 		bk_insn(e, BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_CTL));
 		emit_prologue_table(e, o, &L, BPF_REG_1);
@@ -978,7 +984,7 @@ static int emit_loop_call(struct bk_emit *e, unsigned per_call)
 /* The callback, long cb(u64 index, void *ctx), starts here. */
 static void emit_callback_start(struct bk_emit *e, int ld_func)
 {
-	e->insn[ld_func].imm = e->cnt - (ld_func + 1);
+	bk_fix_func(e, ld_func);
 	bk_subprog(e);
 }
 
@@ -1100,7 +1106,7 @@ static void gen_bpf_loop_table(struct bk_prog *p, const struct bk_gen_opts *o)
 	walk_labels_init(e, &M);
 	bk_subprog(e);
 	emit_title(e, p);
-	if (o->nodes_fd) {
+	if (over_nodes(o)) {
 		emit_node_prologue(e, p, o, &M);
 	} else {
 		emit_slot_key(e);
@@ -1180,8 +1186,8 @@ int bk_gen_unpack(const struct bkey_format *f, const struct bk_gen_opts *o,
 		return -EINVAL;
 	if (o->by_shape && o->walk != BK_WALK_TABLE)
 		return -EINVAL;
-	if (o->nodes_fd && (o->walk != BK_WALK_TABLE || o->node_size < 64 || o->node_size % 8 ||
-			    o->node_size > 8 * BK_IDX_MASK))
+	if (over_nodes(o) && (o->nodes_fd < 0 || o->walk != BK_WALK_TABLE || o->node_size < 64 ||
+			      o->node_size % 8 || o->node_size > 8 * BK_IDX_MASK))
 		return -EINVAL;
 	p->shape = o->shape;
 	p->walk = o->walk;

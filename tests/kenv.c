@@ -237,8 +237,7 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 		   enum bk_walk walk, unsigned chunk, const uint64_t *words, uint32_t nr_words,
 		   struct kcheck_stats *st)
 {
-	static struct bk_prog prog;
-	static char log[1 << 20];
+	struct bk_prog prog = {};
 	struct bk_gen_opts o = {
 		.shape = shape, .walk = walk, .chunk = chunk,
 		.ctl_fd = k->rt.ctl_fd, .in_fd = k->rt.in_fd, .out_fd = k->rt.out_fd,
@@ -248,30 +247,27 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	 * shape (offsets 0) makes it, f's template runs it */
 	struct bkey_format gen_f = *f;
 	struct bk_loaded l;
-	uint32_t nr_keys = 0, stop = 0, pos = 0, n;
+	uint32_t nr_keys = 0, stop = 0, pos = 0, n, status = ~0u;
+	char fs[200], who[300];
 	double t0;
 	bool ok = true;
-	int ret, status;
+	int ret;
 
 	st->formats++;
+	bkey_format_to_str(f, fs, sizeof(fs));
+	snprintf(who, sizeof(who), "%s, %s, walk by %s", fs, bk_shape_name(shape), bk_walk_name(walk));
 	t0 = bk_now_ns();
 	if (k->by_shape)
 		memset(gen_f.field_offset, 0, sizeof(gen_f.field_offset));
 	ret = bk_gen_unpack(&gen_f, &o, &prog, NULL);
-	if (!ASSERT_OK(ret, "generate"))
-		return false;
-	ret = bk_prog_load(&prog, &l, log, sizeof(log));
-	st->prepare_us = (bk_now_ns() - t0) / 1e3;
-	if (ret) {
-		char fs[200], who[300];
-
-		bkey_format_to_str(f, fs, sizeof(fs));
-		snprintf(who, sizeof(who), "%s, %s, walk by %s", fs, bk_shape_name(shape),
-			 bk_walk_name(walk));
-		bk_report_reject(stderr, who, &prog, ret, log, NULL, 0);
+	if (ASSERT_OK(ret, "generate")) {
+		ret = bk_prog_load_report(&prog, &l, stderr, who, NULL, 0);
+		st->prepare_us = (bk_now_ns() - t0) / 1e3;
 		ASSERT_OK(ret, "verifier accepts");
-		return false;
 	}
+	bk_prog_release(&prog);
+	if (ret)
+		return false;
 	st->accepted++;
 	st->xlated = l.xlated_insns;
 	st->jited = l.jited_bytes;
@@ -282,9 +278,9 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 	 * the run can write (a key takes a word at least) */
 	memset(k->rt.out, 0xa5, sizeof(*k->rt.out) *
 	       (nr_words < BK_OUT_CAP_KEYS ? nr_words : BK_OUT_CAP_KEYS));
-	status = bk_unpack_words(&l, &k->rt, words, nr_words, &nr_keys, &stop);
+	ret = bk_unpack_words(&l, &k->rt, words, nr_words, &status, &nr_keys, &stop);
 	bk_prog_unload(&l);
-	if (!ASSERT_EQ(status, BK_OK, "run status") || !ASSERT_EQ(stop, nr_words, "in_pos"))
+	if (!ASSERT_OK(ret, "run") || !ASSERT_EQ(status, BK_OK, "run status") || !ASSERT_EQ(stop, nr_words, "in_pos"))
 		return false;
 
 	for (n = 0; n < nr_keys && pos < nr_words; n++) {
@@ -295,11 +291,7 @@ bool kcheck_stream(struct kenv *k, const struct bkey_format *f, enum bk_shape sh
 		ok &= ASSERT_MEMEQ(&ref, &bits, 40, "model == bit-by-bit");
 		ok &= ASSERT_MEMEQ(&k->rt.out[n], &ref, 40, "kernel == model");
 		if (!ok) {
-			char fs[200];
-
-			bkey_format_to_str(f, fs, sizeof(fs));
-			fprintf(stderr, "  format %s, key %u at word %u, shape %s, walk by %s%s\n", fs, n,
-				pos, bk_shape_name(shape), bk_walk_name(walk),
+			fprintf(stderr, "  %s, key %u at word %u%s\n", who, n, pos,
 				k->by_shape ? ", shape program" : "");
 			return false;
 		}

@@ -119,13 +119,14 @@ static bool unpack_cycle(struct kenv *k, unsigned i, uint64_t *seed)
 	};
 	struct bk_loaded l;
 	unsigned nr;
-	uint32_t n = rnd_stream(seed, &f, 4, words, 64, &nr), got;
+	uint32_t n = rnd_stream(seed, &f, 4, words, 64, &nr), got = 0, status = ~0u;
+	int ret;
 
 	if (bk_gen_unpack(&f, &o, &p, NULL) || bk_prog_load(&p, &l, NULL, 0))
 		return false;
-	bk_unpack_words(&l, &k->rt, words, n, &got, NULL);
+	ret = bk_unpack_words(&l, &k->rt, words, n, &status, &got, NULL);
 	bk_prog_unload(&l);
-	return got == nr;
+	return !ret && status == BK_OK && got == nr;
 }
 
 static void cycles(struct kenv *k)

@@ -153,9 +153,9 @@ static void bad_runs(struct kenv *k)
 		if (!ASSERT_OK(load_format(k, &f, sh[s], &p, &l), "load"))
 			return;
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			uint32_t nr_keys, stop;
+			uint32_t nr_keys, stop, status = ~0u;
 			unsigned kw;
-			int status, ref;
+			int ref;
 
 			memset(words, 0, sizeof(words));
 			/* two good keys (2 + 1 words each), then the bad one at word 6 */
@@ -166,8 +166,9 @@ static void bad_runs(struct kenv *k)
 			((uint8_t *)&words[6])[1] = cases[i].format;
 			own_reason_only(&f, cases[i].u64s, cases[i].format, cases[i].len,
 					cases[i].status, cases[i].name);
-			status = bk_unpack_words(&l, &k->rt, words, cases[i].len, &nr_keys, &stop);
-			ASSERT_EQ(status, cases[i].status, cases[i].name);
+			ASSERT_OK(bk_unpack_words(&l, &k->rt, words, cases[i].len, &status, &nr_keys,
+						  &stop), "run");
+			ASSERT_EQ(status, (uint32_t)cases[i].status, cases[i].name);
 			ref = bkey_stream_check(&f, words, cases[i].len, 6, &kw);
 			ASSERT_EQ(ref, cases[i].status, "the reference gives the same reason");
 			if (cases[i].status == BK_OK) {
@@ -179,7 +180,13 @@ static void bad_runs(struct kenv *k)
 			ASSERT_EQ(nr_keys, 2, "keys before it were unpacked");
 		}
 		/* an empty run and bad arguments */
-		ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, 0, NULL, NULL), BK_OK, "empty run");
+		{
+			uint32_t status = ~0u;
+
+			ASSERT_OK(bk_unpack_words(&l, &k->rt, words, 0, &status, NULL, NULL),
+				  "empty run");
+			ASSERT_EQ(status, BK_OK, "empty run's status");
+		}
 		ASSERT_EQ(bk_run(&l, &k->rt, 5, 4, 0, 1, NULL), -EINVAL, "in_start > in_end");
 		ASSERT_EQ(bk_run(&l, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), -EINVAL,
 			  "in_end past the map");
@@ -293,13 +300,14 @@ static void repeat_runs(struct kenv *k)
 	enum bk_shape sh[2] = { BK_SHAPE_MAY_GOTO, BK_SHAPE_BPF_LOOP };
 
 	for (s = 0; s < 2; s++) {
-		uint32_t keys1, pos1;
+		uint32_t keys1, pos1, status = ~0u;
 
 		if (!kenv_has_shape(k, sh[s]))
 			continue;
 		if (!ASSERT_OK(load_format(k, &f, sh[s], &p, &l), "load"))
 			return;
-		ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, n, &keys1, &pos1), BK_OK, "one run");
+		ASSERT_OK(bk_unpack_words(&l, &k->rt, words, n, &status, &keys1, &pos1), "one run");
+		ASSERT_EQ(status, BK_OK, "one run's status");
 		memcpy(once, k->rt.out, sizeof(once));
 		memset(k->rt.out, 0, sizeof(once));
 		ASSERT_OK(bk_run(&l, &k->rt, 0, n, 0, 7, NULL), "7 runs");
@@ -363,13 +371,15 @@ static void speed_vs_c(struct kenv *k)
 
 	for (i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
 		uint32_t n = rnd_stream(&seed, &ex[i].f, NR_KEYS, words, NR_KEYS * 8, &nr), got;
+		uint32_t status = ~0u;
 		double bpf[ROUNDS], c[ROUNDS];
 		struct bk_loaded l;
 
 		if (!ASSERT_OK(load_format(k, &ex[i].f, k->ft.best, &p, &l), ex[i].name))
 			continue;
 		bkey_unpack_stream(&ex[i].f, words, n, ref);
-		if (!ASSERT_EQ(bk_unpack_words(&l, &k->rt, words, n, &got, NULL), BK_OK, "run") ||
+		if (!ASSERT_OK(bk_unpack_words(&l, &k->rt, words, n, &status, &got, NULL), "run") ||
+		    !ASSERT_EQ(status, BK_OK, "run status") ||
 		    !ASSERT_EQ(got, nr, "keys") ||
 		    !ASSERT_MEMEQ(k->rt.out, ref, sizeof(ref[0]) * nr, "kernel = model")) {
 			bk_prog_unload(&l);

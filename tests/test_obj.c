@@ -233,7 +233,8 @@ static bool check_format(struct kenv *k, const struct bkey_format *f, enum bk_sh
 	struct bk_runtime ort = { .ctl_fd = -1, .in_fd = -1, .out_fd = -1 };
 	struct bk_loaded direct = { .fd = -1 }, via_obj;
 	uint32_t ids_d[3], ids_o[3], n, nk_d = 0, nk_o = 0, stop_d = 0, stop_o = 0;
-	int st_d, st_o, fds[3];
+	uint32_t st_d = ~0u, st_o = ~1u;
+	int fds[3];
 	unsigned got;
 	bool ok = false;
 
@@ -270,10 +271,12 @@ static bool check_format(struct kenv *k, const struct bkey_format *f, enum bk_sh
 	via_obj = direct;
 	via_obj.fd = bpf_program__fd(prog);
 	n = rnd_stream(seed, f, nr_keys, words, OBJ_STREAM_WORDS, &got);
-	st_d = bk_unpack_words(&direct, &k->rt, words, n, &nk_d, &stop_d);
+	ok = ASSERT_OK(bk_unpack_words(&direct, &k->rt, words, n, &st_d, &nk_d, &stop_d),
+		       "run the direct load");
 	memcpy(out_direct, k->rt.out, sizeof(*out_direct) * (nk_d < BK_OUT_CAP_KEYS ? nk_d : 0));
-	st_o = bk_unpack_words(&via_obj, &ort, words, n, &nk_o, &stop_o);
-	ok = ASSERT_EQ(st_o, st_d, "status") & ASSERT_EQ(nk_o, nk_d, "keys out") &
+	ok &= ASSERT_OK(bk_unpack_words(&via_obj, &ort, words, n, &st_o, &nk_o, &stop_o),
+			"run the object's");
+	ok &= ASSERT_EQ(st_o, st_d, "status") & ASSERT_EQ(nk_o, nk_d, "keys out") &
 	     ASSERT_EQ(stop_o, stop_d, "where the run stopped") &
 	     ASSERT_EQ(nk_d, got, "every key unpacked");
 	if (ok && nk_d <= BK_OUT_CAP_KEYS)

@@ -3,6 +3,7 @@
  * The generated node search in the kernel against the C algorithm
  * (bk_node_lower_bound) and the model's lossy packing, on real trees.
  */
+#define _GNU_SOURCE	/* qsort_r */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,6 @@ struct search_env {
 	struct bk_search_ctl	*ctl;
 	size_t			ctl_len;
 	/* one loaded program per distinct format */
-	struct bkey_format	*fmts;
 	struct bk_loaded	*progs;
 	uint32_t		nr_fmts;
 };
@@ -32,7 +32,6 @@ static void env_close(struct search_env *se)
 
 	for (i = 0; i < se->nr_fmts; i++)
 		bk_prog_unload(&se->progs[i]);
-	free(se->fmts);
 	free(se->progs);
 	if (se->ctl)
 		munmap(se->ctl, se->ctl_len);
@@ -49,17 +48,73 @@ static void env_close(struct search_env *se)
  */
 static enum bk_search_loop search_loop;
 
+/* qsort_r's order of node indices: by their formats' bytes. */
+static int cmp_node_fmt(const void *a, const void *b, void *arg)
+{
+	const struct bk_btree *bt = arg;
+
+	return memcmp(&bt->nodes[*(const uint32_t *)a].f, &bt->nodes[*(const uint32_t *)b].f,
+		      sizeof(struct bkey_format));
+}
+
+/*
+ * One program of @o's kind per distinct format of @bt, loaded into
+ * loaded[] (room for one per node); node i's format id in fmt_of[i].  The
+ * formats are found by sorting the nodes by format, not by comparing each
+ * node with every format before it.  Returns how many, or -1 (asserted).
+ */
+static int load_format_progs(const struct bk_btree *bt, const struct bk_search_opts *o,
+			     struct bk_loaded *loaded, uint32_t *fmt_of)
+{
+	uint32_t *order = calloc(bt->nr_nodes + 1, sizeof(*order));
+	struct bk_prog p = {};
+	int nr = 0, ret = 0;
+	uint32_t i;
+
+	if (!ASSERT_TRUE(order, "memory for the node order"))
+		return -1;
+	for (i = 0; i < bt->nr_nodes; i++)
+		order[i] = i;
+	qsort_r(order, bt->nr_nodes, sizeof(*order), cmp_node_fmt, (void *)bt);
+	for (i = 0; i < bt->nr_nodes && !ret; i++) {
+		const struct bk_node *n = &bt->nodes[order[i]];
+
+		if (i && !cmp_node_fmt(&order[i - 1], &order[i], (void *)bt)) {
+			fmt_of[order[i]] = nr - 1;
+			continue;
+		}
+		ret = bk_gen_search(&n->f, o, &p, NULL);
+		if (!ASSERT_OK(ret, "generate"))
+			break;
+		ret = bk_prog_load_report(&p, &loaded[nr], stderr,
+					  o->lookup ? "lookup" : "node search", NULL, 0);
+		if (!ASSERT_OK(ret, o->lookup ? "verifier accepts the lookup program" :
+						"verifier accepts the search program"))
+			break;
+		fmt_of[order[i]] = nr++;
+	}
+	bk_prog_release(&p);
+	free(order);
+	if (ret) {
+		while (nr)
+			bk_prog_unload(&loaded[--nr]);
+		return -1;
+	}
+	return nr;
+}
+
 /* The nodes in a map, a program per format; *fmt_of[i] = node i's. */
 static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t *fmt_of,
 		     struct kcheck_stats *st)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_MMAPABLE);
 	unsigned vsize = bk_node_value_size(bt->o.node_size);
-	static struct bk_prog p;
-	static char log[1 << 16];
+	struct bk_search_opts o = {
+		.node_size = bt->o.node_size, .loop = search_loop,
+	};
 	void *img = malloc(vsize);
-	uint32_t i, j;
-	int ret;
+	uint32_t i;
+	int nr;
 
 	memset(se, 0, sizeof(*se));
 	se->ctl_fd = se->nodes_fd = -1;
@@ -73,32 +128,18 @@ static bool env_open(struct search_env *se, const struct bk_btree *bt, uint32_t 
 		se->ctl = NULL;
 		goto fail;
 	}
-	se->fmts = calloc(bt->nr_nodes, sizeof(*se->fmts));
 	se->progs = calloc(bt->nr_nodes, sizeof(*se->progs));
+	if (!ASSERT_TRUE(img && se->progs, "memory for the programs"))
+		goto fail;
+	o.ctl_fd = se->ctl_fd;
+	o.nodes_fd = se->nodes_fd;
+	nr = load_format_progs(bt, &o, se->progs, fmt_of);
+	if (nr < 0)
+		goto fail;
+	se->nr_fmts = nr;
+	st->accepted += nr;
 	for (i = 0; i < bt->nr_nodes; i++) {
-		for (j = 0; j < se->nr_fmts; j++)
-			if (!memcmp(&se->fmts[j], &bt->nodes[i].f, sizeof(se->fmts[j])))
-				break;
-		if (j == se->nr_fmts) {
-			struct bk_search_opts o = {
-				.node_size = bt->o.node_size, .ctl_fd = se->ctl_fd,
-				.nodes_fd = se->nodes_fd, .loop = search_loop,
-			};
-
-			se->fmts[j] = bt->nodes[i].f;
-			if (!ASSERT_OK(bk_gen_search(&se->fmts[j], &o, &p, NULL), "generate"))
-				goto fail;
-			ret = bk_prog_load(&p, &se->progs[j], log, sizeof(log));
-			if (ret) {
-				bk_report_reject(stderr, "node search", &p, ret, log, NULL, 0);
-				ASSERT_OK(ret, "verifier accepts the search program");
-				goto fail;
-			}
-			se->nr_fmts++;
-			st->accepted++;
-		}
-		fmt_of[i] = j;
-		bk_node_image(&bt->nodes[i], bt->o.node_size, j, 0, img);
+		bk_node_image(&bt->nodes[i], bt->o.node_size, fmt_of[i], 0, img);
 		if (!ASSERT_OK(bpf_map_update_elem(se->nodes_fd, &i, img, 0), "node into map"))
 			goto fail;
 	}
@@ -229,49 +270,32 @@ static void trees(struct kenv *k)
 	test__count("node searches, fail packing", counts[BKEY_PACK_POS_FAIL]);
 }
 
-/* One lookup program per distinct format; node i's format id in *fid_of. */
+/* One lookup program per distinct format, in the prog array; the node images. */
 static bool load_lookups(struct bk_lookup_rt *lr, const struct bk_btree *bt, int *prog_fds,
 			 struct bk_loaded *loaded, uint32_t *nr_fmts, unsigned long *accepted)
 {
-	static struct bk_prog p;
-	static char log[1 << 16];
-	struct bkey_format *fmts = calloc(bt->nr_nodes, sizeof(*fmts));
-	uint32_t i, j;
+	struct bk_search_opts o = {
+		.node_size = bt->o.node_size, .lookup = true, .ctl_fd = lr->ctl_fd,
+		.nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
+		.strict_align = bk_strict_align_default(),
+		.loop = search_loop,
+	};
+	uint32_t *fmt_of = calloc(bt->nr_nodes + 1, sizeof(*fmt_of));
+	int nr = fmt_of ? load_format_progs(bt, &o, loaded, fmt_of) : -1;
+	bool ok = nr >= 0;
+	uint32_t i;
 
-	*nr_fmts = 0;
-	for (i = 0; i < bt->nr_nodes; i++) {
-		for (j = 0; j < *nr_fmts; j++)
-			if (!memcmp(&fmts[j], &bt->nodes[i].f, sizeof(fmts[j])))
-				break;
-		if (j == *nr_fmts) {
-			struct bk_search_opts o = {
-				.node_size = bt->o.node_size, .lookup = true, .ctl_fd = lr->ctl_fd,
-				.nodes_fd = lr->nodes_fd, .progs_fd = lr->progs_fd,
-				.strict_align = bk_strict_align_default(),
-				.loop = search_loop,
-			};
-
-			fmts[j] = bt->nodes[i].f;
-			int lret = -1;
-
-			if (!ASSERT_OK(bk_gen_search(&fmts[j], &o, &p, NULL), "generate") ||
-			    (lret = bk_prog_load(&p, &loaded[j], log, sizeof(log)))) {
-				bk_report_reject(stderr, "lookup", &p, lret, log, NULL, 0);
-				ASSERT_OK(lret, "verifier accepts the lookup program");
-				free(fmts);
-				return false;
-			}
-			prog_fds[j] = loaded[j].fd;
-			(*nr_fmts)++;
-			(*accepted)++;
-			if (!ASSERT_OK(bk_lookup_set_prog(lr, j, loaded[j].fd), "prog array"))
-				return false;
-		}
-		bk_node_image(&bt->nodes[i], bt->o.node_size, j, 0,
-			      (uint8_t *)lr->nodes + (size_t)i * lr->node_value_size);
+	*nr_fmts = nr > 0 ? nr : 0;
+	*accepted += *nr_fmts;
+	for (i = 0; i < *nr_fmts && ok; i++) {
+		prog_fds[i] = loaded[i].fd;
+		ok &= ASSERT_OK(bk_lookup_set_prog(lr, i, loaded[i].fd), "prog array");
 	}
-	free(fmts);
-	return true;
+	for (i = 0; i < bt->nr_nodes && ok; i++)
+		bk_node_image(&bt->nodes[i], bt->o.node_size, fmt_of[i], 0,
+			      (uint8_t *)lr->nodes + (size_t)i * lr->node_value_size);
+	free(fmt_of);
+	return ok;
 }
 
 static unsigned long lossy_seen[3];	/* how queries packed into their answer's leaf */
@@ -336,7 +360,7 @@ static void lookups(struct kenv *k, bool few)
 		struct bk_btree bt;
 		struct bk_loaded *loaded;
 		int *prog_fds;
-		uint32_t nr_fmts = 0, i, nq = 0, f;
+		uint32_t nr_fmts = 0, i, nq = 0, f, status = ~0u;
 		char err[200];
 		bool ok;
 
@@ -375,14 +399,16 @@ static void lookups(struct kenv *k, bool few)
 				lr.queries[nq++] = (struct bk_query){ 0, 0, 0 };
 				lr.queries[nq++] = (struct bk_query){ UINT64_MAX, UINT64_MAX, UINT32_MAX };
 				memset(lr.results, 0xa5, sizeof(*lr.results) * nq);
-				ok &= ASSERT_EQ(bk_lookup_batch(&lr, &tree, nq, &lst), 0, "batch");
+				ok &= ASSERT_OK(bk_lookup_batch(&lr, &tree, nq, &status, &lst), "batch") &&
+				      ASSERT_EQ(status, BK_OK, "batch status");
 				ok &= check_results(&lr, &bt, &ks, nq);
 				/* the same batch with more lookups a run than its tail
 				 * calls allow: walks stop below the root, the
 				 * repeats after wait, and the driver resumes them */
 				memset(lr.results, 0xa5, sizeof(*lr.results) * nq);
-				ok &= ASSERT_EQ(bk_lookup_batch(&lr, &tree_split, nq, &split_st), 0,
-						"batch, walks split");
+				ok &= ASSERT_OK(bk_lookup_batch(&lr, &tree_split, nq, &status, &split_st),
+						"batch, walks split") &&
+				      ASSERT_EQ(status, BK_OK, "batch status, walks split");
 				ok &= check_results(&lr, &bt, &ks, nq);
 				lookups_done += nq;
 				nq = 0;

@@ -89,14 +89,14 @@ static void do_scan(struct thread_arg *a, struct bk_result *res, size_t cap)
 static void do_unpack(struct thread_arg *a)
 {
 	const struct unpack_case *uc = &a->uc[rnd_below(&a->seed, NR_UNPACKS)];
-	uint32_t nr = 0, i;
-	int status;
+	uint32_t nr = 0, i, status = ~0u;
+	int ret;
 
 	/* poison this slot's outputs: a run that wrote elsewhere shows */
 	memset(a->w.srt.out, 0xa5, uc->n->nr_keys * sizeof(struct bkey));
-	status = bk_unpack_words(&uc->l, &a->w.srt, uc->n->words, uc->n->u64s, &nr, NULL);
-	if (status) {
-		a->err = status;
+	ret = bk_unpack_words(&uc->l, &a->w.srt, uc->n->words, uc->n->u64s, &status, &nr, NULL);
+	if (ret || status != BK_OK) {
+		a->err = ret ? ret : (int)status;
 		return;
 	}
 	if (nr != uc->n->nr_keys)
@@ -252,8 +252,11 @@ static void bad_slot(struct kenv *k)
 	o.out_fd = rt.out_fd;
 	if (ASSERT_OK(bk_gen_unpack(&f, &o, &p, NULL), "generate") &&
 	    ASSERT_OK(bk_prog_load(&p, &l, NULL, 0), "load")) {
+		uint32_t status = ~0u;
+
 		bk_runtime_slot(&rt, 1, &view);
-		ASSERT_EQ(bk_unpack_words(&l, &view, words, 0, NULL, NULL), BK_OK, "slot 1 runs");
+		ASSERT_OK(bk_unpack_words(&l, &view, words, 0, &status, NULL, NULL), "slot 1 runs");
+		ASSERT_EQ(status, BK_OK, "slot 1's status");
 		/* the library refuses a slot it has not got; the program too */
 		view.slot = 2;
 		ASSERT_EQ(bk_run(&l, &view, 0, 0, 0, 1, NULL), -EINVAL, "slot 2: refused");

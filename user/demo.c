@@ -140,15 +140,17 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 		.ctl_fd = rt->ctl_fd, .in_fd = rt->in_fd, .out_fd = rt->out_fd,
 		.strict_align = bk_strict_align_default(),
 	};
-	static struct bk_prog p;
-	static struct bkey ref[NODE_KEYS];
+	struct bk_prog p = {};
+	struct bkey *ref = calloc(NODE_KEYS, sizeof(*ref));
 	struct bk_loaded l = { .fd = -1 };
 	double prep[21];
-	uint32_t nr_keys, stop, dur, pos = 0;
+	uint32_t nr_keys, stop, dur, pos = 0, status;
 	unsigned i, r;
-	int ret = 0, status;
+	int ret = 0;
 
 	memset(row, 0, sizeof(*row));
+	if (!ref)
+		return -ENOMEM;
 	row->name = n->name;
 	row->f = n->f;
 	row->keys = n->nr_keys;
@@ -162,18 +164,18 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 			ret = bk_prog_load(&p, &l, log, log_len);
 		prep[r] = (bk_now_ns() - t0) / 1e3;
 		if (ret)
-			return ret;
+			goto out;
 	}
 	row->prepare_us = bk_median(prep, 21);
 	snprintf(row->prog, sizeof(row->prog), "%s", p.name);
 	row->xlated = l.xlated_insns;
 	row->jited = l.jited_bytes;
 
-	status = bk_unpack_words(&l, rt, n->words, n->nr_words, &nr_keys, &stop);
-	if (status) {
-		ret = status < 0 ? status : -EIO;
+	ret = bk_unpack_words(&l, rt, n->words, n->nr_words, &status, &nr_keys, &stop);
+	if (!ret && status != BK_OK)
+		ret = -EIO;
+	if (ret)
 		goto out;
-	}
 	row->ref_ns = ref_ns_per_key(n, ref);
 	for (i = 0; i < nr_keys; i++) {
 		row->mismatches += !!memcmp(&rt->out[i], &ref[i], sizeof(ref[i]));
@@ -197,6 +199,8 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 	}
 out:
 	bk_prog_unload(&l);
+	bk_prog_release(&p);
+	free(ref);
 	return ret;
 }
 

@@ -479,14 +479,23 @@ void bk_img_tree_unload(struct bk_img_tree *it)
 int bk_img_run_bset(struct bk_img_tree *it, uint32_t node, unsigned b, uint32_t *duration_ns,
 		    char *err, size_t errlen)
 {
-	uint32_t bn = it->bset_node[node] + b, got;
+	uint32_t bn = it->bset_node[node] + b, got = 0, status;
 	const struct bk_fmt_entry *e = &it->t.nc->cache.e[it->t.fid_of_node[bn]];
 	const struct bk_node *pn = &it->bt.nodes[bn];
-	int ret = bk_run_node(&e->scan, &it->t.nc->srt, it->t.base + bn, 0, pn->nr_keys, &got, 1,
-			      duration_ns);
+	int ret = bk_run_node(&e->scan, &it->t.nc->srt, it->t.base + bn, 0, pn->nr_keys, &status,
+			      &got, 1, duration_ns);
 
-	if (ret)
+	if (ret) {
+		snprintf(err, errlen, "%s node %u bset %u: the run failed: %s",
+			 bch_btree_name[it->ib->id], node, b, strerror(-ret));
 		return ret;
+	}
+	if (status != BK_OK) {
+		snprintf(err, errlen, "%s node %u bset %u: the program stopped with status %u "
+			 "after %u of %u keys", bch_btree_name[it->ib->id], node, b, status, got,
+			 pn->nr_keys);
+		return -EIO;
+	}
 	if (got != pn->nr_keys) {
 		snprintf(err, errlen, "%s node %u bset %u: the kernel unpacked %u of %u keys",
 			 bch_btree_name[it->ib->id], node, b, got, pn->nr_keys);

@@ -65,7 +65,7 @@ struct kmod_node {
 	const char		*btree;
 };
 
-static void usage_kmod(FILE *out, const char *prog_name)
+void kmod_usage(FILE *out, const char *prog_name)
 {
 	fprintf(out,
 "Usage: %s kmod [OPTIONS] MODULE.ko\n"
@@ -164,13 +164,10 @@ static int load_shape_progs(struct kmod_node *nodes, unsigned nr, const struct b
 		.strict_align = bk_strict_align_default(),
 		.ctl_fd = rt->ctl_fd, .in_fd = rt->in_fd, .out_fd = rt->out_fd,
 	};
-	static char log[1 << 20];
-	struct bk_prog *p = calloc(1, sizeof(*p));
+	struct bk_prog p = {};
 	unsigned i, j;
 	int ret = 0;
 
-	if (!p)
-		return -ENOMEM;
 	for (i = 0; i < nr && !ret; i++) {
 		struct bk_loaded l = { .fd = -1 };
 
@@ -180,17 +177,15 @@ static int load_shape_progs(struct kmod_node *nodes, unsigned nr, const struct b
 				nodes[i].prog_fd = nodes[j].prog_fd;
 		if (nodes[i].prog_fd >= 0)
 			continue;
-		ret = bk_gen_unpack(&nodes[i].n->f, &o, p, NULL);
+		ret = bk_gen_unpack(&nodes[i].n->f, &o, &p, NULL);
 		if (ret)
 			break;
-		ret = bk_prog_load(p, &l, log, sizeof(log));
-		if (ret) {
-			bk_report_reject(stderr, "loader", p, ret, log, NULL, 0);
+		ret = bk_prog_load_report(&p, &l, stderr, "loader", NULL, 0);
+		if (ret)
 			break;
-		}
 		nodes[i].prog_fd = fds[(*nr_fds)++] = l.fd;
 	}
-	free(p);
+	bk_prog_release(&p);
 	return ret;
 }
 
@@ -509,8 +504,8 @@ static int parse_opts(int argc, char **argv, struct kmod_opts *o, const char *pr
 		case 'P': o->pin_dir = optarg; break;
 		case 'F': o->flip_key = v > 65535 ? 65535 : (int)v; break;
 		case 'j': o->json = true; break;
-		case 'h': usage_kmod(stdout, prog_name); exit(0);
-		default: usage_kmod(stderr, prog_name); return -EINVAL;
+		case 'h': kmod_usage(stdout, prog_name); exit(0);
+		default: kmod_usage(stderr, prog_name); return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {

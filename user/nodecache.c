@@ -92,8 +92,7 @@ static void cache_put(struct bk_node_cache *nc, struct bk_fmt_entry *e)
 
 static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE *log_out)
 {
-	static struct bk_prog p;
-	static char log[1 << 20];
+	struct bk_prog p = {};
 	struct bk_gen_opts so = {
 		.shape = nc->ft.may_goto ? BK_SHAPE_MAY_GOTO : BK_SHAPE_BPF_LOOP,
 		.walk = BK_WALK_TABLE, .chunk = 1, .by_shape = true,
@@ -112,18 +111,13 @@ static int load_programs(struct bk_node_cache *nc, struct bk_fmt_entry *e, FILE 
 	long long mem0 = bk_kernel_mem_bytes(&nc->mem_method);
 	int ret = bk_gen_search(&e->f, &o, &p, NULL);
 
-	if (!ret) {
-		ret = bk_prog_load(&p, &e->lookup, log_out ? log : NULL, log_out ? sizeof(log) : 0);
-		if (ret)
-			bk_report_reject(log_out, "loader", &p, ret, log, NULL, 0);
-	}
+	if (!ret)
+		ret = bk_prog_load_report(&p, &e->lookup, log_out, "loader", NULL, 0);
 	if (!ret)
 		ret = bk_gen_unpack(&e->f, &so, &p, NULL);
-	if (!ret) {
-		ret = bk_prog_load(&p, &e->scan, log_out ? log : NULL, log_out ? sizeof(log) : 0);
-		if (ret)
-			bk_report_reject(log_out, "loader", &p, ret, log, NULL, 0);
-	}
+	if (!ret)
+		ret = bk_prog_load_report(&p, &e->scan, log_out, "loader", NULL, 0);
+	bk_prog_release(&p);
 	e->prepare_us = (bk_now_ns() - t0) / 1e3;
 	e->kernel_bytes = bk_kernel_mem_bytes(&nc->mem_method) - mem0;
 	nc->prog_kernel_bytes += e->kernel_bytes;
@@ -427,18 +421,18 @@ int bk_tree_lookup_on(struct bk_tree_rt *t, struct bk_worker *w, const struct bp
 	size_t done = 0;
 
 	while (done < n) {
-		uint32_t nq = n - done > BK_BATCH ? BK_BATCH : n - done, i;
+		uint32_t nq = n - done > BK_BATCH ? BK_BATCH : n - done, i, status;
 		int ret;
 
 		for (i = 0; i < nq; i++)
 			lr->queries[i] = (struct bk_query){ pos[done + i].inode, pos[done + i].offset,
 							    pos[done + i].snapshot };
-		ret = bk_lookup_batch(lr, &tree, nq, &w->st);
-		if (ret) {
-			w->last_status = ret;
+		ret = bk_lookup_batch(lr, &tree, nq, &status, &w->st);
+		if (ret || status != BK_OK) {
+			w->last_status = ret ? ret : (int)status;
 			w->last_slot = lr->ctl->node;
 			w->last_node = w->last_slot - t->base;
-			return ret < 0 ? ret : -EIO;
+			return ret ? ret : -EIO;
 		}
 		/* the answers' nodes as the tree numbers them */
 		for (i = 0; i < nq; i++) {
@@ -467,16 +461,17 @@ int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from,
 	for (node = first.node, idx = first.idx; *got < count && node < t->bt->nr_leaves;
 	     node++, idx = 0) {
 		const struct bk_fmt_entry *e = &nc->cache.e[t->fid_of_node[node]];
-		uint32_t nr = t->bt->nodes[node].nr_keys, take = nr - idx, n, i;
+		uint32_t nr = t->bt->nodes[node].nr_keys, take = nr - idx, n = 0, i, status;
 
 		if (take > count - *got)
 			take = count - *got;
-		ret = bk_run_node(&e->scan, &w->srt, t->base + node, idx, idx + take, &n, 1, NULL);
-		if (ret || n != take) {
-			w->last_status = ret ? ret : -EIO;
+		ret = bk_run_node(&e->scan, &w->srt, t->base + node, idx, idx + take, &status, &n, 1,
+				  NULL);
+		if (ret || status != BK_OK || n != take) {
+			w->last_status = ret ? ret : status != BK_OK ? (int)status : -EIO;
 			w->last_node = node;
 			w->last_slot = t->base + node;
-			return ret < 0 ? ret : -EIO;
+			return ret ? ret : -EIO;
 		}
 		for (i = 0; i < take; i++) {
 			struct bk_result *r = &out[*got + i];

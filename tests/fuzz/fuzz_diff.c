@@ -42,9 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint64_t words[4096];
 	struct bkey_format f;
-	uint32_t pos = 0, nr_keys = 0, got, stop, i;
+	uint32_t pos = 0, nr_keys = 0, got, stop, i, status;
 	const uint8_t *p;
-	int mode, status;
+	int mode, ret;
 
 	if (size < 57)
 		return 0;
@@ -91,10 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += kw + val;
 		nr_keys++;
 	}
-	status = bk_unpack_words(&l, &rt, words, pos, &got, &stop);
+	ret = bk_unpack_words(&l, &rt, words, pos, &status, &got, &stop);
 	runs++;
 	keys += got;
-	if (status != BK_OK || got != nr_keys || stop != pos)
+	if (ret || status != BK_OK || got != nr_keys || stop != pos)
 		__builtin_trap();
 	for (i = 0, pos = 0; i < got; i++) {
 		struct bkey want;

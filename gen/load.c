@@ -173,8 +173,13 @@ int bk_prog_load_report(const struct bk_prog *p, struct bk_loaded *out, FILE *re
 {
 	/* pages are only touched if the verifier writes them */
 	char *log = report ? malloc(BK_LOG_SIZE) : NULL;
-	int ret = bk_prog_load(p, out, log, log ? BK_LOG_SIZE : 0);
+	int ret;
 
+	if (report && !log) {
+		out->fd = -1;
+		return -ENOMEM;
+	}
+	ret = bk_prog_load(p, out, log, log ? BK_LOG_SIZE : 0);
 	if (ret)
 		bk_report_reject(report, who, p, ret, log, names, nr_names);
 	free(log);

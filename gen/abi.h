@@ -24,7 +24,8 @@
 
 /*
  * Word indices are 16 bits: programs bound their arguments with a mask
- * (bk_run() refuses out-of-range ones before the program sees them).
+ * (bk_run_words() and bk_run_keys() refuse out-of-range ones before the
+ * program sees them).
  */
 #define BK_IN_CAP_WORDS		65535u			/* ~512 KiB of keys per run */
 #define BK_IDX_MASK		0xffffu
@@ -47,18 +48,17 @@
 #define BK_CTL_VALUE_SIZE	(BK_TAB_OFF + BK_TAB_ENTRIES * 2u + 64u)
 
 struct bk_ctl {
-	unsigned int	in_start;	/* word index of the first key */
-	unsigned int	in_end;		/* word index just past the last key */
-	unsigned int	out_start;	/* index of the first output bkey */
 	unsigned int	status;		/* out: BK_OK or BK_ERR_* */
 	unsigned int	in_pos;		/* out: word index where the walk stopped */
 	unsigned int	out_pos;	/* out: index just past the last bkey written */
-	/* what programs read, in bytes (bk_run() sets them from the indices
-	 * above); programs never write them, so repeated runs repeat */
+	/* what programs read, in bytes: words of in (by u64s) or entries of
+	 * the key table (by table), and bkeys of out; bk_run_words() and
+	 * bk_run_keys() set them.  Programs never write them, so repeated
+	 * runs repeat */
 	unsigned int	arg_in;
 	unsigned int	arg_end;
 	unsigned int	arg_out;
-	/* what programs write, in bytes: where the walk stopped (bk_run()
+	/* what programs write, in bytes: where the walk stopped (the run
 	 * turns it into in_pos/out_pos); the bpf_loop shape also keeps its
 	 * walk state here between callbacks */
 	unsigned int	cur_in;
@@ -85,24 +85,22 @@ struct bk_ctl {
  */
 #define BK_TMPL_SIZE		40u
 
-#define BK_CTL_OFF_IN_START	0
-#define BK_CTL_OFF_IN_END	4
-#define BK_CTL_OFF_OUT_START	8
-#define BK_CTL_OFF_STATUS	12
-#define BK_CTL_OFF_IN_POS	16
-#define BK_CTL_OFF_OUT_POS	20
-#define BK_CTL_OFF_ARG_IN	24
-#define BK_CTL_OFF_ARG_END	28
-#define BK_CTL_OFF_ARG_OUT	32
-#define BK_CTL_OFF_CUR_IN	36
-#define BK_CTL_OFF_CUR_OUT	40
-#define BK_CTL_OFF_NODE		44
+#define BK_CTL_OFF_STATUS	0
+#define BK_CTL_OFF_IN_POS	4
+#define BK_CTL_OFF_OUT_POS	8
+#define BK_CTL_OFF_ARG_IN	12
+#define BK_CTL_OFF_ARG_END	16
+#define BK_CTL_OFF_ARG_OUT	20
+#define BK_CTL_OFF_CUR_IN	24
+#define BK_CTL_OFF_CUR_OUT	28
+#define BK_CTL_OFF_NODE		32
 
 /*
  * Status codes.  A program stops at a bad key with BK_ERR_BAD_KEY and
- * in_pos at that key; bk_run() then names the reason with the reference's
- * check (1..5, equal to enum bkey_stream_err), which keeps that cold code
- * out of every generated program.
+ * in_pos at that key; the run (bk_run_words(), bk_run_keys()) then names
+ * the reason with the reference's check (1..5, equal to enum
+ * bkey_stream_err), which keeps that cold code out of every generated
+ * program.
  */
 enum bk_status {
 	BK_OK			= 0,
@@ -129,25 +127,30 @@ enum bk_status {
 };
 
 /*
- * A btree node as programs read it: this header, then the bset's words
- * (keys walked by u64s) at BK_NODE_WORDS_OFF, then the key table (u16
- * word offsets, nr_keys + 1 entries) at tab_off.  One map element per
- * node; the element size is fixed per tree.
+ * A btree node as programs read it, one map element per node, every
+ * element of a nodes map node_size bytes of keys big:
+ *
+ *   this header, at 0
+ *   the bset's words (keys walked by u64s), at BK_NODE_WORDS_OFF, with
+ *     room for node_size bytes
+ *   the key table (u16 word offsets, nr_keys + 1 entries), at
+ *     bk_node_tab_off(node_size)
+ *
+ * Every field is read by the programs and by every C reader (the
+ * loader's node cache, the module); the table's place follows from the
+ * map's node size, so no field says it.
  */
 struct bk_node_hdr {
 	unsigned char	format[56];	/* struct bkey_format */
 	unsigned int	nr_keys;
-	unsigned int	u64s;		/* words of keys and values */
 	unsigned int	level;		/* 0 = leaf */
 	unsigned int	format_id;	/* its program's index in the prog array */
-	unsigned int	tab_off;	/* byte offset of the key table */
-	/* a leaf: the next leaf in key order + 1, 0 for the last one.  A
+	/* a leaf: the next leaf in key order + 1 (a slot of the map), 0 for
+	 * the last one.  Readers walk leaves by it, never by slot order.  A
 	 * real leaf may end below its max_key: a position past its last key
 	 * is answered by the next leaf's first key */
 	unsigned int	next_leaf;
-	unsigned int	pad[4];
-	unsigned long long min_inode, min_offset;
-	unsigned int	min_snapshot, pad2;
+	unsigned int	reserved[12];	/* zero */
 	/* shape programs: the format's unpacked-key template (see above) */
 	unsigned char	tmpl[BK_TMPL_SIZE];
 };
@@ -155,6 +158,22 @@ struct bk_node_hdr {
 #define BK_NODE_OFF_FORMAT	0	/* struct bkey_format: offsets at +8 */
 #define BK_NODE_OFF_TMPL	120
 #define BK_NODE_WORDS_OFF	160	/* sizeof(struct bk_node_hdr) */
+
+/* Where a node's key table starts, in an element of a nodes map of @node_size. */
+static inline unsigned int bk_node_tab_off(unsigned int node_size)
+{
+	return BK_NODE_WORDS_OFF + node_size;
+}
+
+/*
+ * Size of a nodes-map element for @node_size bytes of keys: the table's
+ * node_size / 8 + 1 entries at most, and slack; a multiple of 8, which is
+ * the stride of an mmap'd array map's elements.
+ */
+static inline unsigned int bk_node_value_size(unsigned int node_size)
+{
+	return (bk_node_tab_off(node_size) + 2 * (node_size / 8 + 1) + 64 + 7) & ~7u;
+}
 
 /* One node search (bk_gen_search): the position in, the answer out. */
 struct bk_search_ctl {

@@ -222,14 +222,6 @@ struct bk_search_opts {
 	int		progs_fd;	/* prog array: format id -> lookup program */
 };
 
-/*
- * Size of a nodes-map element for @node_size bytes of keys: a multiple of
- * 8, which is the stride of an mmap'd array map's elements.
- */
-static inline unsigned bk_node_value_size(unsigned node_size)
-{
-	return (BK_NODE_WORDS_OFF + node_size + 2 * (node_size / 8 + 1) + 64 + 7) & ~7u;
-}
 
 /*
  * Generates the search program of @f: the first key >= ctl's position in
@@ -435,19 +427,25 @@ long long bk_kernel_mem_settle(const char **method);
 void bk_prog_unload(struct bk_loaded *l);
 
 /*
- * Runs a loaded program over in[in_start, in_end) into out[out_start...];
- * for the table walk, in_start/in_end index rt->tab instead (keys
- * tab[in_start] .. up to the word tab[in_end]), key i goes to out[i] (so
- * out_start must equal in_start), and in_pos is still the word of the key
- * where the walk stopped.
- * Returns 0 with the status, in_pos and out_pos in rt->ctl (a bad key's
- * status names its reason); -EINVAL for indices out of range (nothing
- * runs); or -errno if the run itself failed.  @repeat
- * > 1 runs it that many times; *duration_ns (may be NULL) gets the
- * kernel's mean duration per run.
+ * Runs a program that walks by u64s over the words in[word_start,
+ * word_end) into out[out_start...].  Returns 0 with the status, in_pos
+ * (the word where the walk stopped) and out_pos in rt->ctl (a bad key's
+ * status names its reason); -EINVAL for a table walk or indices out of
+ * range (nothing runs); or -errno if the run itself failed.  @repeat > 1
+ * runs it that many times; *duration_ns (may be NULL) gets the kernel's
+ * mean duration per run.
  */
-int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
-	   uint32_t in_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns);
+int bk_run_words(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t word_start,
+		 uint32_t word_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns);
+
+/*
+ * The same for a program that walks the key table: keys [key_first,
+ * key_end) of rt->tab (the words tab[key_first] up to tab[key_end]), key
+ * i into out[i].  in_pos is still the word of the key where the walk
+ * stopped, out_pos the key index.
+ */
+int bk_run_keys(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t key_first,
+		uint32_t key_end, uint32_t repeat, uint32_t *duration_ns);
 
 /*
  * Copies @nr_words words of keys to the in map and unpacks them in one run

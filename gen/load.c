@@ -19,6 +19,9 @@
 /* The offsets generated code uses must be the structs' own. */
 #define ABI_OFF(type, field, off) \
 	_Static_assert(offsetof(struct type, field) == (off), #type "." #field)
+ABI_OFF(bk_node_hdr, format, BK_NODE_OFF_FORMAT);
+ABI_OFF(bk_node_hdr, tmpl, BK_NODE_OFF_TMPL);
+_Static_assert(sizeof(struct bk_node_hdr) == BK_NODE_WORDS_OFF, "node header");
 ABI_OFF(bk_ctl, status, BK_CTL_OFF_STATUS);
 ABI_OFF(bk_ctl, arg_in, BK_CTL_OFF_ARG_IN);
 ABI_OFF(bk_ctl, arg_end, BK_CTL_OFF_ARG_END);
@@ -418,8 +421,13 @@ void bk_runtime_close(struct bk_runtime *rt)
 	rt->out = NULL;
 }
 
-int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
-	   uint32_t in_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
+/*
+ * One run over in[@start, @end) in the walk's own unit (words by u64s,
+ * key table entries by table) into out[@out_start...]: the arguments in
+ * bytes, as programs read them; the results back as indices.
+ */
+static int run_walk(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t start,
+		    uint32_t end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
 {
 	/* skb test runs want at least an Ethernet header of data; the
 	 * context names the run's slot */
@@ -432,24 +440,16 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 		.ctx_size_in = sizeof(ctx),
 		.repeat = repeat,
 	);
-
 	bool table = l->walk == BK_WALK_TABLE;
-	unsigned scale = table ? 2 : 8;		/* bytes per index */
+	unsigned scale = table ? 2 : 8;		/* bytes per unit */
 
 	/* programs only mask these (16-bit indices): refuse what they would wrap */
-	if (in_start > in_end || in_end > BK_IN_CAP_WORDS || out_start > BK_OUT_CAP_KEYS ||
+	if (start > end || end > BK_IN_CAP_WORDS || out_start > BK_OUT_CAP_KEYS ||
 	    rt->slot >= rt->nr_slots)
 		return -EINVAL;
-	/* the table walk writes key i to out[i] */
-	if (table && out_start != in_start)
-		return -EINVAL;
-	rt->ctl->in_start = in_start;
-	rt->ctl->in_end = in_end;
-	rt->ctl->out_start = out_start;
 	rt->ctl->status = ~0u;
-	/* the arguments in bytes, as programs read them */
-	rt->ctl->arg_in = scale * in_start;
-	rt->ctl->arg_end = scale * in_end;
+	rt->ctl->arg_in = scale * start;
+	rt->ctl->arg_end = scale * end;
 	rt->ctl->arg_out = 40 * out_start;
 	rt->ctl->cur_in = rt->ctl->arg_in;
 	rt->ctl->cur_out = rt->ctl->arg_out;
@@ -467,9 +467,9 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 				  rt->ctl->cur_in / 8;
 	rt->ctl->out_pos = table ? rt->ctl->cur_in / 2 : rt->ctl->cur_out / 40;
 	if (rt->ctl->status == BK_ERR_BAD_KEY) {
-		uint32_t end = table ? rt->tab[in_end] : in_end;
+		uint32_t end_word = table ? rt->tab[end] : end;
 		unsigned kw;
-		enum bkey_stream_err why = bkey_stream_check(&l->f, rt->in, end,
+		enum bkey_stream_err why = bkey_stream_check(&l->f, rt->in, end_word,
 							     rt->ctl->in_pos, &kw);
 
 		/* the program and the reference check the same things; a key
@@ -477,6 +477,23 @@ int bk_run(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t in_start,
 		rt->ctl->status = why ? (unsigned)why : BK_ERR_BAD_KEY;
 	}
 	return 0;
+}
+
+int bk_run_words(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t word_start,
+		 uint32_t word_end, uint32_t out_start, uint32_t repeat, uint32_t *duration_ns)
+{
+	if (l->walk != BK_WALK_U64S)
+		return -EINVAL;
+	return run_walk(l, rt, word_start, word_end, out_start, repeat, duration_ns);
+}
+
+int bk_run_keys(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t key_first,
+		uint32_t key_end, uint32_t repeat, uint32_t *duration_ns)
+{
+	if (l->walk != BK_WALK_TABLE)
+		return -EINVAL;
+	/* the table walk writes key i to out[i] */
+	return run_walk(l, rt, key_first, key_end, key_first, repeat, duration_ns);
 }
 
 int bk_run_node(const struct bk_loaded *l, struct bk_runtime *rt, uint32_t node,
@@ -538,7 +555,8 @@ int bk_unpack_words(const struct bk_loaded *l, struct bk_runtime *rt, const uint
 	 * reference then names as the walk would */
 	if (l->walk == BK_WALK_TABLE)
 		n = bk_build_table(&l->f, rt->in, nr_words, rt->tab, &bad);
-	ret = bk_run(l, rt, 0, n, 0, 1, NULL);
+	ret = l->walk == BK_WALK_TABLE ? bk_run_keys(l, rt, 0, n, 1, NULL) :
+					 bk_run_words(l, rt, 0, n, 0, 1, NULL);
 	if (ret)
 		return ret;
 	if (l->walk == BK_WALK_TABLE && rt->ctl->status == BK_OK && bad < nr_words) {

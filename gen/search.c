@@ -411,7 +411,7 @@ static void emit_check_found(struct bk_emit *e, const struct bk_plan *P, unsigne
 static void emit_lookup_tail(struct bk_emit *e, const struct bk_plan *P,
 			     const struct bk_search_opts *o, int bad, int finish)
 {
-	unsigned node_words = o->node_size / 8, tab_off = BK_NODE_WORDS_OFF + o->node_size;
+	unsigned node_words = o->node_size / 8, tab_off = bk_node_tab_off(o->node_size);
 	int none = bk_label(e), leaf = bk_label(e), ptr_unpacked = bk_label(e);
 	int have_child = bk_label(e), leaf_unpacked = bk_label(e), answered = bk_label(e);
 	int next = bk_label(e), nothing = bk_label(e), more = bk_label(e);
@@ -681,7 +681,7 @@ int bk_gen_search(const struct bkey_format *f, const struct bk_search_opts *o,
 {
 	struct bk_emit *e = &p->e;
 	unsigned node_words = o->node_size / 8, max_keys = node_words;
-	unsigned tab_off = BK_NODE_WORDS_OFF + o->node_size;
+	unsigned tab_off = bk_node_tab_off(o->node_size);
 	int fail, search, loop, found, bad, limit, finish, no_slot, bad_shape, bad_offsets, bad_root;
 	int idle;
 	int ld_func = -1;

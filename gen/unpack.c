@@ -28,22 +28,38 @@
 
 #include "gen.h"
 
+/*
+ * Registers, one name each, except r7 and r9, which the two walks use
+ * for different things (a program has one walk):
+ *
+ *   r0  T0      scratch
+ *   r1  R_KEY   the key being unpacked
+ *   r2  R_HDR   the key's first word (u64s, format, type) from its locate
+ *               to the header's store; scratch in the field code after
+ *   r3  R_NEXT  the next key's place (its words, by table)
+ *   r4  R_OUT   where the bkey goes
+ *   r5  R_END   the walk's end (bytes)
+ *   r6  R_IN    the in slot (or the node's keys)
+ *   r7  by u64s: R_OBASE, the out slot;  by table: R_TAB, the key table
+ *   r8  R_IOFF  the walk's cursor (bytes)
+ *   r9  by u64s: R_OOFF, the output's offset;  by table: R_OUTMAP, the
+ *       out slot
+ */
+#define T0	BPF_REG_0
 #define R_KEY	BPF_REG_1
 #define R_HDR	BPF_REG_2
 #define R_NEXT	BPF_REG_3
 #define R_OUT	BPF_REG_4
 #define R_END	BPF_REG_5
 #define R_IN	BPF_REG_6
-#define R_OBASE	BPF_REG_7
+#define R_OBASE	BPF_REG_7	/* by u64s */
+#define R_TAB	BPF_REG_7	/* by table */
 #define R_IOFF	BPF_REG_8
-#define R_OOFF	BPF_REG_9
-#define T0	BPF_REG_0
-#define T1	BPF_REG_2
+#define R_OOFF	BPF_REG_9	/* by u64s */
+#define R_OUTMAP BPF_REG_9	/* by table */
 
 #define IN_LIMIT	(BK_IN_CAP_WORDS * 8 - 8)	/* last byte offset a key may start at */
 #define OUT_LIMIT	(BK_OUT_VALUE_SIZE - 40)
-#define R_TAB		BPF_REG_7	/* the table walk keeps the table here */
-#define R_OUTMAP	BPF_REG_9	/* and the out map here */
 
 /* Whether the program walks a node of a nodes map (a node size given), not the in map. */
 static bool over_nodes(const struct bk_gen_opts *o)
@@ -231,10 +247,10 @@ static void emit_extract(struct bk_emit *e, const struct bk_field_plan *fp, bool
 	bk_comment(e, "low %u bits from w%u", 64 - sh, fp->word);
 	bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T0, sh));
 	bk_comment(e, "high %u bits from w%u", sh + b - 64, fp->word + 1);
-	bk_insn(e, BPF_LDX_MEM(BPF_DW, T1, R_KEY, 8 * (fp->word + 1)));
+	bk_insn(e, BPF_LDX_MEM(BPF_DW, R_HDR, R_KEY, 8 * (fp->word + 1)));
 	if (slot32 || b < 32) {
-		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 64 - sh));
-		bk_insn(e, BPF_ALU64_REG(BPF_OR, T0, T1));
+		bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_HDR, 64 - sh));
+		bk_insn(e, BPF_ALU64_REG(BPF_OR, T0, R_HDR));
 		if (b == 32)
 			return;
 		if (slot32)
@@ -244,10 +260,10 @@ static void emit_extract(struct bk_emit *e, const struct bk_field_plan *fp, bool
 		return;
 	}
 	/* 32..64 bits: clear the bits above the field in the high word itself */
-	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 128 - sh - b));
+	bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_HDR, 128 - sh - b));
 	if (b < 64)
-		bk_insn(e, BPF_ALU64_IMM(BPF_RSH, T1, 64 - b));
-	bk_insn(e, BPF_ALU64_REG(BPF_OR, T0, T1));
+		bk_insn(e, BPF_ALU64_IMM(BPF_RSH, R_HDR, 64 - b));
+	bk_insn(e, BPF_ALU64_REG(BPF_OR, T0, R_HDR));
 }
 
 static void emit_field(struct bk_emit *e, const struct bk_gen_opts *o,
@@ -272,8 +288,8 @@ static void emit_field(struct bk_emit *e, const struct bk_gen_opts *o,
 		bk_insn(e, BPF_ALU64_IMM(BPF_ADD, T0, (int32_t)fp->offset));
 	} else if (fp->offset) {
 		bk_comment(e, "offset needs a 64-bit immediate");
-		bk_ld_imm64(e, T1, 0, fp->offset);
-		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
+		bk_ld_imm64(e, R_HDR, 0, fp->offset);
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, R_HDR));
 	}
 	store64(e, o, T0, fp->slot_off);
 }
@@ -390,8 +406,8 @@ static void emit_locate_u64s(struct bk_emit *e, const struct bk_gen_opts *o,
 }
 
 /*
- * bk_run() stores whole words and table entries, so the cursors are
- * aligned; masking proves it to verifiers that check alignment (riscv64:
+ * The runs (bk_run_words(), bk_run_keys()) store whole words and table
+ * entries, so the cursors are aligned; masking proves it to verifiers that check alignment (riscv64:
  * no efficient unaligned access), without BPF_F_ANY_ALIGNMENT.  Where
  * unaligned access is allowed nothing needs proving.
  */
@@ -506,9 +522,9 @@ static void emit_field_shape(struct bk_emit *e, const struct bk_gen_opts *o,
 		"the offset from the template");
 	emit_extract(e, fp, o->strict_align);
 	if (!offset_known_zero(fp)) {
-		emit_tmpl_load(e, t, T1, size, fp->slot_off);
-		bk_insn(e, size == BPF_W ? BPF_ALU32_REG(BPF_ADD, T0, T1) :
-					   BPF_ALU64_REG(BPF_ADD, T0, T1));
+		emit_tmpl_load(e, t, R_HDR, size, fp->slot_off);
+		bk_insn(e, size == BPF_W ? BPF_ALU32_REG(BPF_ADD, T0, R_HDR) :
+					   BPF_ALU64_REG(BPF_ADD, T0, R_HDR));
 	}
 	bk_insn(e, BPF_STX_MEM(size, R_OUT, T0, fp->slot_off));
 }
@@ -605,14 +621,14 @@ static void emit_unpack_shape(struct bk_emit *e, const struct bk_plan *P, bool s
 	emit_extract(e, vlo, strict_align);
 	if (!offset_known_zero(vlo)) {
 		if (strict_align) {
-			emit_tmpl_load(e, t, T1, BPF_W, vlo->slot_off + 4);
-			bk_insn(e, BPF_ALU64_IMM(BPF_LSH, T1, 32));
+			emit_tmpl_load(e, t, R_HDR, BPF_W, vlo->slot_off + 4);
+			bk_insn(e, BPF_ALU64_IMM(BPF_LSH, R_HDR, 32));
 			emit_tmpl_load(e, t, BPF_REG_3, BPF_W, vlo->slot_off);
-			bk_insn(e, BPF_ALU64_REG(BPF_OR, T1, BPF_REG_3));
+			bk_insn(e, BPF_ALU64_REG(BPF_OR, R_HDR, BPF_REG_3));
 		} else {
-			emit_tmpl_load(e, t, T1, BPF_DW, vlo->slot_off);
+			emit_tmpl_load(e, t, R_HDR, BPF_DW, vlo->slot_off);
 		}
-		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, T1));
+		bk_insn(e, BPF_ALU64_REG(BPF_ADD, T0, R_HDR));
 	}
 	store64(e, &o, T0, vlo->slot_off);
 }
@@ -790,8 +806,8 @@ static void walk_labels_init(struct bk_emit *e, struct walk_labels *L)
 
 /*
  * The walk by u64s: reads the walk state (bytes, set and checked by
- * bk_run()) into r8, r5, r9.  Masking the end lets the verifier carry r8 <
- * r5 <= cap through the loop; r8 and r9 are bounded where they are used.
+ * bk_run_words()) into r8, r5, r9.  Masking the end lets the verifier
+ * carry r8 < r5 <= cap through the loop; r8 and r9 are bounded where they are used.
  * (The walk by table has emit_prologue_table().)
  */
 static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
@@ -806,7 +822,7 @@ static void emit_prologue(struct bk_emit *e, const struct bk_gen_opts *o)
 
 /*
  * The table walk's r8 and r5 (bytes into the table, set and checked by
- * bk_run()); there is no output cursor, key i goes to out[i].  A nodes
+ * bk_run_keys()); there is no output cursor, key i goes to out[i].  A nodes
  * map program also refuses a run that ends past the node's table.  The
  * loop bounds r8 itself where it uses it (emit_bound_table_cursor()):
  * nothing here is relied on across the loop's states.
@@ -824,8 +840,8 @@ static void emit_prologue_table(struct bk_emit *e, const struct bk_gen_opts *o,
 }
 
 /*
- * r0 = status, r8/r9 = byte offsets: store them in ctl (bk_run() turns the
- * offsets into in_pos and out_pos) and return r0.  The walk by table has
+ * r0 = status, r8/r9 = byte offsets: store them in ctl (the runs turn
+ * the offsets into in_pos and out_pos) and return r0.  The walk by table has
  * only r8: its output index is its key index; over the in map, r7 is ctl.
  */
 static void emit_finish(struct bk_emit *e, const struct bk_gen_opts *o)
@@ -870,7 +886,7 @@ static void emit_node_prologue(struct bk_emit *e, const struct bk_prog *p,
 			       const struct bk_gen_opts *o, const struct walk_labels *L)
 {
 	bk_line(e, "node ctl->node of the nodes map: its keys at +%u, its key table at +%u",
-		BK_NODE_WORDS_OFF, BK_NODE_WORDS_OFF + o->node_size);
+		BK_NODE_WORDS_OFF, bk_node_tab_off(o->node_size));
 	emit_slot_key(e);
 	emit_slot_value(e, L, R_OUTMAP, o->out_fd, "out");
 	emit_slot_value(e, L, BPF_REG_1, o->ctl_fd, "ctl");
@@ -887,7 +903,7 @@ static void emit_node_prologue(struct bk_emit *e, const struct bk_prog *p,
 		bk_emit_check_template(e, &p->plan, R_IN, L->tmpl);
 	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_IN, BK_NODE_WORDS_OFF));
 	bk_insn(e, BPF_MOV64_REG(R_TAB, R_IN));
-	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, o->node_size));
+	bk_insn(e, BPF_ALU64_IMM(BPF_ADD, R_TAB, bk_node_tab_off(o->node_size) - BK_NODE_WORDS_OFF));
 }
 
 static void gen_may_goto(struct bk_prog *p, const struct bk_gen_opts *o)

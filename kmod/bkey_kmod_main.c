@@ -95,6 +95,10 @@ MODULE_PARM_DESC(tree_first, "each tree's first node slot");
 MODULE_PARM_DESC(tree_end, "each tree's node slots end");
 MODULE_PARM_DESC(tree_depth, "each tree's tail calls per lookup (depth, + 1 with leaf gaps)");
 
+static unsigned int node_size;
+module_param(node_size, uint, 0);
+MODULE_PARM_DESC(node_size, "the nodes map's node size: bytes of keys a node holds (gen/abi.h)");
+
 static unsigned int lookup_nq;
 module_param(lookup_nq, uint, 0);
 MODULE_PARM_DESC(lookup_nq, "queries in each tree's search slots (<= BK_BATCH)");
@@ -251,7 +255,7 @@ static void slot_of(u32 prog, u32 thread, struct slot *s)
 /*
  * One call of a shape program (the table walk): keys [first, end) of the
  * node (indices into its key table) to out[first...], the contract
- * bk_run() keeps in userspace.  Returns the
+ * bk_run_keys() keeps in userspace.  Returns the
  * program's status; *nr_out gets the keys it wrote.  The caller holds
  * off preemption (and is in an RCU read section).
  */
@@ -260,11 +264,8 @@ static u32 call_bpf(const struct kprog *p, struct sk_buff *skb, const struct slo
 {
 	struct bk_ctl *ctl = s->ctl;
 
-	/* the table walk: in_start/in_end index the key table, key i goes
-	 * to out[i]; the program reads them in bytes */
-	ctl->in_start = first;
-	ctl->in_end = end;
-	ctl->out_start = first;
+	/* the table walk: keys [first, end) of the key table, key i to
+	 * out[i]; the program reads them in bytes (gen/abi.h) */
 	ctl->status = ~0u;
 	ctl->arg_in = ctl->cur_in = 2 * first;
 	ctl->arg_end = 2 * end;
@@ -562,7 +563,7 @@ static const struct bk_node_hdr *node_copy(const struct lk_tree *t, u32 slot)
 static bool key_at_or_above(const struct bk_node_hdr *h, const struct bkey_format *f, u32 i,
 			    struct bpos pos, enum bkey_pack_pos_ret r, const u64 *packed)
 {
-	const u16 *tab = (const u16 *)((const u8 *)h + h->tab_off);
+	const u16 *tab = (const u16 *)((const u8 *)h + bk_node_tab_off(node_size));
 	const u64 *kw = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF) + tab[i];
 	int c;
 
@@ -618,7 +619,7 @@ static int c_lookup(const struct lk_tree *t, const struct bk_query *q, struct bk
 			memset(res, 0, sizeof(*res));
 			return 0;
 		}
-		tab = (const u16 *)((const u8 *)h + h->tab_off);
+		tab = (const u16 *)((const u8 *)h + bk_node_tab_off(node_size));
 		kw = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF) + tab[lo];
 		bkey_unpack_key(&f, kw, &k);
 		/* a pointer key has its value: the child's slot */
@@ -642,7 +643,7 @@ static int c_lookup(const struct lk_tree *t, const struct bk_query *q, struct bk
 		memcpy(&f, h->format, sizeof(f));
 		lo = 0;
 	}
-	tab = (const u16 *)((const u8 *)h + h->tab_off);
+	tab = (const u16 *)((const u8 *)h + bk_node_tab_off(node_size));
 	kw = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF) + tab[lo];
 	memset(res, 0, sizeof(*res));
 	bkey_unpack_key(&f, kw, (struct bkey *)res->key);
@@ -679,10 +680,12 @@ static int find_lookup_maps(void)
 	if (!lslots_map || lslots_map->map_type != BPF_MAP_TYPE_ARRAY ||
 	    lslots_map->value_size != BK_LSLOT_SIZE ||
 	    lslots_map->max_entries < nr_trees * threads || !nodes_map ||
-	    nodes_map->map_type != BPF_MAP_TYPE_ARRAY || nodes_map->value_size < BK_NODE_WORDS_OFF ||
+	    nodes_map->map_type != BPF_MAP_TYPE_ARRAY ||
+	    node_size < 64 || node_size % 8 || node_size > 8 * BK_IDX_MASK ||
+	    nodes_map->value_size != bk_node_value_size(node_size) ||
 	    !progs_map || progs_map->map_type != BPF_MAP_TYPE_PROG_ARRAY) {
-		pr_err("bkey_kmod: lookup_prog: its maps are not bk_lslots (%u slots of %u bytes wanted), bk_nodes and bk_progs\n",
-		       nr_trees * threads, BK_LSLOT_SIZE);
+		pr_err("bkey_kmod: lookup_prog: its maps are not bk_lslots (%u slots of %u bytes wanted), bk_nodes (of %u-byte nodes) and bk_progs\n",
+		       nr_trees * threads, BK_LSLOT_SIZE, node_size);
 		return -EINVAL;
 	}
 	return 0;
@@ -697,7 +700,7 @@ static int find_lookup_maps(void)
 static int check_node(const struct lk_tree *t, u32 slot)
 {
 	const struct bk_node_hdr *h = node_copy(t, slot);
-	u32 value = nodes_map->value_size, cap, k;
+	u32 cap = node_size / 8, k;
 	struct bkey_format f;
 	struct bkey_format_err ferr;
 	const u16 *tab;
@@ -705,12 +708,10 @@ static int check_node(const struct lk_tree *t, u32 slot)
 	size_t nr, bad;
 
 	memcpy(&f, h->format, sizeof(f));
-	if (bkey_format_validate(&f, &ferr) || h->tab_off < BK_NODE_WORDS_OFF ||
-	    h->tab_off % 2 || h->nr_keys > BK_IDX_MASK ||
-	    h->tab_off + 2ull * (h->nr_keys + 1) > value)
+	/* the table's nr_keys + 1 entries fit its room, node_size / 8 + 1 */
+	if (bkey_format_validate(&f, &ferr) || h->nr_keys > cap)
 		goto bad;
-	cap = (h->tab_off - BK_NODE_WORDS_OFF) / 8;
-	tab = (const u16 *)((const u8 *)h + h->tab_off);
+	tab = (const u16 *)((const u8 *)h + bk_node_tab_off(node_size));
 	words = (const u64 *)((const u8 *)h + BK_NODE_WORDS_OFF);
 	if (tab[0] || tab[h->nr_keys] > cap ||
 	    bkey_stream_walk(&f, words, tab[h->nr_keys], &nr, &bad) != BKEY_STREAM_OK ||
@@ -721,8 +722,8 @@ static int check_node(const struct lk_tree *t, u32 slot)
 			goto bad;
 	return 0;
 bad:
-	pr_err("bkey_kmod: node slot %u: its image is not a node (format, table at %u, %u keys)\n",
-	       slot, h->tab_off, h->nr_keys);
+	pr_err("bkey_kmod: node slot %u: its image is not a node (format, table, %u keys)\n",
+	       slot, h->nr_keys);
 	return -EINVAL;
 }
 

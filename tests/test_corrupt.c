@@ -307,7 +307,7 @@ static void corrupt_word(uint8_t *img, size_t vsize, unsigned node_size, uint64_
 		w = rnd_below(seed, BK_NODE_WORDS_OFF / 8);			/* header */
 		break;
 	case 1:
-		w = (BK_NODE_WORDS_OFF + node_size) / 8 +
+		w = bk_node_tab_off(node_size) / 8 +
 		    rnd_below(seed, node_size / 32 + 1);			/* table */
 		break;
 	default:

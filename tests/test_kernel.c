@@ -187,15 +187,17 @@ static void bad_runs(struct kenv *k)
 				  "empty run");
 			ASSERT_EQ(status, BK_OK, "empty run's status");
 		}
-		ASSERT_EQ(bk_run(&l, &k->rt, 5, 4, 0, 1, NULL), -EINVAL, "in_start > in_end");
-		ASSERT_EQ(bk_run(&l, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), -EINVAL,
+		ASSERT_EQ(bk_run_words(&l, &k->rt, 5, 4, 0, 1, NULL), -EINVAL, "start > end");
+		ASSERT_EQ(bk_run_words(&l, &k->rt, 0, BK_IN_CAP_WORDS + 1, 0, 1, NULL), -EINVAL,
 			  "in_end past the map");
-		ASSERT_EQ(bk_run(&l, &k->rt, 0, 0, BK_OUT_CAP_KEYS + 1, 1, NULL), -EINVAL,
+		ASSERT_EQ(bk_run_words(&l, &k->rt, 0, 0, BK_OUT_CAP_KEYS + 1, 1, NULL), -EINVAL,
 			  "out_start past the map");
 		/* the output area running out is the program's to report */
 		memset(words, 0, sizeof(words));
 		bkey_pack_key(&f, &key, words, NULL);
-		ASSERT_OK(bk_run(&l, &k->rt, 0, 3, BK_OUT_CAP_KEYS, 1, NULL), "run");
+		ASSERT_OK(bk_run_words(&l, &k->rt, 0, 3, BK_OUT_CAP_KEYS, 1, NULL), "run");
+		ASSERT_EQ(bk_run_keys(&l, &k->rt, 0, 1, 1, NULL), -EINVAL,
+			  "a walk by u64s run by keys: refused");
 		ASSERT_EQ(k->rt.ctl->status, BK_ERR_OUT_FULL, "output full");
 		ASSERT_EQ(k->rt.ctl->out_pos, BK_OUT_CAP_KEYS, "nothing written");
 		bk_prog_unload(&l);
@@ -229,20 +231,20 @@ static void bad_tables_in(struct kenv *k, enum bk_shape shape)
 	{
 		static struct bkey whole[200];
 
-		ASSERT_OK(bk_run(&l, &k->rt, 0, keys, 0, 1, NULL), "whole run");
+		ASSERT_OK(bk_run_keys(&l, &k->rt, 0, keys, 1, NULL), "whole run");
 		memcpy(whole, k->rt.out, sizeof(whole[0]) * keys);
 		memset(k->rt.out, 0xa5, sizeof(whole[0]) * keys);
-		ASSERT_OK(bk_run(&l, &k->rt, 5, keys, 5, 1, NULL), "run from key 5");
+		ASSERT_OK(bk_run_keys(&l, &k->rt, 5, keys, 1, NULL), "run from key 5");
 		ASSERT_EQ(k->rt.ctl->status, BK_OK, "status");
 		ASSERT_EQ(k->rt.ctl->out_pos, keys, "out_pos past the last key");
 		ASSERT_MEMEQ(&k->rt.out[5], &whole[5], sizeof(whole[0]) * (keys - 5), "keys 5..");
-		ASSERT_EQ(bk_run(&l, &k->rt, 5, keys, 0, 1, NULL), -EINVAL,
-			  "out_start other than in_start");
+		ASSERT_EQ(bk_run_words(&l, &k->rt, 0, keys, 0, 1, NULL), -EINVAL,
+			  "a table walk run by words: refused");
 	}
 
 	/* a table entry off by one word: key 10 no longer matches it */
 	k->rt.tab[11]++;
-	ASSERT_OK(bk_run(&l, &k->rt, 0, keys, 0, 1, NULL), "run");
+	ASSERT_OK(bk_run_keys(&l, &k->rt, 0, keys, 1, NULL), "run");
 	ASSERT_EQ(k->rt.ctl->status, BK_ERR_BAD_KEY, "table disagrees with key 10");
 	ASSERT_EQ(k->rt.ctl->out_pos, 10, "ten keys before it");
 	ASSERT_EQ(k->rt.ctl->in_pos, k->rt.tab[10], "in_pos is key 10's word");
@@ -270,7 +272,7 @@ static void bad_tables_in(struct kenv *k, enum bk_shape shape)
 		h[1] = bad[victim].fmt;
 		if (bad[victim].gap256)
 			k->rt.tab[21] = k->rt.tab[20] + 0x100 + bad[victim].u64s;
-		ASSERT_OK(bk_run(&l, &k->rt, 0, bad[victim].gap256 ? 21 : keys, 0, 1, NULL), "run");
+		ASSERT_OK(bk_run_keys(&l, &k->rt, 0, bad[victim].gap256 ? 21 : keys, 1, NULL), "run");
 		ASSERT_EQ(k->rt.ctl->status, bad[victim].status, "reason");
 		ASSERT_EQ(k->rt.ctl->out_pos, 20, "twenty keys before it");
 	}
@@ -310,7 +312,7 @@ static void repeat_runs(struct kenv *k)
 		ASSERT_EQ(status, BK_OK, "one run's status");
 		memcpy(once, k->rt.out, sizeof(once));
 		memset(k->rt.out, 0, sizeof(once));
-		ASSERT_OK(bk_run(&l, &k->rt, 0, n, 0, 7, NULL), "7 runs");
+		ASSERT_OK(bk_run_words(&l, &k->rt, 0, n, 0, 7, NULL), "7 runs");
 		/* a program that wrote its arguments would make runs 2..7 differ */
 		ASSERT_EQ(k->rt.ctl->arg_in, 0, "arg_in untouched");
 		ASSERT_EQ(k->rt.ctl->arg_end, 8 * n, "arg_end untouched");
@@ -389,7 +391,7 @@ static void speed_vs_c(struct kenv *k)
 			uint32_t d = 0;
 			double t0;
 
-			ASSERT_OK(bk_run(&l, &k->rt, 0, n, 0, REPEAT, &d), "timed run");
+			ASSERT_OK(bk_run_words(&l, &k->rt, 0, n, 0, REPEAT, &d), "timed run");
 			bpf[r] = (double)d / nr;
 			t0 = bk_now_ns();
 			for (rep = 0; rep < REPEAT; rep++)

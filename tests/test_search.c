@@ -780,7 +780,7 @@ static uint8_t *node_img(const struct bk_tree_rt *t, uint32_t i)
 /* The child pointer (value word 0) of key @j of interior node image @img. */
 static uint64_t *child_ptr(uint8_t *img, unsigned node_size, uint32_t j)
 {
-	const uint16_t *tab = (const uint16_t *)(img + BK_NODE_WORDS_OFF + node_size);
+	const uint16_t *tab = (const uint16_t *)(img + bk_node_tab_off(node_size));
 	uint8_t *key = img + BK_NODE_WORDS_OFF + 8 * tab[j];
 
 	return (uint64_t *)key + bkey_key_words((const struct bkey_format *)img, key);

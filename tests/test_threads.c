@@ -259,10 +259,10 @@ static void bad_slot(struct kenv *k)
 		ASSERT_EQ(status, BK_OK, "slot 1's status");
 		/* the library refuses a slot it has not got; the program too */
 		view.slot = 2;
-		ASSERT_EQ(bk_run(&l, &view, 0, 0, 0, 1, NULL), -EINVAL, "slot 2: refused");
+		ASSERT_EQ(bk_run_words(&l, &view, 0, 0, 0, 1, NULL), -EINVAL, "slot 2: refused");
 		view.nr_slots = 3;
 		view.ctl->cur_in = 12345;
-		ASSERT_OK(bk_run(&l, &view, 0, 0, 0, 1, NULL), "slot 2: the run itself");
+		ASSERT_OK(bk_run_words(&l, &view, 0, 0, 0, 1, NULL), "slot 2: the run itself");
 		ASSERT_EQ(view.ctl->status, BK_ERR_ARGS, "slot 2: the program refuses it");
 	}
 	bk_prog_unload(&l);

@@ -359,7 +359,7 @@ uint32_t bk_node_lower_bound(const struct bk_node *n, struct bpos pos)
 
 int bk_btree_lookup(const struct bk_btree *bt, struct bpos pos, uint32_t *node, uint32_t *idx)
 {
-	uint32_t cur = bt->root, i;
+	uint32_t cur = bt->root, i, hops;
 
 	for (;;) {
 		const struct bk_node *n = &bt->nodes[cur];
@@ -376,10 +376,14 @@ int bk_btree_lookup(const struct bk_btree *bt, struct bpos pos, uint32_t *node, 
 		if (cur >= bt->nr_nodes)
 			return -EINVAL;
 	}
-	/* past this leaf's keys: the next leaf's first key is the answer */
-	while (i == bt->nodes[cur].nr_keys) {
-		if (++cur >= bt->nr_leaves)
+	/* past this leaf's keys: the next leaf's first key is the answer (the
+	 * leaves' own links, as the programs follow them; a hop a node) */
+	for (hops = 0; i == bt->nodes[cur].nr_keys; hops++) {
+		if (!bt->nodes[cur].next_leaf)
 			return -ENOENT;
+		cur = bt->nodes[cur].next_leaf - 1;
+		if (cur >= bt->nr_nodes || hops >= bt->nr_nodes)
+			return -EINVAL;
 		i = 0;
 	}
 	*node = cur;
@@ -418,21 +422,16 @@ void bk_node_image(const struct bk_node *n, unsigned node_size, uint32_t format_
 	 * node's unused words (a slot is reused), the table's tail */
 	memset(h, 0, BK_NODE_WORDS_OFF);
 	memset(v + BK_NODE_WORDS_OFF + words, 0, node_size - words);
-	memset(v + BK_NODE_WORDS_OFF + node_size + tab, 0,
-	       bk_node_value_size(node_size) - BK_NODE_WORDS_OFF - node_size - tab);
+	memset(v + bk_node_tab_off(node_size) + tab, 0,
+	       bk_node_value_size(node_size) - bk_node_tab_off(node_size) - tab);
 	memcpy(h->format, &n->f, sizeof(n->f));
 	h->nr_keys = n->nr_keys;
-	h->u64s = n->u64s;
 	h->level = n->level;
 	h->format_id = format_id;
-	h->tab_off = BK_NODE_WORDS_OFF + node_size;
 	h->next_leaf = n->level || !n->next_leaf ? 0 : n->next_leaf + base;
-	h->min_inode = n->min_key.inode;
-	h->min_offset = n->min_key.offset;
-	h->min_snapshot = n->min_key.snapshot;
 	bk_unpack_template(&n->f, h->tmpl);
 	memcpy(v + BK_NODE_WORDS_OFF, n->words, words);
-	memcpy(v + h->tab_off, n->tab, tab);
+	memcpy(v + bk_node_tab_off(node_size), n->tab, tab);
 	relocate_children(n, (uint64_t *)(v + BK_NODE_WORDS_OFF), base);
 }
 

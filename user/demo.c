@@ -186,11 +186,11 @@ static int run_node(const struct node *n, struct bk_runtime *rt, const struct bk
 	/* kernel-measured: many runs over the same node, median of rounds;
 	 * bk_unpack_words() left the node (and its key table) in the maps */
 	{
-		uint32_t end = o.walk == BK_WALK_TABLE ? n->nr_keys : n->nr_words;
 		double t[15];
 
 		for (r = 0; r < 15; r++) {
-			ret = bk_run(&l, rt, 0, end, 0, 200, &dur);
+			ret = o.walk == BK_WALK_TABLE ? bk_run_keys(&l, rt, 0, n->nr_keys, 200, &dur) :
+			      bk_run_words(&l, rt, 0, n->nr_words, 0, 200, &dur);
 			if (ret)
 				goto out;
 			t[r] = (double)dur / n->nr_keys;

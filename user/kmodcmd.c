@@ -274,8 +274,8 @@ static int module_params(const struct kmod_node *nodes, unsigned nr, const struc
 			len += snprintf(s + len, cap - len, "%s%d", i ? "," : "", nodes[i].prog_fd);
 	}
 	if (o->lookups) {
-		len += snprintf(s + len, cap - len, " lookup_prog=%d lookup_nq=%u",
-				nc->cache.e[0].lookup.fd, o->lookups);
+		len += snprintf(s + len, cap - len, " lookup_prog=%d lookup_nq=%u node_size=%u",
+				nc->cache.e[0].lookup.fd, o->lookups, nc->node_size);
 #define TREE_PARAM(name, expr) do {							\
 			len += snprintf(s + len, cap - len, " " name "=");			\
 			for (i = 0; i < 3; i++)							\

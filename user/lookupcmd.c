@@ -198,15 +198,49 @@ static int print_result(const struct bk_tree_rt *t, const struct bk_result *r)
 	return 0;
 }
 
-/* Unloads the tree, if loaded: a failure to release is the run's error if it had none. */
-static int tree_down(struct bk_tree_rt *t, bool loaded, int ret)
+/*
+ * Where lookup and scan take their tree from: the key file's, built and
+ * loaded, or the one pinned under a directory (the key file then only
+ * checks the answers).
+ */
+struct tree_src {
+	const char		*keys, *pinned;
+	struct bk_btree_opts	bo;
+	struct bk_keyset	ks;
+	struct bk_btree		bt;
+	struct bk_tree_rt	t;
+	struct bk_pinned	pt;
+	bool			loaded;
+	struct bk_tree_rt	*tree;	/* the one to query, once up */
+};
+
+/* The tree up, from @s->pinned or @s->ks: 0 or EXIT_*, with one message. */
+static int tree_src_up(struct tree_src *s, uint32_t nr_run_slots)
 {
-	int err = loaded ? bk_tree_unload(t) : 0;
+	int ret = s->pinned ? pinned_up(&s->pt, s->pinned) :
+		  tree_up(&s->ks, &s->bo, &s->bt, &s->t, &s->loaded, nr_run_slots);
+
+	if (!ret)
+		s->tree = s->pinned ? &s->pt.t : &s->t;
+	return ret;
+}
+
+/*
+ * Everything of @s released: a failure to release the programs is the
+ * command's error (EXIT_KERNEL) if @ret was none.
+ */
+static int tree_src_down(struct tree_src *s, int ret)
+{
+	int err = s->loaded ? bk_tree_unload(&s->t) : 0;
 
 	if (err && !ret) {
 		fprintf(stderr, "%s: releasing the programs: %s\n", prog_name, strerror(-err));
-		return EXIT_KERNEL;
+		ret = EXIT_KERNEL;
 	}
+	if (s->tree == &s->pt.t)
+		bk_pinned_close(&s->pt);
+	bk_btree_free(&s->bt);
+	bk_keyset_free(&s->ks);
 	return ret;
 }
 
@@ -221,63 +255,55 @@ int lookup_main(int argc, char **argv, const char *prog)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *pin = NULL, *pinned = NULL;
-	struct bk_pinned pt;
-	struct bk_tree_rt *tree = NULL;
-	struct bk_btree_opts bo = { .node_size = 4096 };
-	struct bk_keyset ks = {};
-	struct bk_btree bt = {};
-	struct bk_tree_rt t = {};
+	struct tree_src s = { .bo = { .node_size = 4096 } };
+	const char *pin = NULL;
 	struct bk_result *res = NULL;
 	struct bpos *pos = NULL;
-	const char *keys = NULL;
-	bool verify = true, loaded = false;
+	bool verify = true;
 	size_t n = 0, i, mismatches = 0;
 	char err[300];
-
 	int opt, ret = EXIT_USAGE;
 
 	while ((opt = getopt_long(argc, argv, "k:n:Vh", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'k': keys = optarg; break;
+		case 'k': s.keys = optarg; break;
 		case 'n':
-			if (parse_node_size(optarg, &bo.node_size))
+			if (parse_node_size(optarg, &s.bo.node_size))
 				return EXIT_USAGE;
 			break;
 		case 'V': verify = false; break;
 		case 'P': pin = optarg; break;
-		case 'Q': pinned = optarg; break;
+		case 'Q': s.pinned = optarg; break;
 		case 'h': lookup_usage(stdout, prog_name); return 0;
 		default: lookup_usage(stderr, prog_name); return EXIT_USAGE;
 		}
 	}
-	if ((!keys && !pinned) || (pin && pinned)) {
+	if ((!s.keys && !s.pinned) || (pin && s.pinned)) {
 		fprintf(stderr, "%s: lookup: --keys FILE (and --pin DIR), or --pinned DIR\n",
 			prog_name);
 		return EXIT_USAGE;
 	}
 	if (pin && !on_bpffs(pin))
 		return EXIT_USAGE;
-	if (keys && read_keyfile(keys, &ks))
+	if (s.keys && read_keyfile(s.keys, &s.ks))
 		goto out;
-	verify &= keys != NULL;
+	verify &= s.keys != NULL;
 	if (pin) {
 		/* run slots for the processes that will query it at once */
-		ret = tree_up(&ks, &bo, &bt, &t, &loaded, BK_PIN_RUN_SLOTS);
+		ret = tree_src_up(&s, BK_PIN_RUN_SLOTS);
 		if (!ret)
-			ret = pin_tree_cmd(&t, pin, keys);
+			ret = pin_tree_cmd(s.tree, pin, s.keys);
 		goto out;
 	}
 	if (read_queries(stdin, &pos, &n))
 		goto out;
 	res = calloc(n ? n : 1, sizeof(*res));
-	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded, 1);
+	ret = res ? tree_src_up(&s, 1) : EXIT_KERNEL;
 	if (ret)
 		goto out;
-	tree = pinned ? &pt.t : &t;
 	ret = EXIT_KERNEL;
-	if (bk_tree_lookup(tree, pos, n, res)) {
-		bk_tree_bad_reason(tree, err, sizeof(err));
+	if (bk_tree_lookup(s.tree, pos, n, res)) {
+		bk_tree_bad_reason(s.tree, err, sizeof(err));
 		fprintf(stderr, "%s: a lookup failed: %s\n", prog_name, err);
 		goto out;
 	}
@@ -285,10 +311,10 @@ int lookup_main(int argc, char **argv, const char *prog)
 		const struct bk_result *r = &res[i];
 
 		if (verify)
-			mismatches += !bk_keyset_answer_ok(&ks, pos[i], r->found, r->key);
+			mismatches += !bk_keyset_answer_ok(&s.ks, pos[i], r->found, r->key);
 		if (!r->found)
 			printf("none\n");
-		else if (print_result(tree, r))
+		else if (print_result(s.tree, r))
 			goto out;
 	}
 	if (mismatches)
@@ -296,11 +322,7 @@ int lookup_main(int argc, char **argv, const char *prog)
 			mismatches, n);
 	ret = mismatches ? EXIT_KERNEL : 0;
 out:
-	ret = tree_down(&t, loaded, ret);
-	if (tree == &pt.t)
-		bk_pinned_close(&pt);
-	bk_btree_free(&bt);
-	bk_keyset_free(&ks);
+	ret = tree_src_down(&s, ret);
 	free(pos);
 	free(res);
 	return ret;
@@ -341,23 +363,19 @@ int scan_main(int argc, char **argv, const char *prog)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct bk_btree_opts bo = { .node_size = 4096 };
-	struct bk_keyset ks = {};
-	struct bk_btree bt = {};
-	struct bk_tree_rt t = {}, *tree = NULL;
-	struct bk_pinned pt;
+	struct tree_src s = { .bo = { .node_size = 4096 } };
 	struct bk_result *res = NULL;
-	const char *keys = NULL, *from_s = NULL, *pinned = NULL;
+	const char *from_s = NULL;
 	struct bpos from;
 	unsigned long count = 0;
 	size_t got = 0, i, first, mismatches = 0;
-	bool verify = true, loaded = false;
+	bool verify = true;
 	char err[300], *end;
 	int opt, ret = EXIT_USAGE;
 
 	while ((opt = getopt_long(argc, argv, "k:f:c:n:Vh", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'k': keys = optarg; break;
+		case 'k': s.keys = optarg; break;
 		case 'f': from_s = optarg; break;
 		case 'c':
 			count = strtoul(optarg, &end, 10);
@@ -368,57 +386,52 @@ int scan_main(int argc, char **argv, const char *prog)
 			}
 			break;
 		case 'n':
-			if (parse_node_size(optarg, &bo.node_size))
+			if (parse_node_size(optarg, &s.bo.node_size))
 				return EXIT_USAGE;
 			break;
 		case 'V': verify = false; break;
-		case 'Q': pinned = optarg; break;
+		case 'Q': s.pinned = optarg; break;
 		case 'h': scan_usage(stdout, prog_name); return 0;
 		default: scan_usage(stderr, prog_name); return EXIT_USAGE;
 		}
 	}
-	if ((!keys && !pinned) || !from_s) {
+	if ((!s.keys && !s.pinned) || !from_s) {
 		fprintf(stderr, "%s: scan: --keys FILE or --pinned DIR, --from POS and --count N "
 			"are required\n", prog_name);
 		return EXIT_USAGE;
 	}
-	verify &= keys != NULL;
+	verify &= s.keys != NULL;
 	if (bk_pos_parse(from_s, &from, err, sizeof(err))) {
 		fprintf(stderr, "%s: --from: %s\n", prog_name, err);
 		return EXIT_USAGE;
 	}
-	if (keys && read_keyfile(keys, &ks))
+	if (s.keys && read_keyfile(s.keys, &s.ks))
 		goto out;
 	res = calloc(count ? count : 1, sizeof(*res));
-	ret = !res ? EXIT_KERNEL : pinned ? pinned_up(&pt, pinned) : tree_up(&ks, &bo, &bt, &t, &loaded, 1);
+	ret = res ? tree_src_up(&s, 1) : EXIT_KERNEL;
 	if (ret)
 		goto out;
-	tree = pinned ? &pt.t : &t;
 	ret = EXIT_KERNEL;
-	if (bk_tree_scan(tree, from, count, res, &got)) {
-		bk_tree_bad_reason(tree, err, sizeof(err));
+	if (bk_tree_scan(s.tree, from, count, res, &got)) {
+		bk_tree_bad_reason(s.tree, err, sizeof(err));
 		fprintf(stderr, "%s: a scan failed: %s\n", prog_name, err);
 		goto out;
 	}
-	first = bk_keyset_lower_bound(&ks, from);
-	if (verify && got != (ks.nr - first < count ? ks.nr - first : count))
+	first = bk_keyset_lower_bound(&s.ks, from);
+	if (verify && got != (s.ks.nr - first < count ? s.ks.nr - first : count))
 		mismatches++;
 	for (i = 0; i < got; i++) {
-		if (verify && (first + i >= ks.nr ||
-			       memcmp(res[i].key, &ks.keys[first + i].k, sizeof(struct bkey))))
+		if (verify && (first + i >= s.ks.nr ||
+			       memcmp(res[i].key, &s.ks.keys[first + i].k, sizeof(struct bkey))))
 			mismatches++;
-		if (print_result(tree, &res[i]))
+		if (print_result(s.tree, &res[i]))
 			goto out;
 	}
 	if (mismatches)
 		fprintf(stderr, "%s: the scan differs from the reference\n", prog_name);
 	ret = mismatches ? EXIT_KERNEL : 0;
 out:
-	ret = tree_down(&t, loaded, ret);
-	if (tree == &pt.t)
-		bk_pinned_close(&pt);
-	bk_btree_free(&bt);
-	bk_keyset_free(&ks);
+	ret = tree_src_down(&s, ret);
 	free(res);
 	return ret;
 }

@@ -449,7 +449,7 @@ int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from,
 {
 	struct bk_node_cache *nc = t->nc;
 	struct bk_result first;
-	uint32_t node, idx;
+	uint32_t node, idx, hops;
 	int ret;
 
 	*got = 0;
@@ -458,10 +458,22 @@ int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from,
 	ret = bk_tree_lookup_on(t, w, &from, 1, &first);
 	if (ret || !first.found)
 		return ret;
-	for (node = first.node, idx = first.idx; *got < count && node < t->bt->nr_leaves;
-	     node++, idx = 0) {
-		const struct bk_fmt_entry *e = &nc->cache.e[t->fid_of_node[node]];
-		uint32_t nr = t->bt->nodes[node].nr_keys, take = nr - idx, n = 0, i, status;
+	/* leaf after leaf by their next-leaf links, as the programs go */
+	for (node = first.node, idx = first.idx, hops = 0; *got < count;
+	     node = t->bt->nodes[node].next_leaf - 1, idx = 0, hops++) {
+		const struct bk_fmt_entry *e;
+		uint32_t nr, take, n = 0, i, status;
+
+		if (node >= t->bt->nr_nodes || hops > t->bt->nr_nodes ||
+		    t->bt->nodes[node].level || idx > t->bt->nodes[node].nr_keys) {
+			w->last_status = BK_ERR_NODE_PTR;
+			w->last_node = node;
+			w->last_slot = t->base + node;
+			return -EIO;
+		}
+		e = &nc->cache.e[t->fid_of_node[node]];
+		nr = t->bt->nodes[node].nr_keys;
+		take = nr - idx;
 
 		if (take > count - *got)
 			take = count - *got;
@@ -482,6 +494,8 @@ int bk_tree_scan_on(struct bk_tree_rt *t, struct bk_worker *w, struct bpos from,
 			r->found = 1;
 		}
 		*got += take;
+		if (!t->bt->nodes[node].next_leaf)
+			break;		/* the last leaf */
 	}
 	return 0;
 }

@@ -271,9 +271,17 @@ static int read_nodes(struct bk_pinned *p, const struct bk_pin_meta *m, char *er
 			snprintf(err, len, "node %u: format id %u has no program", i, fid);
 			return -EINVAL;
 		}
+		/* the header's next leaf is a slot + 1, the tree's a node index + 1 */
+		if (h->next_leaf && (h->next_leaf - 1 < m->slot_first ||
+				     h->next_leaf - 1 - m->slot_first >= m->nr_nodes)) {
+			snprintf(err, len, "node %u: its next leaf, slot %u, is not the tree's", i,
+				 h->next_leaf - 1);
+			return -EINVAL;
+		}
 		memcpy(&p->bt.nodes[i].f, h->format, sizeof(p->bt.nodes[i].f));
 		p->bt.nodes[i].nr_keys = h->nr_keys;
 		p->bt.nodes[i].level = h->level;
+		p->bt.nodes[i].next_leaf = h->next_leaf ? h->next_leaf - m->slot_first : 0;
 		p->t.fid_of_node[i] = fid;
 	}
 	return 0;

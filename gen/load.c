@@ -321,20 +321,43 @@ static int runtime_ready(struct bk_runtime *rt, int ret)
 	return 0;
 }
 
+/* The runtime's maps, ctl, in and out: the one list of their names and sizes. */
+#define NR_RUNTIME_MAPS	3
+static const struct {
+	const char	*name;
+	uint32_t	value_size;
+} runtime_maps[NR_RUNTIME_MAPS] = {
+	{ "bk_ctl", BK_CTL_VALUE_SIZE },
+	{ "bk_in", BK_IN_VALUE_SIZE },
+	{ "bk_out", BK_OUT_VALUE_SIZE },
+};
+
+/* @rt's fd and memory of each of runtime_maps[]. */
+static void runtime_map_fields(struct bk_runtime *rt, int *fds[NR_RUNTIME_MAPS],
+			       void **mems[NR_RUNTIME_MAPS])
+{
+	fds[0] = &rt->ctl_fd;
+	fds[1] = &rt->in_fd;
+	fds[2] = &rt->out_fd;
+	mems[0] = &rt->ctl_mem;
+	mems[1] = &rt->in_mem;
+	mems[2] = &rt->out_mem;
+}
+
 int bk_runtime_open_slots(struct bk_runtime *rt, uint32_t nr_slots)
 {
-	int ret;
+	int *fds[NR_RUNTIME_MAPS], ret = 0, i;
+	void **mems[NR_RUNTIME_MAPS];
 
 	memset(rt, 0, sizeof(*rt));
 	rt->ctl_fd = rt->in_fd = rt->out_fd = -1;
 	if (!nr_slots)
 		return -EINVAL;
 	rt->nr_slots = nr_slots;
-	ret = mmap_array("bk_ctl", BK_CTL_VALUE_SIZE, nr_slots, &rt->ctl_fd, &rt->ctl_mem);
-	if (!ret)
-		ret = mmap_array("bk_in", BK_IN_VALUE_SIZE, nr_slots, &rt->in_fd, &rt->in_mem);
-	if (!ret)
-		ret = mmap_array("bk_out", BK_OUT_VALUE_SIZE, nr_slots, &rt->out_fd, &rt->out_mem);
+	runtime_map_fields(rt, fds, mems);
+	for (i = 0; i < NR_RUNTIME_MAPS && !ret; i++)
+		ret = mmap_array(runtime_maps[i].name, runtime_maps[i].value_size, nr_slots,
+				 fds[i], mems[i]);
 	return runtime_ready(rt, ret);
 }
 
@@ -361,7 +384,8 @@ int bk_runtime_adopt(struct bk_runtime *rt, int ctl_fd, int in_fd, int out_fd)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	int ret;
+	int *fds[NR_RUNTIME_MAPS], ret, i;
+	void **mems[NR_RUNTIME_MAPS];
 
 	memset(rt, 0, sizeof(*rt));
 	rt->ctl_fd = ctl_fd;
@@ -371,29 +395,21 @@ int bk_runtime_adopt(struct bk_runtime *rt, int ctl_fd, int in_fd, int out_fd)
 	rt->nr_slots = info.max_entries;
 	if (!ret && !rt->nr_slots)
 		ret = -EINVAL;
-	if (!ret)
-		ret = adopt_array(ctl_fd, BK_CTL_VALUE_SIZE, rt->nr_slots, &rt->ctl_mem);
-	if (!ret)
-		ret = adopt_array(in_fd, BK_IN_VALUE_SIZE, rt->nr_slots, &rt->in_mem);
-	if (!ret)
-		ret = adopt_array(out_fd, BK_OUT_VALUE_SIZE, rt->nr_slots, &rt->out_mem);
+	runtime_map_fields(rt, fds, mems);
+	for (i = 0; i < NR_RUNTIME_MAPS && !ret; i++)
+		ret = adopt_array(*fds[i], runtime_maps[i].value_size, rt->nr_slots, mems[i]);
 	return runtime_ready(rt, ret);
 }
 
 void bk_runtime_obj_maps(struct bk_obj_map maps[3], int ctl_fd, int in_fd, int out_fd)
 {
-	static const struct { const char *name; uint32_t value_size; } def[3] = {
-		{ "bk_ctl", BK_CTL_VALUE_SIZE },
-		{ "bk_in", BK_IN_VALUE_SIZE },
-		{ "bk_out", BK_OUT_VALUE_SIZE },
-	};
-	const int fds[3] = { ctl_fd, in_fd, out_fd };
+	const int fds[NR_RUNTIME_MAPS] = { ctl_fd, in_fd, out_fd };
 	int i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < NR_RUNTIME_MAPS; i++)
 		maps[i] = (struct bk_obj_map){
-			.fd = fds[i], .name = def[i].name, .type = BPF_MAP_TYPE_ARRAY,
-			.key_size = 4, .value_size = def[i].value_size, .max_entries = 1,
+			.fd = fds[i], .name = runtime_maps[i].name, .type = BPF_MAP_TYPE_ARRAY,
+			.key_size = 4, .value_size = runtime_maps[i].value_size, .max_entries = 1,
 			.flags = BPF_F_MMAPABLE,
 		};
 }
@@ -410,11 +426,14 @@ void bk_runtime_set_format(struct bk_runtime *rt, const struct bkey_format *f)
 
 void bk_runtime_close(struct bk_runtime *rt)
 {
+	int *fds[NR_RUNTIME_MAPS], i;
+	void **mems[NR_RUNTIME_MAPS];
+
 	if (rt->view)
 		return;
-	munmap_array(BK_CTL_VALUE_SIZE, rt->nr_slots, &rt->ctl_fd, &rt->ctl_mem);
-	munmap_array(BK_IN_VALUE_SIZE, rt->nr_slots, &rt->in_fd, &rt->in_mem);
-	munmap_array(BK_OUT_VALUE_SIZE, rt->nr_slots, &rt->out_fd, &rt->out_mem);
+	runtime_map_fields(rt, fds, mems);
+	for (i = 0; i < NR_RUNTIME_MAPS; i++)
+		munmap_array(runtime_maps[i].value_size, rt->nr_slots, fds[i], mems[i]);
 	rt->ctl = NULL;
 	rt->tab = NULL;
 	rt->in = NULL;

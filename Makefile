@@ -19,7 +19,8 @@ INC_bench := $(INC_user) -Ibench -Ibpf -I$(OUTPUT)
 INC_bpf := -Igen -Ibpf -I$(OUTPUT)
 INC_kmod := $(INC_gen)
 inc = $(INC_$(firstword $(subst /, ,$(1))))
-# each object's headers, as the compiler found them (.d beside the .o)
+# each object's headers, as the compiler found them (.d beside the .o);
+# every object also depends on this Makefile (flags, include paths)
 DEPFLAGS = -MMD -MP
 LDLIBS := -lbpf -lelf -lz -lzstd
 
@@ -77,7 +78,7 @@ $(OUTPUT)/bkbench: $(BENCH_OBJS) $(OUTPUT)/user/demo.o $(OUTPUT)/user/btree.o \
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/%.o: %.c | $(OUTPUT)
+$(OUTPUT)/%.o: %.c Makefile | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,$<) -c $< -o $@
@@ -133,7 +134,7 @@ $(CROSS_SYSROOT)/.done: tests/vm/sysroot.sh
 	$(call msg,SYSROOT,$(CROSS_SYSROOT))
 	$(Q)tests/vm/sysroot.sh $(VM_ARCH) $(OUTPUT) >/dev/null
 
-$(OUTPUT)/$(VM_ARCH)/%.o: %.c $(CROSS_SYSROOT)/.done
+$(OUTPUT)/$(VM_ARCH)/%.o: %.c Makefile $(CROSS_SYSROOT)/.done
 	$(call msg,CC-$(VM_ARCH),$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CROSS_CC) $(CFLAGS) -Wall -std=gnu11 $(DEPFLAGS) $(call inc,$<) -I$(CROSS_SYSROOT)/usr/include -c $< -o $@
@@ -182,7 +183,7 @@ vmtest: $(VM_TESTBIN) $(VM_LOADER)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_OBJ = $(patsubst %.c,$(OUTPUT)/san/%.o,$(1))
 
-$(OUTPUT)/san/%.o: %.c
+$(OUTPUT)/san/%.o: %.c Makefile
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) $(call inc,$<) -c $< -o $@
@@ -215,7 +216,7 @@ FUZZ_TIME ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_OBJ = $(patsubst %.c,$(OUTPUT)/fuzz/obj/%.o,$(1))
 
-$(OUTPUT)/fuzz/obj/%.o: %.c
+$(OUTPUT)/fuzz/obj/%.o: %.c Makefile
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(DEPFLAGS) $(call inc,$<) -c $< -o $@

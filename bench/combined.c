@@ -115,7 +115,7 @@ static int gen_pair(const struct env *env, const struct bkey_format *f, struct b
 	return bk_gen_search(f, &so, lk, NULL) ?: bk_gen_unpack(f, &uo, sc, NULL);
 }
 
-static struct bk_prog p_lk, p_sc, p_comb;	/* ~100 KB each: not on the stack */
+static struct bk_prog p_lk, p_sc, p_comb;	/* reused for every shape */
 
 static void shape_unload(struct shape_progs *sp)
 {

@@ -241,6 +241,12 @@ static const char *alu_op(int op)
 	return "?=";
 }
 
+/* cpu v4's signed division and modulo: off 1 on BPF_DIV and BPF_MOD. */
+static bool signed_div(const struct bpf_insn *in)
+{
+	return in->off == 1 && (BPF_OP(in->code) == BPF_DIV || BPF_OP(in->code) == BPF_MOD);
+}
+
 /* The name an atomic read-modify-write has in its fetch form. */
 static const char *atomic_op(int op)
 {
@@ -336,13 +342,18 @@ int bk_insn_str_named(const struct bpf_insn *in, int idx, char *buf, size_t len,
 			alu_end_str(in, buf, len);
 		else if (op == BPF_NEG)
 			snprintf(buf, len, "%s%d = -%s%d", r, in->dst_reg, r, in->dst_reg);
-		else if (op == BPF_MOV && BPF_SRC(in->code) == BPF_X && in->off)
+		else if (op == BPF_MOV && BPF_SRC(in->code) == BPF_X && cls == BPF_ALU64 &&
+			 in->off == 1)
+			snprintf(buf, len, "r%d = addr_space_cast(r%d, %u, %u)", in->dst_reg,
+				 in->src_reg, (unsigned)in->imm >> 16, (unsigned)in->imm & 0xffff);
+		else if (op == BPF_MOV && BPF_SRC(in->code) == BPF_X &&
+			 (in->off == 8 || in->off == 16 || in->off == 32))
 			snprintf(buf, len, "%s%d = (s%d)%s%d", r, in->dst_reg, in->off, r, in->src_reg);
 		else if (BPF_SRC(in->code) == BPF_X)
-			snprintf(buf, len, "%s%d %s%s %s%d", r, in->dst_reg, in->off == 1 ? "s" : "",
+			snprintf(buf, len, "%s%d %s%s %s%d", r, in->dst_reg, signed_div(in) ? "s" : "",
 				 alu_op(op), r, in->src_reg);
 		else
-			snprintf(buf, len, "%s%d %s%s %d", r, in->dst_reg, in->off == 1 ? "s" : "",
+			snprintf(buf, len, "%s%d %s%s %d", r, in->dst_reg, signed_div(in) ? "s" : "",
 				 alu_op(op), in->imm);
 		return 1;
 	case BPF_LDX:
@@ -402,6 +413,10 @@ int bk_insn_str_named(const struct bpf_insn *in, int idx, char *buf, size_t len,
 				snprintf(buf, len, "call pc%+d", in->imm);
 			else
 				snprintf(buf, len, "call helper#%d", in->imm);
+			return 1;
+		}
+		if (op == BPF_JA && cls == BPF_JMP32) {	/* cpu v4: a 32-bit offset in imm */
+			snprintf(buf, len, "gotol pc%+d (-> %d)", in->imm, idx + 1 + in->imm);
 			return 1;
 		}
 		if (op == BPF_JA) {

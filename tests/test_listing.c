@@ -42,6 +42,11 @@ static const struct insn_case cases[] = {
 	  "w1 s%= 3" },
 	{ { { .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 1, .src_reg = 2, .off = 16 } },
 	  "r1 = (s16)r2" },
+	{ { { .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 1, .src_reg = 2, .off = 1,
+	      .imm = 1 << 16 } }, "r1 = addr_space_cast(r2, 1, 0)" },
+	/* off 1 makes only division and modulo signed */
+	{ { { .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 1, .off = 1, .imm = 3 } },
+	  "r1 += 3" },
 	/* BPF_END: to big or little endian, and cpu v4's unconditional swap */
 	{ { BPF_ENDIAN(BPF_TO_BE, 1, 16) }, "r1 = be16 r1" },
 	{ { BPF_ENDIAN(BPF_TO_LE, 2, 32) }, "r2 = le32 r2" },
@@ -80,6 +85,7 @@ static const struct insn_case cases[] = {
 	{ { BPF_JMP_IMM(BPF_JSET, 0, 0x7f, 2) }, "if r0 & 0x7f goto pc+2 (-> 3)" },
 	{ { BPF_JMP32_IMM(BPF_JNE, 4, 0, 1) }, "if w4 != 0x0 goto pc+1 (-> 2)" },
 	{ { BPF_JMP_A(5) }, "goto pc+5 (-> 6)" },
+	{ { { .code = BPF_JMP32 | BPF_JA, .imm = 70000 } }, "gotol pc+70000 (-> 70001)" },
 	{ { BPF_MAY_GOTO_INSN(2) }, "may_goto pc+2 (-> 3)" },
 	{ { BPF_EMIT_CALL(BPF_FUNC_map_lookup_elem) }, "call helper#1" },
 	{ { { .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_CALL, .imm = 9 } }, "call pc+9" },

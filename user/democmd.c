@@ -53,7 +53,7 @@ int demo_main(int argc, char **argv, const char *prog)
 		fprintf(stderr, "%s: %s\n", prog_name, why);
 		return EXIT_KERNEL;
 	}
-	log = malloc(1 << 20);
+	log = calloc(1, 1 << 20);	/* only a rejection writes it */
 	if (!log)
 		return EXIT_KERNEL;
 	ret = demo_run(&rep, log, 1 << 20);

@@ -22,7 +22,7 @@
 #include "nodecache.h"
 
 #define BK_PIN_MAGIC	0x656572747965626bULL	/* "bkeytree" */
-#define BK_PIN_VERSION	1
+#define BK_PIN_VERSION	2	/* 2: node headers and ctl lost unread fields */
 /*
  * Run slots of a tree to pin: each process that opens it claims one (the
  * owner word of its scan ctl, by compare-and-swap), so up to this many

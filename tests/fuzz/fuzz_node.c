@@ -106,7 +106,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(&c->snapshot, data + 17, 4);
 	memcpy(&nr, data + 21, 2);
 	h->nr_keys = nr % (2 * NODE_WORDS);	/* sometimes more than fit */
-	h->tab_off = BK_NODE_WORDS_OFF + NODE_SIZE;
 	rest = size - 23;
 	memcpy(words, data + 23, rest < NODE_SIZE ? rest : NODE_SIZE);
 	if (rest > NODE_SIZE)

@@ -7,6 +7,7 @@
 #ifndef GEN_GEN_H
 #define GEN_GEN_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -361,6 +362,16 @@ struct bk_loaded {
  * errno and, if @log is given, the verifier log (retried with logging).
  */
 int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size_t log_len);
+
+/*
+ * Whether a failed load (-errno) is the verifier's verdict on the program
+ * (which its log explains), not a failure of the load itself (ENOMEM,
+ * EPERM, ...).
+ */
+static inline bool bk_is_verdict(int ret)
+{
+	return ret == -EINVAL || ret == -EACCES;
+}
 
 /*
  * A verifier's verdict on @p (@ret -EINVAL or -EACCES from bk_prog_load()):

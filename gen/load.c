@@ -160,7 +160,7 @@ out:
 bool bk_report_reject(FILE *out, const char *who, const struct bk_prog *p, int ret,
 		      const char *log, const struct bk_map_name *names, int nr_names)
 {
-	if (!out || (ret != -EINVAL && ret != -EACCES))
+	if (!out || !bk_is_verdict(ret))
 		return false;
 	fprintf(out, "%s: the verifier rejected %s (%s):\n%s\n--- generated program ---\n",
 		who, p->name, strerror(-ret), log ? log : "");
@@ -216,7 +216,7 @@ int bk_prog_load(const struct bk_prog *p, struct bk_loaded *out, char *log, size
 	opts.line_info_rec_size = sizeof(li[0]);
 
 	fd = bpf_prog_load(BK_PROG_TYPE, p->name, "GPL", p->e.insn, p->e.cnt, &opts);
-	if (fd < 0 && log && log_len && (errno == EINVAL || errno == EACCES)) {
+	if (fd < 0 && log && log_len && bk_is_verdict(-errno)) {
 		/* the verifier refused it: load again, this time with its log
 		 * (other errors, such as ENOMEM, are no verdict to explain) */
 		log[0] = 0;

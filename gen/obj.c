@@ -521,7 +521,7 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 		      unsigned nr_maps, const char *path, char *err, size_t err_len)
 {
 	struct bpf_func_info fi[BK_MAX_SUBPROGS];
-	struct bpf_line_info *li = calloc(p->e.nr_lines + 1, sizeof(*li));
+	struct bpf_line_info *li = NULL;
 	struct obj_plan o = {};
 	struct buf ext = {}, out = {};
 	struct btf *btf = NULL;
@@ -531,10 +531,9 @@ int bk_prog_write_obj(const struct bk_prog *p, const struct bk_obj_map *maps,
 
 	if (err && err_len)
 		err[0] = 0;
-	if (nr_maps > MAX_MAPS) {
-		free(li);
+	if (nr_maps > MAX_MAPS)
 		return fail(err, err_len, -E2BIG, "%u maps: at most %d", nr_maps, MAX_MAPS);
-	}
+	li = calloc(p->e.nr_lines + 1, sizeof(*li));
 	if (!li) {
 		ret = fail(err, err_len, -ENOMEM, "no memory for %d lines", p->e.nr_lines);
 		goto out;

@@ -57,7 +57,7 @@ int gen_load_or_report(const struct bkey_format *f, const struct bk_gen_opts *o,
 		return ret;
 	}
 	ret = bk_prog_load_report(p, l, stderr, prog_name, names, 3);
-	if (ret && ret != -EINVAL && ret != -EACCES)	/* no verdict to report */
+	if (ret && !bk_is_verdict(ret))	/* no verdict: bk_report_reject() printed nothing */
 		fprintf(stderr, "%s: cannot load %s: %s\n", prog_name, p->name, strerror(-ret));
 	return ret;
 }

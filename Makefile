@@ -42,7 +42,7 @@ USER_SRCS := user/loader.c user/cmd.c user/unpackcmd.c user/democmd.c user/looku
 	$(USER_LIB_SRCS)
 TEST_SRCS := $(wildcard tests/*.c)
 # benchmark only: never linked into the product
-BENCH_SRCS := bench/bench.c bench/x86.c bench/combined.c
+BENCH_SRCS := bench/bench.c bench/x86.c bench/combined.c bench/floor.c
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
@@ -71,7 +71,7 @@ $(OUTPUT)/faultinj.so: tests/fault/faultinj.c | $(OUTPUT)
 	$(call msg,LIB,$@)
 	$(Q)$(CC) -O2 -Wall -shared -fPIC $< -ldl -o $@
 
-$(OUTPUT)/bench/bench.o: $(BPF_SKELS)
+$(OUTPUT)/bench/bench.o $(OUTPUT)/bench/floor.o: $(BPF_SKELS)
 
 $(OUTPUT)/bkbench: $(BENCH_OBJS) $(OUTPUT)/user/demo.o $(OUTPUT)/user/btree.o \
 		$(OUTPUT)/user/keytext.o $(GEN_OBJS) $(BKEY_OBJS)

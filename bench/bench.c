@@ -19,8 +19,10 @@
  * BK_BENCH_WALK=u64s times the bset walk instead of the key table,
  * BK_BENCH_CHUNK=N unrolls N keys per may_goto pass, BK_BENCH_IN_SHIFT=W
  * starts the node W words into the in map.  BK_BENCH_ONLY=combined runs
- * only the last table (one program per shape for lookup and scan against
- * two, bench/combined.c).
+ * only the combined table (one program per shape for lookup and scan
+ * against two, bench/combined.c); BK_BENCH_ONLY=floor only the search
+ * floor (a plain BPF binary search and dependent loads against the same
+ * in C, bench/floor.c), which comes last.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +37,7 @@
 
 #include "bkey.h"
 #include "combined.h"
+#include "floor.h"
 #include "gen.h"
 #include "x86.h"
 #include "demo.h"
@@ -814,6 +817,10 @@ int main(int argc, char **argv)
 		if (build(&bfs[nb++], wlabel[i], &wf[i]))
 			return 1;
 	}
+	if (getenv("BK_BENCH_ONLY") && !strcmp(getenv("BK_BENCH_ONLY"), "floor")) {
+		ret = floor_table(NULL);
+		goto cleanup;
+	}
 	if (getenv("BK_BENCH_ONLY") && !strcmp(getenv("BK_BENCH_ONLY"), "combined")) {
 		ret = combined_only(bfs, nb, &ft, json_path);
 		goto cleanup;
@@ -976,6 +983,10 @@ int main(int argc, char **argv)
 	if (json)
 		fprintf(json, "],\"combined\":[");
 	if (combined_table(bfs, nb, &ft, json))
+		ret = 1;
+	if (json)
+		fprintf(json, "],\"floor\":[");
+	if (floor_table(json))
 		ret = 1;
 	if (json) {
 		fprintf(json, "]}\n");

@@ -10,8 +10,9 @@
  * loop over a node's keys with lo and hi in registers makes the verifier
  * walk every path (each step forks it), so they go through the run's map
  * value, as the generated search's do (gen/search.c); bpf_loop() calls
- * one query per callback.  fl_chase: FL_HOPS loads, each at the line the
- * last one read, in one chain or FL_CHAINS at once.
+ * one query per callback.  Returns 0 once every query is answered.
+ * fl_chase: FL_HOPS loads, each at the line the last one read, in one
+ * chain or FL_CHAINS at once.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -45,8 +46,11 @@ static long search_one(__u32 i, void *ctx)
 	*lo = 0;
 	*hi = FL_NODE_KEYS;
 	for (s = 0; s < FL_STEPS; s++) {
-		__u32 mid = (*lo + *hi) >> 1;
+		__u32 l = *lo, h = *hi, mid;
 
+		if (l >= h)
+			break;
+		mid = (l + h) >> 1;
 		if (mid >= FL_NODE_KEYS)
 			break;
 		if (n->k[mid] >= key)
@@ -66,8 +70,7 @@ int fl_search(struct __sk_buff *skb)
 
 	if (!run)
 		return 1;
-	bpf_loop(run->nq, search_one, &run, 0);
-	return 0;
+	return bpf_loop(run->nq, search_one, &run, 0) == run->nq ? 0 : 1;
 }
 
 /* The u32 at the start of line @line (of all nodes' lines), or 0 past them. */

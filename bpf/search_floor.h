@@ -11,11 +11,13 @@
 #include <linux/types.h>
 #endif
 
+/* key i of node n is FL_KEY_STEP * (n * FL_NODE_KEYS + i): below 2^32 */
+#define FL_KEY_STEP	7
 #define FL_NODE_KEYS	16384		/* u32 keys: a 64 KiB node */
 #define FL_MAX_NODES	1024		/* 64 MiB */
 #define FL_LINE_WORDS	16		/* u32 per 64-byte line */
 #define FL_NODE_LINES	(FL_NODE_KEYS / FL_LINE_WORDS)
-#define FL_BATCH	1024
+#define FL_BATCH	1024		/* a power of two: the program masks by it */
 #define FL_STEPS	15		/* ends a search of [0, FL_NODE_KEYS) */
 #define FL_HOPS		1024		/* dependent loads per chain per run */
 #define FL_CHAINS	4

@@ -315,12 +315,13 @@ static int chase_row(struct floor_env *env, struct floor_row *row)
 
 static void print_row(const struct floor_row *w)
 {
-	char size[16];
+	size_t kib = w->nodes * sizeof(struct fl_node) / 1024;
+	char size[24];
 
-	if (w->nodes % 16)
-		snprintf(size, sizeof(size), "%u KiB", w->nodes * 64);
+	if (kib % 1024)
+		snprintf(size, sizeof(size), "%zu KiB", kib);
 	else
-		snprintf(size, sizeof(size), "%u MiB", w->nodes / 16);
+		snprintf(size, sizeof(size), "%zu MiB", kib / 1024);
 	printf("%-9s %5u | %7.1f %7.1f %7.1f %5.2f %5.2f | %7.1f %7.1f %5.2f | %7.1f %7.1f %5.2f\n",
 	       size, w->nodes, w->search_ns[FLOOR_BPF], w->search_ns[FLOOR_C],
 	       w->search_ns[FLOOR_C_MEM], w->r_search, w->r_search_mem, w->chase_ns[0][0],

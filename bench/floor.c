@@ -198,15 +198,24 @@ static int search_row(struct floor_env *env, struct floor_row *row)
 /*
  * The first @nodes_used nodes as one random cycle through their lines
  * (the first word of each line names the next), and each chain started
- * on its own arc of it.
+ * on its own arc of it.  The links are written in address order, not in
+ * the cycle's: written along the cycle, the arcs written last (the
+ * one-chain ones, C's last of all) would be the ones still cached when
+ * the chases start.  At 64 MiB each chain's run stays on its own arc; at
+ * 512 KiB and 8 MiB the rounds walk past the arcs' ends into others',
+ * footprints the caches hold anyway.
  */
 static int make_cycle(struct floor_env *env, unsigned nodes_used)
 {
 	uint32_t n = nodes_used * FL_NODE_LINES, i, *perm = malloc(n * sizeof(*perm));
+	uint32_t *next = malloc(n * sizeof(*next));
 	uint32_t *words = (uint32_t *)env->nodes;
 
-	if (!perm)
+	if (!perm || !next) {
+		free(perm);
+		free(next);
 		return -ENOMEM;
+	}
 	for (i = 0; i < n; i++)
 		perm[i] = i;
 	for (i = n - 1; i > 0; i--) {
@@ -216,9 +225,12 @@ static int make_cycle(struct floor_env *env, unsigned nodes_used)
 		perm[j] = t;
 	}
 	for (i = 0; i < n; i++)
-		words[(size_t)perm[i] * FL_LINE_WORDS] = perm[(i + 1) % n];
+		next[perm[i]] = perm[(i + 1) % n];
+	for (i = 0; i < n; i++)
+		words[(size_t)i * FL_LINE_WORDS] = next[i];
 	for (i = 0; i < NR_ARCS; i++)
 		env->at[i] = perm[(size_t)i * n / NR_ARCS];
+	free(next);
 	free(perm);
 	return 0;
 }
